@@ -1,0 +1,236 @@
+"""The artifact cache: trained models and extracted activations, stored once and reused by every page.
+
+An artifact is keyed by its kind (``"vae"``, ``"activations"``, ...) and a hash of its configuration together with
+the library's version and a fingerprint of the library's source code, so a page never reuses a model trained by
+other code. Files live under ``REPLAB_CACHE`` (default ``.cache/replab`` at the repository root). They are written
+atomically (temporary file, fsync, rename) beside a JSON sidecar holding the configuration and the payload's
+SHA-256, so a corrupted or partial file is detected, removed and recomputed. Payloads are loaded with
+``torch.load(..., weights_only=True)``: store tensors, numbers, strings and containers of them (state dicts).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import __version__
+
+log = logging.getLogger("replab.cache")
+
+__all__ = ["ArtifactCache", "config_hash", "code_fingerprint", "default_root", "repo_root", "atomic_write_bytes",
+           "atomic_torch_save", "safe_torch_load"]
+
+
+def repo_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the working directory) holding ``_config.yml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_config.yml").is_file() and (folder / "lib" / "replab").is_dir():
+            return folder
+    return None
+
+
+def default_root() -> Path:
+    """``REPLAB_CACHE`` if set, else ``.cache/replab`` at the repository root (or in the working directory)."""
+    env = os.environ.get("REPLAB_CACHE")
+    if env:
+        return Path(env).expanduser()
+    root = repo_root() or repo_root(Path(__file__).parent) or Path.cwd()
+    return root / ".cache" / "replab"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 over the library's Python sources: any change to the code changes every artifact key."""
+    h = hashlib.sha256()
+    pkg = Path(__file__).parent
+    for path in sorted(pkg.rglob("*.py")):
+        h.update(str(path.relative_to(pkg)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _canonical(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"__class__": type(obj).__qualname__,
+                **{f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, float) and obj.is_integer():
+        return obj  # keep 1.0 distinct from 1 in repr but stable
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot hash configuration value of type {type(obj).__name__}: {obj!r}")
+
+
+def config_hash(config: Any, *, with_code: bool = True) -> str:
+    """A short stable hash of ``config`` (a dataclass, dict or list of plain values) and the library version."""
+    payload = {"config": _canonical(config), "version": __version__}
+    if with_code:
+        payload["code"] = code_fingerprint()
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: Path) -> str:
+    """``torch.save`` ``obj`` to ``path`` atomically; returns the SHA-256 of the bytes written."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(Path(path), data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    """Load a file written by :func:`atomic_torch_save` with ``weights_only=True``."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+class ArtifactCache:
+    """A folder of artifacts keyed by ``(kind, configuration)``.
+
+    Parameters
+    ----------
+    root : path, optional
+        Where artifacts live; default :func:`default_root`.
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+        self.hits = 0
+        self.misses = 0
+
+    # -- paths ---------------------------------------------------------------------------------------------
+    def key(self, kind: str, config: Any) -> str:
+        if not kind or "/" in kind or kind.startswith("."):
+            raise ValueError(f"artifact kind must be a plain name, got {kind!r}")
+        return config_hash(config)
+
+    def path(self, kind: str, config: Any) -> Path:
+        """Where the payload of ``(kind, config)`` lives (it may not exist yet)."""
+        return self.root / kind / f"{self.key(kind, config)}.pt"
+
+    @staticmethod
+    def _meta_path(path: Path) -> Path:
+        return path.with_suffix(".json")
+
+    # -- read / write --------------------------------------------------------------------------------------
+    def exists(self, kind: str, config: Any) -> bool:
+        return self._valid(self.path(kind, config))
+
+    def _valid(self, path: Path) -> bool:
+        meta = self._meta_path(path)
+        if not (path.is_file() and meta.is_file()):
+            return False
+        try:
+            want = json.loads(meta.read_text())["sha256"]
+        except (ValueError, KeyError):
+            return False
+        return hashlib.sha256(path.read_bytes()).hexdigest() == want
+
+    def load(self, kind: str, config: Any, map_location: str | torch.device = "cpu") -> Any | None:
+        """The stored payload, or ``None`` when absent. A corrupted or partial entry is removed and
+        reported as absent, so the caller recomputes it."""
+        path = self.path(kind, config)
+        if not path.exists() and not self._meta_path(path).exists():
+            self.misses += 1
+            return None
+        if not self._valid(path):
+            log.warning("replab cache: corrupted or partial %s artifact %s removed; recomputing", kind, path.name)
+            self._remove(path)
+            self.misses += 1
+            return None
+        try:
+            obj = safe_torch_load(path, map_location=map_location)
+        except Exception as exc:  # an unreadable file is treated like a corrupted one
+            log.warning("replab cache: unreadable %s artifact %s (%s) removed; recomputing", kind, path.name, exc)
+            self._remove(path)
+            self.misses += 1
+            return None
+        self.hits += 1
+        log.info("replab cache: hit %s/%s", kind, path.name)
+        return obj
+
+    def save(self, kind: str, config: Any, obj: Any) -> Path:
+        """Store ``obj`` for ``(kind, config)`` atomically and return its path."""
+        path = self.path(kind, config)
+        digest = atomic_torch_save(obj, path)
+        meta = {"kind": kind, "config": _canonical(config), "sha256": digest, "version": __version__,
+                "code": code_fingerprint(), "bytes": path.stat().st_size}
+        # The sidecar is written last: a payload without a matching sidecar is never trusted.
+        atomic_write_bytes(self._meta_path(path), json.dumps(meta, indent=1).encode())
+        return path
+
+    def get_or_compute(self, kind: str, config: Any, compute: Callable[[], Any],
+                       map_location: str | torch.device = "cpu") -> Any:
+        """Load ``(kind, config)`` or compute, store and return it."""
+        obj = self.load(kind, config, map_location=map_location)
+        if obj is None:
+            obj = compute()
+            self.save(kind, config, obj)
+        return obj
+
+    # -- housekeeping --------------------------------------------------------------------------------------
+    def _remove(self, path: Path) -> None:
+        for p in (path, self._meta_path(path)):
+            if p.exists():
+                p.unlink()
+
+    def entries(self) -> list[dict]:
+        """One record per stored artifact: kind, key, size in bytes, and whether it is intact."""
+        out = []
+        if not self.root.is_dir():
+            return out
+        for path in sorted(self.root.glob("*/*.pt")):
+            meta_path = self._meta_path(path)
+            meta = {}
+            if meta_path.is_file():
+                try:
+                    meta = json.loads(meta_path.read_text())
+                except ValueError:
+                    meta = {}
+            out.append({"kind": path.parent.name, "key": path.stem, "bytes": path.stat().st_size,
+                        "intact": self._valid(path), "config": meta.get("config")})
+        return out
+
+    def clear(self, kind: str | None = None) -> int:
+        """Remove every artifact (or those of one kind); returns how many were removed."""
+        n = 0
+        targets = [self.root / kind] if kind else [p for p in self.root.glob("*") if p.is_dir()]
+        for folder in targets:
+            if folder.is_dir():
+                n += len(list(folder.glob("*.pt")))
+                shutil.rmtree(folder)
+        return n

@@ -1,0 +1,191 @@
+"""Claims: which statements of the papers a page tests, the verdict, and the numbers behind it.
+
+A page makes one :class:`Recorder`, adds each claim it tests with the measured values, and displays the table.
+Records are written as JSON (one file per page) to ``REPLAB_CLAIMS`` (default ``_build/claims`` at the repository
+root); ``replab scorecard`` gathers them into ``book/scorecard.md``. A claim that does not reproduce is recorded
+as such, with its numbers: verdicts are measured, never tuned.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .cache import atomic_write_bytes, repo_root
+from .profiles import PROFILES
+
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+PAPERS = {
+    "jamroz2020": "Jamroż et al. 2020",
+    "nash2019": "Nash et al. 2019",
+    "bonheme2022": "Bonheme & Grześ 2022",
+    "bonheme2023": "Bonheme & Grześ 2023",
+    "peste2017": "Peşte et al. 2017",
+    "replab": "replab",
+}
+
+__all__ = ["Claim", "Recorder", "VERDICTS", "PAPERS", "claims_dir", "load_all", "verdict", "scorecard_markdown"]
+
+
+def claims_dir() -> Path:
+    """``REPLAB_CLAIMS`` if set, else ``_build/claims`` at the repository root (or ``./_build/claims``)."""
+    env = os.environ.get("REPLAB_CLAIMS")
+    if env:
+        return Path(env).expanduser()
+    return (repo_root() or Path.cwd()) / "_build" / "claims"
+
+
+def verdict(holds: bool | None) -> str:
+    """Map a measured test to a verdict: True → reproduced, False → not reproduced, None → inconclusive."""
+    if holds is None:
+        return "inconclusive"
+    return "reproduced" if bool(holds) else "not reproduced"
+
+
+def _plain(value: Any) -> Any:
+    """Measured values as JSON-friendly plain numbers (tensors and NumPy scalars included)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    return value
+
+
+@dataclass
+class Claim:
+    """One claim of a paper as tested by one page at one profile."""
+
+    page: str            # e.g. "bonheme2023/01-metric-sanity"
+    paper: str           # key of PAPERS
+    claim_id: str        # e.g. "fig1-procrustes-overestimates"
+    claim: str           # the claim in words
+    verdict: str         # one of VERDICTS
+    measured: dict = field(default_factory=dict)
+    profile: str = "quick"
+    date: str = ""
+    hardware: str = ""
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.paper not in PAPERS:
+            raise ValueError(f"unknown paper {self.paper!r}; known: {sorted(PAPERS)}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; choose one of {PROFILES}")
+        self.measured = _plain(dict(self.measured))
+
+
+def _hardware() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"{torch.cuda.get_device_name(0)}"
+    except Exception:  # pragma: no cover - torch always importable in replab
+        pass
+    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
+class Recorder:
+    """Collects the claims one page tests and writes them after every addition.
+
+    Parameters
+    ----------
+    page : str
+        The page's path below ``notebooks/`` without suffix, e.g. ``"peste2017/01-active-components"``.
+    profile : str
+        The profile the page ran at.
+    """
+
+    def __init__(self, page: str, profile: str, directory: str | Path | None = None):
+        self.page = page
+        self.profile = profile
+        self.directory = Path(directory) if directory is not None else claims_dir()
+        self.claims: list[Claim] = []
+
+    @property
+    def path(self) -> Path:
+        return self.directory / (self.page.replace("/", "__") + ".json")
+
+    def add(self, paper: str, claim_id: str, claim: str, holds: bool | None, **measured) -> Claim:
+        """Record a claim; ``holds`` is the measured test (``None`` when the run cannot decide)."""
+        c = Claim(page=self.page, paper=paper, claim_id=claim_id, claim=claim, verdict=verdict(holds),
+                  measured=measured, profile=self.profile,
+                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=_hardware())
+        self.claims = [x for x in self.claims if x.claim_id != claim_id] + [c]
+        atomic_write_bytes(self.path, json.dumps([asdict(x) for x in self.claims], indent=1).encode())
+        return c
+
+    def table(self):
+        """The recorded claims as a pandas DataFrame (what a page displays as its verdict cell)."""
+        import pandas as pd
+
+        rows = [{"claim": c.claim_id, "statement": c.claim, "verdict": c.verdict,
+                 "measured": ", ".join(f"{k}={_fmt(v)}" for k, v in c.measured.items())} for c in self.claims]
+        return pd.DataFrame(rows, columns=["claim", "statement", "verdict", "measured"])
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list) and len(v) > 6:
+        return "[" + ", ".join(_fmt(x) for x in v[:6]) + ", …]"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def load_all(directory: str | Path | None = None) -> list[Claim]:
+    """Every claim recorded under ``directory`` (default :func:`claims_dir`)."""
+    directory = Path(directory) if directory is not None else claims_dir()
+    out: list[Claim] = []
+    for path in sorted(directory.glob("*.json")):
+        for rec in json.loads(path.read_text()):
+            out.append(Claim(**rec))
+    return out
+
+
+_ICON = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "inconclusive": "➖ inconclusive"}
+
+
+def scorecard_markdown(claims: Iterable[Claim], full_claims: Iterable[Claim] = ()) -> str:
+    """The scorecard page: one row per claim, its page, and the verdict at each profile that ran."""
+    claims = list(claims)
+    full = {(c.page, c.claim_id): c for c in full_claims}
+    lines = ["# Scorecard", "",
+             "Which claims of the papers reproduce, as measured by the last build of this book. Each row links to "
+             "the page that tests it; the numbers are the measured values behind the verdict. `quick` is the "
+             "book's default size (2 CPU cores); `full` is the paper's setting, run separately on a GPU "
+             "(see {doc}`reproduce`).", ""]
+    if not claims:
+        lines += ["No claims were recorded: build the book with `make book` to fill this page.", ""]
+        return "\n".join(lines)
+    by_paper: dict[str, list[Claim]] = {}
+    for c in claims:
+        by_paper.setdefault(c.paper, []).append(c)
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+    lines += [f"**{len(claims)} claims**: {counts['reproduced']} reproduced, {counts['not reproduced']} not "
+              f"reproduced, {counts['inconclusive']} inconclusive.", ""]
+    for paper in PAPERS:
+        if paper not in by_paper:
+            continue
+        lines += [f"## {PAPERS[paper]}", "",
+                  "| page | claim | statement | verdict | measured | full profile |",
+                  "|---|---|---|---|---|---|"]
+        for c in sorted(by_paper[paper], key=lambda c: (c.page, c.claim_id)):
+            f = full.get((c.page, c.claim_id))
+            full_cell = f"{_ICON[f.verdict]} ({f.date}, {f.hardware})" if f else "not run"
+            measured = "; ".join(f"{k}={_fmt(v)}" for k, v in c.measured.items()).replace("|", "/")
+            label = f"{_ICON[c.verdict]} ({c.profile})"
+            lines.append(f"| [{c.page}](../notebooks/{c.page}.md) | `{c.claim_id}` | {c.claim.replace('|', '/')} "
+                         f"| {label} | {measured} | {full_cell} |")
+        lines.append("")
+    return "\n".join(lines)
