@@ -1,0 +1,282 @@
+"""Geometry of VAE latent spaces: active components and the Fisher–Rao geometry of diagonal Gaussians.
+
+Used by the Peşte et al. (2017) pages (``notebooks/peste2017``).
+
+Active components (Sec. 2.1 of the paper). A latent component "carries information" when it varies over the
+data: the eigenvalues of the covariance of the posterior means μ(x) over a dataset are computed, and the count of
+eigenvalues above ε = 0.01 is the number of active components.
+
+Fisher–Rao geometry (Sec. 2.3, Figs. 4 and 5). The Fisher information metric of the univariate Gaussian
+N(μ, σ²) in the coordinates (μ, σ) is
+
+    ds² = (dμ² + 2 dσ²) / σ²,
+
+which, after (x, y) = (μ/√2, σ), is twice the metric of the Poincaré half-plane (curvature −½). Its distance is
+
+    d(μ₁, σ₁; μ₂, σ₂) = √2 · arccosh(1 + ((μ₁ − μ₂)²/2 + (σ₁ − σ₂)²) / (2 σ₁ σ₂)).
+
+A Gaussian with diagonal covariance is a point of the product of k such half-planes, so its distance is
+sqrt(Σᵢ dᵢ²) and its geodesic moves every dimension along its own half-plane geodesic at constant speed, all
+over the same parameter interval t ∈ [0, 1].
+
+Points are given as ``mu`` and ``sigma`` (standard deviations, not variances) of shape ``[..., d]``; every
+function broadcasts over the leading dimensions, so a batch of pairs is one call. The functions are pure torch,
+differentiable, and keep the input dtype (use float64 where precision matters).
+
+The public code of the authors' group draws semicircles in raw (μ, σ), steps the polar angle uniformly and divides
+by μ₂ − μ₁ (see the reference notes, §4.4); none of that is done here.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._validation import check_finite
+
+__all__ = [
+    "posterior_mean_spectrum",
+    "count_active",
+    "active_components",
+    "active_units",
+    "fisher_rao_distance",
+    "fisher_rao_univariate_distance",
+    "fisher_rao_geodesic",
+    "fisher_rao_log",
+    "path_length",
+    "euclidean_path_length",
+]
+
+ACTIVE_THRESHOLD = 0.01  # ε of Sec. 2.1
+
+
+# ----------------------------------------------------------------------------------------------- active components
+def _as_means(means, name: str = "means") -> torch.Tensor:
+    t = torch.as_tensor(means)
+    if t.ndim != 2:
+        raise ValueError(f"{name}: expected a matrix of shape (n_examples, k), got shape {tuple(t.shape)}")
+    if t.shape[0] < 2:
+        raise ValueError(f"{name}: needs at least 2 examples to estimate a covariance, got {t.shape[0]}")
+    if not torch.is_floating_point(t):
+        t = t.to(torch.get_default_dtype())
+    return check_finite(t, name)
+
+
+def posterior_mean_spectrum(means) -> torch.Tensor:
+    """Eigenvalues of the covariance of the posterior means over a dataset, largest first (Fig. 1).
+
+    Parameters
+    ----------
+    means : tensor of shape (n_examples, k)
+        The means μ(x) of q(z | x) for every example of the dataset.
+
+    Returns
+    -------
+    tensor of shape (k,)
+        The eigenvalues of Cov_x[μ(x)], in descending order, computed in float64 and returned in the input dtype.
+        The covariance is normalised by N (as in the authors' code), not N − 1.
+    """
+    mu = _as_means(means)
+    centred = mu.to(torch.float64) - mu.to(torch.float64).mean(0, keepdim=True)
+    cov = centred.T @ centred / mu.shape[0]
+    # eigvalsh is exact for symmetric matrices; tiny negative round-off is clipped to 0
+    eig = torch.linalg.eigvalsh(cov).clamp_min(0.0).flip(0)
+    return eig.to(mu.dtype)
+
+
+def count_active(eigenvalues, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """The number of eigenvalues (or per-dimension variances) strictly above ``threshold``."""
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold!r}")
+    ev = torch.as_tensor(eigenvalues)
+    if ev.ndim != 1:
+        raise ValueError(f"eigenvalues: expected a vector, got shape {tuple(ev.shape)}")
+    return int((ev > threshold).sum())
+
+
+def active_components(means, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """The number of active latent components: eigenvalues of Cov_x[μ(x)] above ``threshold`` (Sec. 2.1, Fig. 2)."""
+    return count_active(posterior_mean_spectrum(means), threshold)
+
+
+def active_units(means, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """The axis-aligned count: latent dimensions i whose variance Var_x[μᵢ(x)] exceeds ``threshold``.
+
+    Equal to :func:`active_components` when the principal axes align with the coordinate axes, which the paper
+    observes for diagonal Gaussian posteriors.
+    """
+    mu = _as_means(means).to(torch.float64)
+    return count_active(mu.var(0, unbiased=False), threshold)
+
+
+# ----------------------------------------------------------------------------------------------- Fisher–Rao
+def _check_points(mu1, sigma1, mu2, sigma2):
+    """Tensors of one floating dtype, broadcast together, with finite values and positive sigmas."""
+    names = ("mu1", "sigma1", "mu2", "sigma2")
+    ts = [torch.as_tensor(v) for v in (mu1, sigma1, mu2, sigma2)]
+    dtype = torch.promote_types(torch.promote_types(ts[0].dtype, ts[1].dtype), torch.promote_types(ts[2].dtype,
+                                                                                                   ts[3].dtype))
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    ts = [t.to(dtype) for t in ts]
+    for t, n in zip(ts, names):
+        if t.ndim == 0:
+            raise ValueError(f"{n}: expected shape [..., d] with d ≥ 1, got a scalar")
+        check_finite(t, n)
+    for t, n in ((ts[1], "sigma1"), (ts[3], "sigma2")):
+        if (t <= 0).any():
+            raise ValueError(f"{n}: standard deviations must be positive, got min {t.min().item():.3g}")
+    try:
+        return torch.broadcast_tensors(*ts)
+    except RuntimeError as exc:
+        shapes = ", ".join(f"{n} {tuple(t.shape)}" for t, n in zip(ts, names))
+        raise ValueError(f"mu1, sigma1, mu2, sigma2: shapes do not broadcast ({shapes})") from exc
+
+
+def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """sqrt with a zero (not NaN) gradient at 0, so coincident points stay differentiable."""
+    positive = x > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+def _half_plane_distance(mu1, sigma1, mu2, sigma2) -> torch.Tensor:
+    """Poincaré half-plane distance between (μ₁/√2, σ₁) and (μ₂/√2, σ₂), elementwise.
+
+    Written as 2·asinh(|p − q| / (2√(y₁y₂))), equal to arccosh(1 + |p − q|²/(2y₁y₂)) but accurate near 0.
+    """
+    chord2 = (mu1 - mu2) ** 2 / 2 + (sigma1 - sigma2) ** 2
+    return 2 * torch.asinh(_safe_sqrt(chord2) / (2 * torch.sqrt(sigma1 * sigma2)))
+
+
+def fisher_rao_univariate_distance(mu1, sigma1, mu2, sigma2) -> torch.Tensor:
+    """Fisher–Rao distance between N(μ₁, σ₁²) and N(μ₂, σ₂²), elementwise (no sum over dimensions).
+
+    Parameters
+    ----------
+    mu1, sigma1, mu2, sigma2 : tensors broadcastable to one shape ``[..., d]``
+
+    Returns
+    -------
+    tensor of shape ``[..., d]``: √2 times the half-plane distance of each dimension.
+    """
+    mu1, sigma1, mu2, sigma2 = _check_points(mu1, sigma1, mu2, sigma2)
+    return math.sqrt(2.0) * _half_plane_distance(mu1, sigma1, mu2, sigma2)
+
+
+def fisher_rao_distance(mu1, sigma1, mu2, sigma2) -> torch.Tensor:
+    """Fisher–Rao distance between diagonal Gaussians N(μ₁, diag σ₁²) and N(μ₂, diag σ₂²).
+
+    Parameters
+    ----------
+    mu1, sigma1, mu2, sigma2 : tensors broadcastable to one shape ``[..., d]``
+        Means and standard deviations; the last dimension is the latent dimension.
+
+    Returns
+    -------
+    tensor of shape ``[...]``: sqrt(Σᵢ dᵢ²), the distance of the product of the univariate manifolds.
+    """
+    d_i = fisher_rao_univariate_distance(mu1, sigma1, mu2, sigma2)
+    return _safe_sqrt((d_i ** 2).sum(-1))
+
+
+def _sinh_ratio(a: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """sinh(a·D) / sinh(D) for a ∈ [0, 1], D ≥ 0, without overflow for large D and with the limit a at D = 0."""
+    small = D < 1e-4
+    Ds = torch.where(small, torch.ones_like(D), D)
+    # exp((a−1)D)·(1 − e^{−2aD})/(1 − e^{−2D}) never overflows; the series covers D → 0 (error O(D⁴))
+    large = torch.exp((a - 1) * Ds) * torch.expm1(-2 * a * Ds) / torch.expm1(-2 * Ds)
+    series = a * (1 + (a ** 2 - 1) * D ** 2 / 6)
+    return torch.where(small, series, large)
+
+
+def fisher_rao_geodesic(mu1, sigma1, mu2, sigma2, t):
+    """Points at constant speed along the Fisher–Rao geodesic between two diagonal Gaussians (Fig. 4).
+
+    Each dimension follows its half-plane geodesic (a vertical line when μ₁ = μ₂, a semicircle centred on the
+    μ-axis otherwise) at constant speed, all dimensions over the same t ∈ [0, 1], which is the geodesic of the
+    product manifold: the point at t is at distance t·d from the start and (1 − t)·d from the end.
+
+    The curve is computed in the hyperboloid model, where the geodesic is
+    γ(t) = [sinh((1 − t)D)·P + sinh(tD)·Q] / sinh(D), with D the half-plane distance. In half-plane coordinates
+    this reads 1/y(t) = w₀/y₁ + w₁/y₂ and x(t)/y(t) = w₀x₁/y₁ + w₁x₂/y₂ with positive weights
+    w₀ = sinh((1 − t)D)/sinh D, w₁ = sinh(tD)/sinh D: no circle centre is formed, so equal means need no special
+    case and nothing is divided by μ₂ − μ₁.
+
+    Parameters
+    ----------
+    mu1, sigma1, mu2, sigma2 : tensors broadcastable to one shape ``[..., d]``
+    t : float, or tensor of shape (n_t,)
+        Positions along the curve, 0 at the first Gaussian and 1 at the second (values outside [0, 1] are
+        rejected).
+
+    Returns
+    -------
+    mu, sigma : tensors of shape ``[n_t, ..., d]`` (``[..., d]`` when ``t`` is a scalar).
+    """
+    mu1, sigma1, mu2, sigma2 = _check_points(mu1, sigma1, mu2, sigma2)
+    tt = torch.as_tensor(t, dtype=mu1.dtype, device=mu1.device)
+    if tt.ndim > 1:
+        raise ValueError(f"t: expected a scalar or a vector of positions, got shape {tuple(tt.shape)}")
+    check_finite(tt, "t")
+    if ((tt < 0) | (tt > 1)).any():
+        raise ValueError("t: positions along the geodesic must lie in [0, 1]")
+    scalar = tt.ndim == 0
+    tt = tt.reshape((-1,) + (1,) * mu1.ndim)            # (n_t, 1, ..., 1)
+    D = _half_plane_distance(mu1, sigma1, mu2, sigma2)  # [..., d]
+    w0 = _sinh_ratio(1 - tt, D)
+    w1 = _sinh_ratio(tt, D)
+    inv_y = w0 / sigma1 + w1 / sigma2                   # 1/σ(t)
+    x_over_y = w0 * (mu1 / sigma1) + w1 * (mu2 / sigma2)   # the √2 of x = μ/√2 cancels on both sides
+    sigma = 1 / inv_y
+    mu = x_over_y * sigma
+    if scalar:
+        return mu[0], sigma[0]
+    return mu, sigma
+
+
+def fisher_rao_log(mu1, sigma1, mu2, sigma2):
+    """Initial velocity (dμ/dt, dσ/dt) at t = 0 of :func:`fisher_rao_geodesic`: the Riemannian log map.
+
+    Differentiating the weights at t = 0 gives w₀' = −D·coth D and w₁' = D / sinh D, so with u = 1/σ and
+    v = μ/σ: dσ/dt = −σ₁²·u'(0) and dμ/dt = σ₁·v'(0) − μ₁σ₁·u'(0).
+
+    Returns
+    -------
+    dmu, dsigma : tensors of shape ``[..., d]``; their Fisher–Rao norm equals :func:`fisher_rao_distance`.
+    """
+    mu1, sigma1, mu2, sigma2 = _check_points(mu1, sigma1, mu2, sigma2)
+    D = _half_plane_distance(mu1, sigma1, mu2, sigma2)
+    small = D < 1e-4
+    Ds = torch.where(small, torch.ones_like(D), D)
+    w0p = torch.where(small, -(1 + D ** 2 / 3), -Ds / torch.tanh(Ds))
+    w1p = torch.where(small, 1 - D ** 2 / 6, Ds / torch.sinh(Ds))
+    du = w0p / sigma1 + w1p / sigma2
+    dv = w0p * (mu1 / sigma1) + w1p * (mu2 / sigma2)
+    return sigma1 * dv - mu1 * sigma1 * du, -(sigma1 ** 2) * du
+
+
+def path_length(mu, sigma) -> torch.Tensor:
+    """Fisher–Rao length of a discretised path: the sum of distances between consecutive points.
+
+    Parameters
+    ----------
+    mu, sigma : tensors of shape ``[n_points, ..., d]``
+        The path's points in order along the first dimension.
+
+    Returns
+    -------
+    tensor of shape ``[...]``. For a geodesic it equals the distance of its ends; any other path is longer.
+    """
+    mu, sigma = torch.as_tensor(mu), torch.as_tensor(sigma)
+    if mu.ndim < 2 or mu.shape[0] < 2:
+        raise ValueError(f"mu: expected shape [n_points ≥ 2, ..., d], got {tuple(mu.shape)}")
+    return fisher_rao_distance(mu[:-1], sigma[:-1], mu[1:], sigma[1:]).sum(0)
+
+
+def euclidean_path_length(points) -> torch.Tensor:
+    """Euclidean length of a discretised path of shape ``[n_points, ..., d]`` (sum of consecutive steps)."""
+    p = torch.as_tensor(points)
+    if p.ndim < 2 or p.shape[0] < 2:
+        raise ValueError(f"points: expected shape [n_points ≥ 2, ..., d], got {tuple(p.shape)}")
+    check_finite(p, "points")
+    return torch.linalg.vector_norm(p[1:] - p[:-1], dim=-1).sum(0)
