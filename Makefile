@@ -1,0 +1,37 @@
+# replab: `make book` builds the book, `make test` runs every test. Both create or update .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.replab-installed
+JOBS ?= 2
+
+.PHONY: setup book test bench sync clean help
+
+help:
+	@echo "make setup | book | test | bench | sync | clean"
+
+setup: $(STAMP)
+
+# Re-installs whenever the pins or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+book: setup
+	OMP_NUM_THREADS=1 $(VENV)/bin/replab book
+
+test: setup
+	OMP_NUM_THREADS=1 MPLBACKEND=agg $(PY) -m pytest -n $(JOBS) -q --durations=15
+
+bench: setup
+	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
+
+# Re-pair every MyST notebook with its output-free .ipynb.
+sync: setup
+	$(VENV)/bin/jupytext --sync notebooks/*.md notebooks/*/*.md
+
+clean:
+	rm -rf _build .cache/replab .pytest_cache

@@ -1,0 +1,130 @@
+"""The ``replab`` command: run a page with other parameters, list pages, manage the cache, build the book.
+
+    replab run NOTEBOOK [-p NAME VALUE ...] [--profile PROFILE] [-o OUT]
+    replab list
+    replab cache ls | clear [--kind KIND]
+    replab scorecard
+    replab book [--no-strict]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .profiles import PROFILES
+
+__all__ = ["main"]
+
+
+def _cmd_run(args) -> int:
+    from . import notebooks
+
+    page = notebooks.find(args.notebook)
+    params = {name: notebooks.parse_value(value) for name, value in (args.parameter or [])}
+    if args.profile is not None:
+        params["profile"] = args.profile
+    notebooks.check_parameters(page, params)
+    out = Path(args.output) if args.output else Path("_build") / "runs" / f"{page.name.replace('/', '__')}.ipynb"
+    print(f"replab run: {page.name} with {params or 'its defaults'} -> {out}")
+    import papermill
+
+    try:
+        notebooks.execute(page.path, out, params, timeout=args.timeout, log_output=args.log_output)
+    except papermill.PapermillExecutionError as exc:
+        print(f"replab run: {page.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}", file=sys.stderr)
+        print(f"replab run: the partly executed notebook is {out}", file=sys.stderr)
+        return 1
+    print(f"replab run: wrote {out}")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from . import notebooks
+
+    for page in notebooks.discover():
+        print(page.name)
+        for name, value in page.parameters().items():
+            note = "  (None: the profile's value)" if value is None else ""
+            print(f"    {name} = {value!r}{note}")
+    return 0
+
+
+def _cmd_cache(args) -> int:
+    from .cache import ArtifactCache
+
+    cache = ArtifactCache()
+    if args.action == "ls":
+        entries = cache.entries()
+        if args.kind:
+            entries = [e for e in entries if e["kind"] == args.kind]
+        total = sum(e["bytes"] for e in entries)
+        print(f"{cache.root}: {len(entries)} artifacts, {total / 2**20:.1f} MiB")
+        for e in entries:
+            flag = "" if e["intact"] else "  CORRUPTED"
+            print(f"  {e['kind']:16s} {e['key']}  {e['bytes'] / 2**20:8.2f} MiB{flag}")
+    else:
+        n = cache.clear(args.kind)
+        print(f"{cache.root}: removed {n} artifacts")
+    return 0
+
+
+def _cmd_scorecard(args) -> int:
+    from .book import _root, write_scorecard
+    from .claims import claims_dir
+
+    path = write_scorecard(_root(), Path(args.claims) if args.claims else claims_dir())
+    print(f"replab scorecard: wrote {path}")
+    return 0
+
+
+def _cmd_book(args) -> int:
+    from .book import build
+
+    return build(strict=not args.no_strict, timeout=args.timeout)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="replab", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="execute a notebook through papermill")
+    r.add_argument("notebook", help="path (notebooks/x/y.md) or page id (x/y)")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="set a parameter (a Python literal, or a string)")
+    r.add_argument("--profile", choices=None, default=None, help=f"one of {', '.join(PROFILES)}")
+    r.add_argument("-o", "--output", help="where to write the executed notebook")
+    r.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+    r.add_argument("--log-output", action="store_true", help="echo the notebook's output")
+    r.set_defaults(func=_cmd_run)
+
+    sub.add_parser("list", help="every notebook with its parameters and defaults").set_defaults(func=_cmd_list)
+
+    c = sub.add_parser("cache", help="list or clear the artifact cache")
+    c.add_argument("action", choices=["ls", "clear"])
+    c.add_argument("--kind", help="only artifacts of this kind")
+    c.set_defaults(func=_cmd_cache)
+
+    s = sub.add_parser("scorecard", help="write book/scorecard.md from recorded claims")
+    s.add_argument("--claims", help="folder of claim records (default: _build/claims)")
+    s.set_defaults(func=_cmd_scorecard)
+
+    b = sub.add_parser("book", help="execute every page in parallel and build the HTML book")
+    b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    b.add_argument("--timeout", type=int, default=3600, help="seconds per page")
+    b.set_defaults(func=_cmd_book)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"replab {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

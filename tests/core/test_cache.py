@@ -1,0 +1,101 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from replab.cache import ArtifactCache, atomic_write_bytes, config_hash
+
+
+@dataclasses.dataclass
+class Cfg:
+    width: int = 8
+    lr: float = 1e-3
+    name: str = "a"
+
+
+def test_hash_is_stable_and_sensitive():
+    assert config_hash(Cfg()) == config_hash(Cfg())
+    assert config_hash(Cfg()) != config_hash(Cfg(width=9))
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash(Cfg(lr=1e-3)) != config_hash(Cfg(lr=1e-4))
+    with pytest.raises(TypeError, match="cannot hash"):
+        config_hash({"x": object()})
+
+
+def test_round_trip_and_hit_counting(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"w": torch.arange(5.0), "step": 3}
+
+    a = cache.get_or_compute("model", Cfg(), compute)
+    b = cache.get_or_compute("model", Cfg(), compute)
+    assert len(calls) == 1 and cache.hits == 1 and cache.misses == 1
+    assert torch.equal(a["w"], b["w"]) and b["step"] == 3
+    entries = cache.entries()
+    assert len(entries) == 1 and entries[0]["intact"] and entries[0]["kind"] == "model"
+    meta = json.loads(cache.path("model", Cfg()).with_suffix(".json").read_text())
+    assert meta["config"]["width"] == 8
+
+
+def test_corrupted_file_is_detected_and_recomputed(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    cache.save("model", Cfg(), {"w": torch.ones(100)})
+    path = cache.path("model", Cfg())
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert not cache.exists("model", Cfg())
+    assert cache.load("model", Cfg()) is None
+    assert not path.exists()  # removed, so the caller recomputes
+    out = cache.get_or_compute("model", Cfg(), lambda: {"w": torch.zeros(2)})
+    assert torch.equal(out["w"], torch.zeros(2))
+
+
+def test_partial_file_without_sidecar_is_not_trusted(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    path = cache.path("acts", Cfg())
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x80\x02partial")
+    assert cache.load("acts", Cfg()) is None
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temporary left behind
+
+
+def test_payloads_load_with_weights_only(tmp_path):
+    cache = ArtifactCache(tmp_path)
+
+    from fractions import Fraction
+
+    cache.save("bad", Cfg(), {"obj": Fraction(1, 3)})
+    # weights_only loading refuses arbitrary objects: the entry is reported absent, never executed.
+    assert cache.load("bad", Cfg()) is None
+
+
+def test_clear(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    cache.save("a", Cfg(), torch.ones(1))
+    cache.save("b", Cfg(), torch.ones(1))
+    assert cache.clear("a") == 1
+    assert [e["kind"] for e in cache.entries()] == ["b"]
+    assert cache.clear() == 1 and cache.entries() == []
+
+
+def test_bad_kind(tmp_path):
+    with pytest.raises(ValueError, match="artifact kind"):
+        ArtifactCache(tmp_path).path("../x", Cfg())
