@@ -1,0 +1,192 @@
+"""Linear probes on VAE latents: how linearly separable the classes are in the latent space.
+
+Used by ``notebooks/peste2017/03-linear-separability`` (Peşte et al. 2017, Sec. 2.2, Fig. 3): a multinomial
+logistic regression is fitted at several training snapshots on three kinds of features of q(z | x):
+
+- ``"means"``: μ(x);
+- ``"means+variances"``: [μ(x), σ²(x)], the mean and the diagonal of the covariance;
+- ``"samples"``: one z ~ q(z | x) per example (drawn independently for the training and the test set).
+
+Unlike the authors' group's code, which trains a linear softmax layer for a fixed number of steps (reference
+notes §4.4), the probe here is scikit-learn's ``LogisticRegression`` (lbfgs, multinomial) on standardised
+features, fitted until its solver converges; non-convergence is reported, never silent.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Iterable, Mapping
+
+import numpy as np
+import torch
+
+from ._validation import as_tensor_2d, check_finite, check_min_rows, check_same_rows
+
+__all__ = ["FEATURE_KINDS", "LinearProbe", "probe_features", "probe_accuracy", "evaluate_snapshots"]
+
+FEATURE_KINDS = ("means", "means+variances", "samples")
+
+
+def probe_features(mu, sigma=None, kind: str = "means", seed: int = 0) -> np.ndarray:
+    """Features of q(z | x) = N(μ, diag σ²) for a probe, as a float64 array.
+
+    Parameters
+    ----------
+    mu, sigma : tensors or arrays of shape (n_examples, k)
+        Posterior means and standard deviations (``sigma`` may be omitted for ``kind="means"``).
+    kind : one of ``FEATURE_KINDS``
+        ``"means"`` → μ (n, k); ``"means+variances"`` → [μ, σ²] (n, 2k); ``"samples"`` → μ + σ·ε (n, k),
+        ε ~ N(0, I) drawn from a generator seeded with ``seed``.
+    """
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"kind must be one of {FEATURE_KINDS}, got {kind!r}")
+    m = check_finite(as_tensor_2d(mu, "mu", dtype=torch.float64), "mu")
+    if kind == "means":
+        return m.cpu().numpy()
+    if sigma is None:
+        raise ValueError(f"sigma: required for kind={kind!r}")
+    s = check_finite(as_tensor_2d(sigma, "sigma", dtype=torch.float64), "sigma")
+    if s.shape != m.shape:
+        raise ValueError(f"sigma: expected the shape of mu {tuple(m.shape)}, got {tuple(s.shape)}")
+    if (s <= 0).any():
+        raise ValueError("sigma: standard deviations must be positive")
+    if kind == "means+variances":
+        return torch.cat([m, s ** 2], 1).cpu().numpy()
+    gen = torch.Generator().manual_seed(int(seed))
+    eps = torch.randn(m.shape, generator=gen, dtype=torch.float64)
+    return (m.cpu() + s.cpu() * eps).numpy()
+
+
+class LinearProbe:
+    """Multinomial logistic regression on standardised features, fitted to convergence.
+
+    Parameters
+    ----------
+    C : float
+        Inverse L2 strength of scikit-learn's ``LogisticRegression`` (1.0, its default).
+    max_iter : int
+        lbfgs iteration cap; convergence is checked after fitting (``converged_``).
+    tol : float
+        lbfgs tolerance.
+    on_no_convergence : ``"warn"`` or ``"raise"``
+        What to do when lbfgs stops at ``max_iter``: a ``RuntimeWarning`` naming the cap, or a ``RuntimeError``.
+    """
+
+    def __init__(self, C: float = 1.0, max_iter: int = 5000, tol: float = 1e-6, on_no_convergence: str = "warn"):
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+        self.on_no_convergence = on_no_convergence
+
+    def _check_params(self):
+        if not (isinstance(self.C, (int, float)) and self.C > 0):
+            raise ValueError(f"C must be a positive number, got {self.C!r}")
+        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+        if not (isinstance(self.tol, (int, float)) and self.tol > 0):
+            raise ValueError(f"tol must be a positive number, got {self.tol!r}")
+        if self.on_no_convergence not in ("warn", "raise"):
+            raise ValueError(f"on_no_convergence must be 'warn' or 'raise', got {self.on_no_convergence!r}")
+
+    @staticmethod
+    def _check_xy(X, y):
+        Xt = check_finite(as_tensor_2d(X, "X", dtype=torch.float64), "X")
+        yt = torch.as_tensor(np.asarray(y))
+        if yt.ndim != 1:
+            raise ValueError(f"y: expected a vector of labels, got shape {tuple(yt.shape)}")
+        check_same_rows(Xt, yt, ("X", "y"))
+        return Xt.cpu().numpy(), yt.cpu().numpy()
+
+    def fit(self, X, y) -> "LinearProbe":
+        """Standardise ``X`` (n_examples, n_features), fit the logistic regression on labels ``y`` (n_examples,)."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        self._check_params()
+        X, y = self._check_xy(X, y)
+        check_min_rows(torch.as_tensor(X), 2, "X")
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y: needs at least 2 classes, got {len(self.classes_)}")
+        self.scaler_ = StandardScaler().fit(X)
+        model = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter, tol=self.tol)
+        with warnings.catch_warnings():
+            # convergence is checked below from n_iter_, with a message that names the probe's settings
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(self.scaler_.transform(X), y)
+        self.model_ = model
+        self.n_iter_ = int(np.max(model.n_iter_))
+        self.converged_ = self.n_iter_ < self.max_iter
+        if not self.converged_:
+            msg = (f"LinearProbe: lbfgs did not converge in max_iter={self.max_iter} iterations (tol={self.tol}); "
+                   "raise max_iter")
+            if self.on_no_convergence == "raise":
+                raise RuntimeError(msg)
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            raise RuntimeError("LinearProbe: call fit(X, y) before predict or score")
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels of shape (n_examples,)."""
+        self._check_fitted()
+        Xt = check_finite(as_tensor_2d(X, "X", dtype=torch.float64), "X").cpu().numpy()
+        if Xt.shape[1] != self.scaler_.n_features_in_:
+            raise ValueError(f"X: expected {self.scaler_.n_features_in_} features, got {Xt.shape[1]}")
+        return self.model_.predict(self.scaler_.transform(Xt))
+
+    def score(self, X, y) -> float:
+        """Accuracy on (``X``, ``y``)."""
+        X_, y_ = self._check_xy(X, y)
+        return float(np.mean(self.predict(X_) == y_))
+
+
+def probe_accuracy(train_features, y_train, test_features, y_test, **probe_kwargs) -> dict:
+    """Fit a :class:`LinearProbe` on the training features and return its test accuracy and convergence.
+
+    Returns ``{"accuracy", "train_accuracy", "converged", "n_iter"}``.
+    """
+    probe = LinearProbe(**probe_kwargs).fit(train_features, y_train)
+    return {"accuracy": probe.score(test_features, y_test), "train_accuracy": probe.score(train_features, y_train),
+            "converged": probe.converged_, "n_iter": probe.n_iter_}
+
+
+_SNAPSHOT_KEYS = ("mu_train", "sigma_train", "mu_test", "sigma_test")
+
+
+def evaluate_snapshots(snapshots: Iterable[Mapping], y_train, y_test, kinds: Iterable[str] = FEATURE_KINDS,
+                       seed: int = 0, **probe_kwargs) -> list[dict]:
+    """Probe accuracy of every feature kind at every training snapshot (Fig. 3).
+
+    Parameters
+    ----------
+    snapshots : iterable of mappings
+        Each with ``mu_train``, ``sigma_train`` (n_train, k), ``mu_test``, ``sigma_test`` (n_test, k); any other
+        entries (such as ``epoch`` or ``k``) are copied into the records.
+    y_train, y_test : labels of shape (n_train,) and (n_test,)
+    kinds : feature kinds to probe (see :func:`probe_features`)
+    seed : seeds the draws of ``"samples"`` (the test draw uses ``seed + 1``, so the two sets are independent)
+    **probe_kwargs : passed to :class:`LinearProbe`
+
+    Returns
+    -------
+    list of dicts, one per (snapshot, kind): the snapshot's metadata, ``kind`` and the result of
+    :func:`probe_accuracy`.
+    """
+    kinds = tuple(kinds)
+    for kind in kinds:
+        if kind not in FEATURE_KINDS:
+            raise ValueError(f"kinds: each must be one of {FEATURE_KINDS}, got {kind!r}")
+    records = []
+    for i, snap in enumerate(snapshots):
+        missing = [key for key in _SNAPSHOT_KEYS if key not in snap]
+        if missing:
+            raise ValueError(f"snapshots[{i}]: missing {missing}")
+        meta = {key: value for key, value in snap.items() if key not in _SNAPSHOT_KEYS}
+        for kind in kinds:
+            train = probe_features(snap["mu_train"], snap["sigma_train"], kind, seed=seed)
+            test = probe_features(snap["mu_test"], snap["sigma_test"], kind, seed=seed + 1)
+            records.append({**meta, "kind": kind, **probe_accuracy(train, y_train, test, y_test, **probe_kwargs)})
+    return records
