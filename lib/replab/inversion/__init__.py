@@ -1,0 +1,21 @@
+"""Inverting supervised representations with conditional PixelCNN++ models (Nash, Kushman & Williams, 2019).
+
+* :mod:`.classifier`: the classifiers whose layers CONV1, CONV2, FC3 and LOGITS are inverted (Section 5.1, 5.2).
+* :mod:`.pixelcnn`: the conditional PixelCNN++ inversion model p_θ(x | h) (Appendix A).
+* :mod:`.likelihoods`: the 256-way softmax and the discretised logistic mixture over 8-bit pixels.
+* :mod:`.baseline`: the MSE up-convolutional decoder of Eq. 3.
+* :mod:`.information`: cross-entropies (Eq. 11), the mutual-information bound (Eq. 9) and Table 1's L1 check.
+* :mod:`.fit`: the training loops.
+"""
+from .baseline import MSEDecoder
+from .classifier import LAYERS, Classifier, ClassifierConfig, to_float_images
+from .fit import accuracy, fit_classifier, fit_mse_decoder, fit_pixelcnn
+from .information import (CrossEntropy, cross_entropy, information_bound, representation_distances,
+                          sample_inversions)
+from .likelihoods import LogisticMixture, Softmax256, make_likelihood
+from .pixelcnn import PixelCNNConfig, PixelCNNpp
+
+__all__ = ["LAYERS", "Classifier", "ClassifierConfig", "to_float_images", "PixelCNNConfig", "PixelCNNpp",
+           "Softmax256", "LogisticMixture", "make_likelihood", "MSEDecoder", "CrossEntropy", "cross_entropy",
+           "information_bound", "sample_inversions", "representation_distances", "fit_classifier", "fit_pixelcnn",
+           "fit_mse_decoder", "accuracy"]

@@ -1,0 +1,131 @@
+"""Information measures from inversion models (Nash et al., 2019, Section 4.1 and Table 1).
+
+* :func:`cross_entropy`: the empirical conditional cross-entropy H*(x|h) = −(1/|T|) Σ log p_θ(x|h) on held-out
+  pairs (Eq. 11), in nats per image and bits per dimension; its negative is the paper's NCE, a lower bound on
+  I(x; h) up to the constant H(x) (Eq. 9).
+* :func:`information_bound`: H*(x) − H*(x|h), with H*(x) the cross-entropy of an unconditional model of the same
+  size. H*(x) over-estimates H(x) as H*(x|h) over-estimates H(x|h), so this is an estimate of the Eq. 9 bound
+  rather than a guaranteed bound; its differences between layers are exact differences of NCEs.
+* :func:`representation_distances`: Table 1's check in representation space: mean L1 distance at a layer between
+  a test image's representation and that of its nearest training neighbour (1NN), one inversion sample (IM-S),
+  and the closest of several samples (IM-NN).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .._validation import check_same_rows
+from ..runtime import get_device
+from .likelihoods import check_images
+
+__all__ = ["CrossEntropy", "cross_entropy", "information_bound", "sample_inversions", "representation_distances"]
+
+
+@dataclass(frozen=True)
+class CrossEntropy:
+    """Mean per-image negative log-likelihood of a test set, with its standard error."""
+
+    nats_per_image: float
+    stderr_nats: float
+    n_dims: int
+    n_images: int
+
+    @property
+    def bits_per_dim(self) -> float:
+        return self.nats_per_image / (self.n_dims * math.log(2.0))
+
+    @property
+    def nce(self) -> float:
+        """Negative cross-entropy −H*(x|h) in nats per image (the quantity of the paper's Fig. 5)."""
+        return -self.nats_per_image
+
+    def as_dict(self) -> dict:
+        return {"nats_per_image": self.nats_per_image, "stderr_nats": self.stderr_nats,
+                "bits_per_dim": self.bits_per_dim, "nce_nats": self.nce, "n_images": self.n_images}
+
+
+@torch.no_grad()
+def cross_entropy(model, images: torch.Tensor, context: torch.Tensor | None = None, batch_size: int = 256,
+                  device: str = "auto") -> CrossEntropy:
+    """Eq. 11: the empirical cross-entropy −mean log p_θ(x|h) of 8-bit ``images`` (N, C, H, W) under ``model``.
+
+    ``context`` (N, ...) holds the representations h (``None`` for an unconditional model). Exact discrete
+    likelihoods in eval mode, accumulated in float64."""
+    images = check_images(images, name="images")
+    if len(images) == 0:
+        raise ValueError("images: needs at least 1 image, got 0")
+    if context is not None:
+        check_same_rows(images, context, ("images", "context"))
+    dev = get_device(device)
+    was_training, old = model.training, next(model.parameters()).device
+    model.eval().to(dev)
+    try:
+        nll = torch.cat([model.nll(images[i:i + batch_size].to(dev),
+                                   None if context is None else context[i:i + batch_size].to(dev)).double().cpu()
+                         for i in range(0, len(images), batch_size)])
+    finally:
+        model.train(was_training).to(old)
+    stderr = float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else float("nan")
+    return CrossEntropy(float(nll.mean()), stderr, int(images[0].numel()), len(nll))
+
+
+def information_bound(conditional: CrossEntropy, unconditional: CrossEntropy) -> dict:
+    """Eq. 9 with H(x) estimated by an unconditional model: I(x; h) ≳ H*(x) − H*(x|h), nats and bits per dim."""
+    if conditional.n_dims != unconditional.n_dims:
+        raise ValueError(f"the two cross-entropies are over images of different sizes "
+                         f"({conditional.n_dims} and {unconditional.n_dims} dimensions)")
+    nats = unconditional.nats_per_image - conditional.nats_per_image
+    return {"mi_nats": nats, "mi_bits_per_dim": nats / (conditional.n_dims * math.log(2.0)),
+            "h_x_nats": unconditional.nats_per_image, "h_x_given_h_nats": conditional.nats_per_image}
+
+
+@torch.no_grad()
+def sample_inversions(model, context: torch.Tensor, n_samples: int = 1, temperature: float = 1.0, seed: int = 0,
+                      batch_size: int = 256, device: str = "auto") -> torch.Tensor:
+    """``n_samples`` draws from p_θ(x|h) for each row of ``context``: uint8 of shape (N, n_samples, C, H, W)."""
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    ctx = context.repeat_interleave(n_samples, dim=0)
+    x = model.sample(context=ctx, temperature=temperature, seed=seed, batch_size=batch_size, device=device)
+    return x.view(len(context), n_samples, *x.shape[1:])
+
+
+def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference per unit between rows of a (N, D) and b (N, D) or (N, S, D)."""
+    return (a.unsqueeze(1) - b).abs().mean(-1) if b.ndim == 3 else (a - b).abs().mean(-1)
+
+
+@torch.no_grad()
+def representation_distances(classifier, layer: str, images: torch.Tensor, samples: torch.Tensor,
+                             train_images: torch.Tensor, batch_size: int = 500, seed: int = 0) -> dict:
+    """Table 1: mean L1 distance (per unit) at ``layer`` between each test image's representation and
+
+    * ``"1NN"``: that of the training image nearest to it in that representation space (L1);
+    * ``"IM-S"``: that of one inversion sample (drawn at random among the given ones, with ``seed``);
+    * ``"IM-NN"``: the smallest over all the given samples (10 in the paper).
+
+    ``images`` (N, C, H, W) and ``samples`` (N, S, C, H, W) are 8-bit; returns the means and the standard errors.
+    """
+    if samples.ndim != 5 or samples.shape[0] != images.shape[0] or samples.shape[2:] != images.shape[1:]:
+        raise ValueError(f"samples: expected shape ({images.shape[0]}, S, {', '.join(map(str, images.shape[1:]))}),"
+                         f" got {tuple(samples.shape)}")
+    n, s = samples.shape[:2]
+    h = classifier.extract(images, layer, batch_size).flatten(1)
+    hs = classifier.extract(samples.reshape(n * s, *samples.shape[2:]), layer, batch_size).flatten(1).view(n, s, -1)
+    d_samples = _l1(h, hs)                                                     # (N, S)
+    pick = torch.randint(s, (n,), generator=torch.Generator().manual_seed(int(seed)))
+    d_one = d_samples[torch.arange(n), pick]
+    d_best = d_samples.min(dim=1).values
+    d_nn = torch.full((n,), float("inf"))
+    for i in range(0, len(train_images), batch_size):
+        ht = classifier.extract(train_images[i:i + batch_size], layer, batch_size).flatten(1)
+        d_nn = torch.minimum(d_nn, torch.cdist(h.double(), ht.double(), p=1).min(dim=1).values.float()
+                             / h.shape[1])
+    out = {}
+    for name, d in (("1NN", d_nn), ("IM-S", d_one), ("IM-NN", d_best)):
+        out[name] = float(d.mean())
+        out[name + "_stderr"] = float(d.std() / math.sqrt(n)) if n > 1 else float("nan")
+    return out
