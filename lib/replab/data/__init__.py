@@ -1,0 +1,43 @@
+"""Offline datasets behind one call: ``replab.data.load(name, split="train", root=None, **kwargs)``.
+
+Every dataset is an :class:`ImageDataset` (uint8 ``images`` N×C×H×W, int64 ``labels`` or None, float ``factors``
+N×F with ``factor_names`` for factor datasets), a torch ``Dataset`` whose items are ``(image in [0, 1], target)``.
+
+Shipped or generated (no files needed): ``mnist10k``, ``digits``, ``dsprites`` (generator unless the real file is
+in the data root), ``affmnist``, ``symsol_like``. Real files, read from ``root`` or the ``REPLAB_DATA`` folder:
+``mnist``, ``cifar10``, ``svhn``, ``celeba``, ``dsprites``, ``cars3d``, ``smallnorb``, ``symsol``.
+See each module for the file layout it expects.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ._base import SPLITS, ImageDataset, LazyImageDataset, check_split
+
+__all__ = ["load", "names", "ImageDataset", "LazyImageDataset", "SPLITS"]
+
+# name -> module implementing load(split, root, **kwargs); imported on first use.
+_MODULES = {
+    "mnist10k": "mnist10k", "digits": "digits", "dsprites": "dsprites", "affmnist": "affmnist",
+    "symsol_like": "symsol_like", "mnist": "mnist", "cifar10": "cifar10", "svhn": "svhn", "celeba": "celeba",
+    "cars3d": "cars3d", "smallnorb": "smallnorb", "symsol": "symsol",
+}
+# datasets available without any data folder
+OFFLINE = ("mnist10k", "digits", "dsprites", "affmnist", "symsol_like")
+
+
+def names() -> list[str]:
+    """Every dataset name ``load`` accepts."""
+    return sorted(_MODULES)
+
+
+def load(name: str, split: str = "train", root=None, **kwargs) -> ImageDataset:
+    """Load dataset ``name``'s ``split`` ("train", "test" or "all"); ``root`` (or ``REPLAB_DATA``) holds real files.
+
+    Extra keyword arguments go to the dataset's loader (e.g. ``seed`` for affmnist, ``source`` for dsprites).
+    """
+    if name not in _MODULES:
+        raise ValueError(f"name: unknown dataset {name!r}; known datasets: {', '.join(names())}")
+    check_split(split)
+    module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
+    return module.load(split=split, root=root, **kwargs)

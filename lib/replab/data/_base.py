@@ -1,0 +1,247 @@
+"""The one dataset type every loader returns, plus the helpers loaders share (splits, roots, file checks).
+
+:class:`ImageDataset` holds uint8 images (N×C×H×W) in memory with integer labels and/or a float factor table.
+:class:`LazyImageDataset` has the same interface but renders (or decodes) images on demand from a function of
+the example ids, so a generated set of 737,280 images streams batch by batch without holding 3 GB.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["ImageDataset", "LazyImageDataset", "split_indices", "check_split", "resolve_root", "require_file", "SPLITS",
+           "SHIPPED_DATA", "MAX_MATERIALISE", "resize_area"]
+
+SPLITS = ("train", "test", "all")
+# The repository's data/ folder (data shipped with the code, e.g. mnist10k.npz).
+SHIPPED_DATA = Path(__file__).resolve().parents[3] / "data"
+# A lazy dataset larger than this many images refuses to build `.images` implicitly (see LazyImageDataset).
+MAX_MATERIALISE = 32_768
+
+
+def _as_tensor(x, dtype: torch.dtype) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    return t.to(dtype)
+
+
+class ImageDataset(Dataset):
+    """Images with labels and/or factors of variation; a torch ``Dataset``.
+
+    Attributes: ``images`` (uint8, N×C×H×W), ``labels`` (int64, N, or None), ``factors`` (float32, N×F, or None),
+    ``factor_names`` (tuple of F names), ``factor_classes`` (int64, N×F grid indices, or None), ``name``.
+    ``dataset[i]`` is ``(image as float32 in [0, 1], target)`` where the target is the factor row when the
+    dataset has factors, else the label, else ``-1`` (unlabelled images, e.g. CelebA).
+    """
+
+    def __init__(self, images, labels=None, factors=None, factor_names: Sequence[str] | None = None,
+                 factor_classes=None, name: str = ""):
+        self.name = name
+        self._images = None if images is None else _as_tensor(images, torch.uint8)
+        if self._images is not None and self._images.ndim != 4:
+            raise ValueError(f"images: expected a uint8 array of shape (N, C, H, W), got shape "
+                             f"{tuple(self._images.shape)}")
+        self._set_targets(labels, factors, factor_names, factor_classes)
+
+    def _set_targets(self, labels, factors, factor_names, factor_classes) -> None:
+        n = len(self)
+        self.labels = None if labels is None else _as_tensor(labels, torch.int64).reshape(-1)
+        self.factors = None if factors is None else _as_tensor(factors, torch.float32)
+        self.factor_classes = None if factor_classes is None else _as_tensor(factor_classes, torch.int64)
+        if self.labels is not None and self.labels.shape[0] != n:
+            raise ValueError(f"labels: expected {n} labels (one per image), got {self.labels.shape[0]}")
+        for what, t in (("factors", self.factors), ("factor_classes", self.factor_classes)):
+            if t is not None and (t.ndim != 2 or t.shape[0] != n):
+                raise ValueError(f"{what}: expected shape ({n}, n_factors), got {tuple(t.shape)}")
+        if self.factors is not None:
+            names = tuple(factor_names or ())
+            if len(names) != self.factors.shape[1]:
+                raise ValueError(f"factor_names: expected {self.factors.shape[1]} names, got {names!r}")
+            self.factor_names = names
+        else:
+            self.factor_names = ()
+
+    # -- the Dataset protocol -------------------------------------------------------------------------------
+    @property
+    def images(self) -> torch.Tensor:
+        return self._images
+
+    def __len__(self) -> int:
+        return int(self._images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self._images.shape[1:])
+
+    def _images_at(self, idx: torch.Tensor) -> torch.Tensor:
+        return self._images[idx]
+
+    def _target_at(self, idx):
+        if self.factors is not None:
+            return self.factors[idx]
+        if self.labels is not None:
+            return self.labels[idx]
+        return torch.full(idx.shape, -1, dtype=torch.int64) if isinstance(idx, torch.Tensor) else torch.tensor(-1)
+
+    def __getitem__(self, i):
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"index must be an integer, got {type(i).__name__}; use .subset(indices) for many")
+        n = len(self)
+        if not -n <= int(i) < n:
+            raise IndexError(f"index {i} out of range for a dataset of {n} examples")
+        i = int(i) % n
+        idx = torch.tensor([i])
+        return self._images_at(idx)[0].float() / 255.0, self._target_at(i)
+
+    def __repr__(self) -> str:
+        parts = [f"n={len(self)}", f"image_shape={self.image_shape}"]
+        if self.labels is not None:
+            parts.append(f"n_classes={int(self.labels.max()) + 1 if len(self) else 0}")
+        if self.factor_names:
+            parts.append(f"factors={self.factor_names}")
+        return f"{type(self).__name__}({self.name!r}, {', '.join(parts)})"
+
+    # -- selections ---------------------------------------------------------------------------------------------
+    def _check_indices(self, indices) -> torch.Tensor:
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.int64).reshape(-1)
+        n = len(self)
+        if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+            raise ValueError(f"indices: must lie in [0, {n}), got values from {int(idx.min())} to {int(idx.max())}")
+        return idx % max(n, 1)
+
+    def _take(self, idx: torch.Tensor) -> dict:
+        return dict(labels=None if self.labels is None else self.labels[idx],
+                    factors=None if self.factors is None else self.factors[idx],
+                    factor_names=self.factor_names or None,
+                    factor_classes=None if self.factor_classes is None else self.factor_classes[idx],
+                    name=self.name)
+
+    def subset(self, indices) -> "ImageDataset":
+        """An in-memory dataset of the examples at ``indices`` (in that order; lazy sets are rendered here)."""
+        idx = self._check_indices(indices)
+        return ImageDataset(self._images_at(idx), **self._take(idx))
+
+    def sample(self, n: int, seed: int = 0) -> "ImageDataset":
+        """``n`` examples drawn without replacement, the same ones for the same ``seed``."""
+        if not isinstance(n, (int, np.integer)) or not 0 < n <= len(self):
+            raise ValueError(f"n: expected an integer in [1, {len(self)}], got {n!r}")
+        perm = np.random.default_rng(seed).permutation(len(self))[:n]
+        return self.subset(np.sort(perm))
+
+    def batches(self, batch_size: int = 256, shuffle: bool = False, seed: int = 0
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(images as float32 in [0, 1], targets)`` batches over the whole set (streams lazy sets)."""
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+        order = np.random.default_rng(seed).permutation(len(self)) if shuffle else np.arange(len(self))
+        for start in range(0, len(self), batch_size):
+            idx = torch.from_numpy(order[start:start + batch_size]).long()
+            yield self._images_at(idx).float() / 255.0, self._target_at(idx)
+
+
+class LazyImageDataset(ImageDataset):
+    """An :class:`ImageDataset` whose images are produced on demand by ``render(ids) -> uint8 (B, C, H, W)``.
+
+    ``ids`` are the dataset's own example ids (e.g. dSprites' flat grid indices); ``dataset[i]``, ``.batches()``,
+    ``.subset()`` and ``.sample()`` render only what they return. ``.images`` renders everything, but only up to
+    ``MAX_MATERIALISE`` images; above that it raises, pointing to ``.sample(n)``, ``.subset()`` or ``.batches()``.
+    """
+
+    def __init__(self, render: Callable[[torch.Tensor], torch.Tensor], ids, image_shape: tuple[int, int, int],
+                 labels=None, factors=None, factor_names=None, factor_classes=None, name: str = ""):
+        self._render = render
+        self.ids = _as_tensor(ids, torch.int64).reshape(-1)
+        self._shape = tuple(int(s) for s in image_shape)
+        self._images = None
+        self.name = name
+        self._set_targets(labels, factors, factor_names, factor_classes)
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    def _images_at(self, idx: torch.Tensor) -> torch.Tensor:
+        out = self._render(self.ids[idx])
+        if out.dtype != torch.uint8 or tuple(out.shape) != (idx.numel(), *self._shape):
+            raise RuntimeError(f"renderer returned {out.dtype} {tuple(out.shape)}, expected uint8 "
+                               f"{(idx.numel(), *self._shape)}")
+        return out
+
+    @property
+    def images(self) -> torch.Tensor:
+        if self._images is None:
+            n = len(self)
+            if n > MAX_MATERIALISE:
+                gb = n * int(np.prod(self._shape)) / 1e9
+                raise ValueError(
+                    f"{self.name or 'this dataset'} has {n:,} images ({gb:.1f} GB as uint8) rendered lazily; "
+                    f".images is only built for at most {MAX_MATERIALISE:,}. Use .sample(n, seed) or "
+                    f".subset(indices) for an in-memory selection, or .batches(batch_size) to stream them all")
+            self._images = self._images_at(torch.arange(n))
+        return self._images
+
+
+def split_indices(n: int, split: str, test_fraction: float = 0.2, seed: int = 0,
+                  stratify=None) -> np.ndarray:
+    """Sorted indices of ``split`` in a fixed seeded train/test partition of ``n`` examples.
+
+    With ``stratify`` (one label per example) each class contributes ``round(test_fraction * n_class)`` test
+    examples; otherwise ``round(test_fraction * n)`` are drawn from all examples.
+    """
+    check_split(split)
+    if split == "all":
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    is_test = np.zeros(n, dtype=bool)
+    if stratify is None:
+        is_test[rng.permutation(n)[:int(round(test_fraction * n))]] = True
+    else:
+        y = np.asarray(stratify)
+        for k in np.unique(y):
+            members = np.flatnonzero(y == k)
+            is_test[rng.permutation(members)[:int(round(test_fraction * len(members)))]] = True
+    return np.flatnonzero(is_test if split == "test" else ~is_test)
+
+
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    return split
+
+
+def resolve_root(root=None) -> Path | None:
+    """``root`` when given, else the ``REPLAB_DATA`` environment variable, else None."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("REPLAB_DATA", "")
+    return Path(env).expanduser() if env else None
+
+
+def require_file(root, *names: str) -> Path:
+    """The first of ``names`` that exists under the data root; else ``FileNotFoundError`` naming file and folder."""
+    folder = resolve_root(root)
+    if folder is None:
+        raise FileNotFoundError(f"{names[0]} is a real data file and no data folder was given: pass root=... "
+                                f"or set REPLAB_DATA to the folder that holds it")
+    for name in names:
+        if (folder / name).exists():
+            return folder / name
+    alts = f" (or {', '.join(names[1:])})" if len(names) > 1 else ""
+    raise FileNotFoundError(f"{names[0]}{alts} not found in {folder}")
+
+
+def resize_area(images, size: int) -> torch.Tensor:
+    """Resize uint8 (N, C, H, W) images to ``size``×``size`` by area averaging (exact 2×2 means for 128→64)."""
+    t = _as_tensor(images, torch.uint8)
+    if t.shape[-2:] == (size, size):
+        return t
+    out = torch.nn.functional.interpolate(t.float(), size=(size, size), mode="area")
+    return out.round().clamp(0, 255).to(torch.uint8)
