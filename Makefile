@@ -5,10 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.replab-installed
 JOBS ?= 2
 
-.PHONY: setup book test bench sync clean help
+.PHONY: setup book book-check browser test bench sync clean help
 
 help:
-	@echo "make setup | book | test | bench | sync | clean"
+	@echo "make setup | book | book-check | test | bench | sync | clean"
 
 setup: $(STAMP)
 
@@ -21,6 +21,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: setup
 	OMP_NUM_THREADS=1 $(VENV)/bin/replab book
+
+# Opens every built page in headless Chromium (installed from Debian's packages when missing).
+book-check: setup browser
+	$(PY) tools/book_check.py _build/html --screenshots _build/screenshots
+
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 test: setup
 	OMP_NUM_THREADS=1 MPLBACKEND=agg $(PY) -m pytest -n $(JOBS) -q --durations=15
