@@ -27,7 +27,8 @@ book-check: setup browser
 	$(PY) tools/book_check.py _build/html --screenshots _build/screenshots
 
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	@{ command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null && \
+	  command -v chromedriver >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
 test: setup

@@ -77,18 +77,29 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def _which(env: str, *names: str) -> str:
+    """The browser or driver named by environment variable ``env``, else the first of ``names`` on PATH."""
+    import os
+
+    found = os.environ.get(env) or next((p for p in map(shutil.which, names) if p), None)
+    if not found:
+        raise FileNotFoundError(f"none of {names} is installed (or set {env}); on Debian: "
+                                "apt-get install chromium chromium-driver")
+    return found
+
+
 def _driver():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    opts.binary_location = _which("CHROME_BIN", "chromium", "chromium-browser", "google-chrome")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", "--window-size=1280,1600"):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    service = Service(executable_path=_which("CHROMEDRIVER", "chromedriver"))
     driver = webdriver.Chrome(service=service, options=opts)
     driver.set_page_load_timeout(60)
     return driver
