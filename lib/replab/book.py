@@ -89,7 +89,7 @@ def execute_pages(root: Path, cache_dir: Path, claims_dir: Path, timeout: int = 
     stale = [r.uri for r in cache.list_project_records() if cache.get_cached_project_nb(r.uri) is None]
     print(f"replab book: {len(pages)} pages, {len(stale)} to execute, {len(pages) - len(stale)} cached")
 
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "REPLAB_QUIET": "1", "MPLBACKEND": "agg",
+    env = {"REPLAB_BOOK": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "REPLAB_QUIET": "1", "MPLBACKEND": "agg",
            "REPLAB_CLAIMS": str(claims_dir), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     os.environ.update(env)
     executor = load_executor("local-parallel", cache=cache)
@@ -119,6 +119,18 @@ def write_scorecard(root: Path, claims_dir: Path) -> Path:
     return out
 
 
+def _install_static(root: Path) -> None:
+    """Copy plotly.js into the book's static files, so interactive figures work offline without a kernel."""
+    from .plotting.interactive import plotly_js_path
+
+    static = root / "book" / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    target = static / "plotly.min.js"
+    source = Path(plotly_js_path())
+    if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        shutil.copyfile(source, target)
+
+
 def build(strict: bool = True, timeout: int = 3600) -> int:
     """Execute, score and build the whole book; returns a process exit code."""
     root = _root()
@@ -134,6 +146,7 @@ def build(strict: bool = True, timeout: int = 3600) -> int:
         return 1
     t_exec = time.time() - t0
     write_scorecard(root, claims_dir)
+    _install_static(root)
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
     if jb is None:
         print("replab book: jupyter-book is not installed (pip install -r requirements.txt)", file=sys.stderr)
