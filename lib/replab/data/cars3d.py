@@ -30,7 +30,7 @@ def load(split: str = "train", root=None, seed: int = 0, test_fraction: float = 
     folder = require_file(root, "cars", ".")
     files = sorted(folder.glob("car_*_mesh.mat"))
     if not files:
-        raise FileNotFoundError(f"no car_*_mesh.mat files in {folder}")
+        raise FileNotFoundError(f"no car_*_mesh.mat files in {folder.resolve()} (expected under <root>/cars)")
     images, factors = [], []
     for obj, path in enumerate(files):
         mesh = read_mesh(path)
