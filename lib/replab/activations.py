@@ -1,0 +1,159 @@
+"""Activation capture: the named layers' activations of any ``nn.Module`` over a dataset.
+
+Shared by the similarity pages (Bonheme & Grześ 2022, 2023), the DP-GMM fingerprints and the probes.
+:func:`capture` runs the model in eval mode without gradients, collects each named layer through a forward hook
+(or through the model's own ``representations(x) -> dict`` when it has one, as the VAE zoo does), flattens conv
+maps (or global-average-pools them with ``reduce="gap"``), and returns ``{name: tensor of shape (n, features)}``
+as float32 on the CPU, batch by batch, so the device only ever holds one batch.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .runtime import get_device, progress
+
+__all__ = ["capture", "reduce_activation", "REDUCTIONS"]
+
+REDUCTIONS = ("flatten", "gap")
+
+
+def reduce_activation(t: torch.Tensor, reduce: str = "flatten", name: str = "layer") -> torch.Tensor:
+    """Shape (B, ...) to (B, features): ``"flatten"``, or ``"gap"`` (mean over the spatial axes of (B, C, ...))."""
+    if not torch.is_tensor(t):
+        raise ValueError(f"layer {name!r}: produced a {type(t).__name__}, not a tensor")
+    if t.ndim == 0:
+        raise ValueError(f"layer {name!r}: produced a scalar, not one activation vector per example")
+    if t.ndim == 1:
+        return t[:, None]
+    if reduce == "gap" and t.ndim > 2:
+        return t.flatten(2).mean(dim=2)
+    return t.reshape(t.shape[0], -1)
+
+
+def _first_tensor(out: Any) -> Any:
+    # Modules such as nn.LSTM return tuples; their first tensor is the representation.
+    if isinstance(out, (tuple, list)):
+        for item in out:
+            if torch.is_tensor(item):
+                return item
+    return out
+
+
+def _batches(data, batch_size: int) -> Iterable[torch.Tensor]:
+    """Yield input batches from a tensor, a Dataset, or an iterable of batches (the first item of tuples)."""
+    if torch.is_tensor(data):
+        for start in range(0, data.shape[0], batch_size):
+            yield data[start:start + batch_size]
+        return
+    if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
+        data = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
+    for batch in data:
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        elif isinstance(batch, dict):
+            batch = batch.get("x", batch.get("image", next(iter(batch.values()))))
+        yield batch
+
+
+def _resolve_modules(model: nn.Module, layers: Sequence[str]) -> dict[str, nn.Module]:
+    out = {}
+    for name in layers:
+        try:
+            out[name] = model.get_submodule(name)
+        except AttributeError:
+            known = [n for n, _ in model.named_modules() if n]
+            raise ValueError(f"layers: model has no module named {name!r}; known modules: "
+                             f"{', '.join(known[:30])}{' …' if len(known) > 30 else ''}") from None
+    return out
+
+
+def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce: str = "flatten",
+            batch_size: int = 256, device: str | torch.device = "auto", cache_key: Any = None,
+            cache=None) -> dict[str, torch.Tensor]:
+    """Collect the activations of ``layers`` of ``model`` over ``data``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Put in eval mode for the pass (and restored afterwards). If it has a method
+        ``representations(x) -> dict[str, Tensor]``, that is used and ``layers`` selects among its keys.
+    data : tensor of shape (n, ...), a Dataset, or an iterable of batches (tensors or tuples whose first item is x)
+    layers : names of modules (dotted, as ``model.get_submodule`` takes them), or keys of ``representations``;
+        ``None`` means every representation the model exposes (required for a plain module).
+    reduce : "flatten" or "gap" (global average pooling over spatial axes of conv maps)
+    batch_size : batch size when ``data`` is a tensor or a Dataset
+    device : "auto", "cpu" or "cuda"
+    cache_key : optional configuration (dataclass, dict) identifying the model and the data; when given, the result
+        is stored in (and loaded from) the artifact cache under kind ``"activations"``.
+    cache : optional :class:`replab.cache.ArtifactCache` (default: the shared one)
+
+    Returns
+    -------
+    dict name -> float32 CPU tensor of shape (n, features), in the order of ``layers``.
+    """
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce: expected one of {REDUCTIONS}, got {reduce!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(layers, str):
+        layers = [layers]
+    if cache_key is not None:
+        from .cache import ArtifactCache
+
+        store = cache if cache is not None else ArtifactCache()
+        key = {"config": cache_key, "layers": list(layers) if layers is not None else None, "reduce": reduce}
+        return store.get_or_compute("activations", key,
+                                    lambda: _capture(model, data, layers, reduce, batch_size, device))
+    return _capture(model, data, layers, reduce, batch_size, device)
+
+
+def _capture(model, data, layers, reduce, batch_size, device) -> dict[str, torch.Tensor]:
+    dev = get_device(device)
+    own = callable(getattr(model, "representations", None))
+    if layers is None and not own:
+        raise ValueError("layers: give the module names to capture (this model has no representations() method)")
+    modules = {} if own else _resolve_modules(model, layers)
+    chunks: dict[str, list[torch.Tensor]] = {}
+    current: dict[str, torch.Tensor] = {}
+
+    def hook_for(name):
+        def hook(_module, _inputs, output):
+            current[name] = _first_tensor(output)
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(name)) for name, m in modules.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in progress(_batches(data, batch_size), desc="capture"):
+                batch = torch.as_tensor(batch).to(dev)
+                current.clear()
+                if own:
+                    reps = model.representations(batch)
+                    names = list(reps) if layers is None else list(layers)
+                    missing = [k for k in names if k not in reps]
+                    if missing:
+                        raise ValueError(f"layers: model.representations() has no {missing}; it has {list(reps)}")
+                    current.update({k: reps[k] for k in names})
+                else:
+                    model(batch)
+                    missing = [k for k in modules if k not in current]
+                    if missing:
+                        raise ValueError(f"layers: no activation was recorded for {missing}: "
+                                         "these modules are not called by the model's forward pass")
+                for name in (names if own else modules):
+                    chunks.setdefault(name, []).append(
+                        reduce_activation(current[name], reduce, name).detach().to("cpu", torch.float32))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    if not chunks:
+        raise ValueError("data: no batch was given")
+    return {name: torch.cat(parts) for name, parts in chunks.items()}

@@ -1,0 +1,16 @@
+"""Representational similarity: CKA and Procrustes, for one pair of layers or every pair at once.
+
+Used by the Bonheme & Grześ pages (``notebooks/bonheme2022``, ``notebooks/bonheme2023``). See
+``notebooks/bonheme2023/01-metric-sanity.md`` for when each metric can be trusted.
+"""
+from .cka import (center_gram, cka, feature_space_linear_cka, gram_linear, gram_rbf, hsic,  # noqa: F401
+                  hsic_unbiased_features, linear_cka, rbf_cka)
+from .matrix import METRICS, cka_matrix  # noqa: F401
+from .minibatch import MinibatchCKA, minibatch_cka  # noqa: F401
+from .procrustes import procrustes_distance, procrustes_similarity  # noqa: F401
+from .stats import BootstrapResult, PermutationResult, bootstrap_ci, permutation_test  # noqa: F401
+
+__all__ = ["gram_linear", "gram_rbf", "center_gram", "cka", "hsic", "hsic_unbiased_features",
+           "feature_space_linear_cka", "linear_cka", "rbf_cka", "procrustes_similarity", "procrustes_distance",
+           "cka_matrix", "METRICS", "MinibatchCKA", "minibatch_cka", "bootstrap_ci", "permutation_test",
+           "BootstrapResult", "PermutationResult"]

@@ -1,0 +1,84 @@
+"""Activation capture with forward hooks, against a manual forward pass."""
+import pytest
+import torch
+from torch import nn
+
+from replab.activations import capture
+from replab.cache import ArtifactCache
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+        nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.BatchNorm2d(6), nn.Dropout(0.5)),
+        nn.Flatten(), nn.Linear(6 * 4 * 4, 5))
+
+
+def _data(n=10):
+    return torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+def test_matches_manual_forward_in_eval_mode_and_restores_training():
+    net, x = _net(), _data()
+    net.train()
+    acts = capture(net, x, ["1", "2.1", "4"], batch_size=3, device="cpu")
+    assert list(acts) == ["1", "2.1", "4"] and net.training
+    net.eval()
+    with torch.no_grad():
+        h1 = net[1](net[0](x))
+        h2 = net[2][1](net[2][0](h1))
+        out = net(x)
+    torch.testing.assert_close(acts["1"], h1.flatten(1))
+    torch.testing.assert_close(acts["2.1"], h2.flatten(1))
+    torch.testing.assert_close(acts["4"], out)
+    assert acts["1"].dtype == torch.float32 and acts["1"].shape == (10, 4 * 8 * 8)
+
+
+def test_gap_and_loader_input():
+    net, x = _net(), _data(12)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(12)), batch_size=5)
+    gap = capture(net, loader, ["1"], reduce="gap", device="cpu")["1"]
+    flat = capture(net, x, ["1"], device="cpu")["1"]
+    torch.testing.assert_close(gap, flat.reshape(12, 4, 64).mean(2))
+
+
+class _WithRepresentations(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.enc(x)
+
+    def representations(self, x):
+        h = self.enc(x)
+        return {"input": x, "mean": h, "output": h.sum(1)}
+
+
+def test_models_exposing_representations():
+    m, x = _WithRepresentations(), torch.randn(7, 3)
+    acts = capture(m, x, batch_size=4, device="cpu")
+    assert list(acts) == ["input", "mean", "output"] and acts["output"].shape == (7, 1)
+    assert list(capture(m, x, ["mean"], device="cpu")) == ["mean"]
+    with pytest.raises(ValueError, match=r"has no \['z'\]"):
+        capture(m, x, ["z"], device="cpu")
+
+
+def test_bad_arguments():
+    net, x = _net(), _data()
+    with pytest.raises(ValueError, match=r"^layers: model has no module named 'conv9'; known modules: 0, 1, 2"):
+        capture(net, x, ["conv9"])
+    with pytest.raises(ValueError, match=r"^reduce: expected one of"):
+        capture(net, x, ["1"], reduce="max")
+    with pytest.raises(ValueError, match=r"^layers: give the module names"):
+        capture(net, x)
+
+
+def test_cache_key_stores_and_reloads(tmp_path):
+    net, x = _net(), _data()
+    cache = ArtifactCache(tmp_path)
+    a = capture(net, x, ["4"], cache_key={"model": "toy", "seed": 0}, cache=cache, device="cpu")
+    b = capture(net, x, ["4"], cache_key={"model": "toy", "seed": 0}, cache=cache, device="cpu")
+    assert cache.hits == 1 and cache.misses == 1
+    torch.testing.assert_close(a["4"], b["4"])
