@@ -89,7 +89,9 @@ def execute_pages(root: Path, cache_dir: Path, claims_dir: Path, timeout: int = 
     stale = [r.uri for r in cache.list_project_records() if cache.get_cached_project_nb(r.uri) is None]
     print(f"replab book: {len(pages)} pages, {len(stale)} to execute, {len(pages) - len(stale)} cached")
 
-    env = {"REPLAB_BOOK": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "REPLAB_QUIET": "1", "MPLBACKEND": "agg",
+    env = {"REPLAB_BOOK": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "REPLAB_QUIET": "1",
+           # Kernels show figures inline; an inherited MPLBACKEND=agg would silently drop them.
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline",
            "REPLAB_CLAIMS": str(claims_dir), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     os.environ.update(env)
     executor = load_executor("local-parallel", cache=cache)

@@ -136,8 +136,10 @@ def execute(spec: str | Path, output: str | Path, parameters: dict[str, Any] | N
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(str(page.path))
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
+    # Figures show inline in the executed notebook even when the caller's environment says MPLBACKEND=agg.
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", **(env or {})}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         papermill.execute_notebook(nb, str(output), parameters=parameters, cwd=str(page.path.parent),
                                    kernel_name="python3", execution_timeout=timeout, progress_bar=False,

@@ -46,7 +46,8 @@ def test_run_writes_an_executed_notebook(tmp_path):
     nb = nbformat.read(str(out), as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "n = 16" in injected[0].source
-    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "figures must be in the executed notebook"
     rec = json.loads((tmp_path / "claims" / "00-datasets.json").read_text())
     assert {c["claim_id"] for c in rec} == {"data-deterministic", "mnist10k-complete"}
 

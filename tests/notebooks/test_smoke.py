@@ -21,7 +21,8 @@ def shared_cache(tmp_path_factory):
 def test_page_runs_at_smoke(page, tmp_path, shared_cache):
     out = tmp_path / "out.ipynb"
     env = {"REPLAB_CLAIMS": str(tmp_path / "claims"), "REPLAB_CACHE": str(shared_cache),
-           "OMP_NUM_THREADS": "1", "REPLAB_QUIET": "1", "MPLBACKEND": "agg"}
+           "OMP_NUM_THREADS": "1", "REPLAB_QUIET": "1",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     execute(page.path, out, {"profile": "smoke"}, timeout=600, env=env)
     assert out.is_file()
     records = list((tmp_path / "claims").glob("*.json"))

@@ -1,0 +1,157 @@
+"""The training engine: overfitting, resumption, seeding, caching, snapshots and input checks."""
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+
+from replab import models as M
+from replab.cache import ArtifactCache
+from replab.train import TrainConfig, _augment, load_run, train
+
+TINY = M.MLPConfig(latent_dim=4, hidden=(32,), input_shape=(1, 6, 6))
+
+
+def _images(n=32, seed=0, shape=(1, 6, 6)):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand((n, *shape), generator=g) < 0.4).to(torch.uint8) * 255
+
+
+def _config(**kw):
+    base = dict(model=TINY, objective="beta_vae", dataset="toy", batch_size=8, steps=12, lr=3e-3,
+                checkpoint_every=4, snapshot_steps=(0, 6, 12))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_a_tiny_model_overfits_one_batch():
+    x = _images(16, seed=1)
+    cfg = _config(batch_size=16, steps=400, lr=1e-2, objective_params={"beta": 0.05}, snapshot_steps=())
+    run = train(cfg, cache=False, data=x)
+    probs = run.model.reconstruct(x.float() / 255)
+    assert run.model.training is False
+    assert ((probs > 0.5) == (x > 0)).float().mean() > 0.97
+    rec = run.metrics["reconstruction"]
+    assert rec.iloc[-1] < 0.25 * rec.iloc[0]
+
+
+def test_a_classifier_memorises_random_labels():
+    x = _images(32, seed=2, shape=(3, 16, 16))
+    y = torch.arange(32) % 4
+    cfg = _config(model=M.VGGConfig(layout=((8, 1), (16, 2), (16, 2)), n_classes=4, image_size=16),
+                  objective="cross_entropy", batch_size=32, steps=150, lr=0.05, optimizer="sgd",
+                  random_labels=True, label_seed=3, snapshot_steps=())
+    run = train(cfg, cache=False, data=(x, y))
+    assert run.metrics["accuracy"].iloc[-1] == 1.0
+    with torch.no_grad():
+        pred = run.model(x.float() / 255).argmax(-1)
+    permuted = y[torch.randperm(32, generator=torch.Generator().manual_seed(3))]
+    assert (pred == permuted).all() and not (pred == y).all()
+    assert sorted(permuted.tolist()) == sorted(y.tolist())
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    x = _images()
+    cfg = _config(objective="mmd_vae", objective_params={"beta": 2.0})
+    whole = train(cfg, ArtifactCache(tmp_path / "a"), data=x)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_7(step, logs):
+        if step == 7:
+            raise Killed
+
+    cache_b = ArtifactCache(tmp_path / "b")
+    with pytest.raises(Killed):
+        train(cfg, cache_b, data=x, callbacks=[kill_at_7])
+    assert load_run(cfg, cache_b, data=x) is None
+    assert list((tmp_path / "b" / "_checkpoints").rglob("*.pt"))  # the step-4 checkpoint survived
+    seen = []
+    resumed = train(cfg, cache_b, data=x, callbacks=[lambda step, logs: seen.append(step)])
+    assert seen == list(range(5, 13))  # it restarted after the step-4 checkpoint, not from scratch
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert sorted(resumed.snapshots) == [0, 6, 12]
+    for step in (0, 6):
+        for k, v in whole.snapshots[step].items():
+            assert torch.equal(v, resumed.snapshots[step][k])
+    pd.testing.assert_frame_equal(whole.metrics, resumed.metrics)
+    assert not list((tmp_path / "b" / "_checkpoints").rglob("*.pt"))
+
+
+def test_same_seed_same_numbers_and_the_cache_is_reused(tmp_path):
+    x = _images()
+    cfg = _config(objective="beta_tc_vae", objective_params={"beta": 4.0}, snapshot_steps=())
+    a = train(cfg, cache=False, data=x)
+    b = train(cfg, cache=False, data=x)
+    c = train(dataclasses.replace(cfg, seed=1), cache=False, data=x)
+    assert torch.equal(a.model.mean.weight, b.model.mean.weight)
+    assert not torch.equal(a.model.mean.weight, c.model.mean.weight)
+    cache = ArtifactCache(tmp_path)
+    first = train(cfg, cache, data=x)
+    calls = []
+    again = train(cfg, cache, data=x, callbacks=[lambda s, logs: calls.append(s)])
+    assert calls == [] and cache.hits == 1 and again.key == first.key
+    assert torch.equal(first.model.mean.weight, again.model.mean.weight)
+    assert torch.equal(first.model.mean.weight, a.model.mean.weight)
+    # other data is another artifact
+    assert load_run(cfg, cache, data=_images(seed=5)) is None
+    logged = pd.read_csv(first.metrics_path)
+    assert list(logged.columns) == ["step", "loss", "reconstruction", "kl", "tc"]
+    assert logged["step"].tolist() == list(range(1, 13))
+    pd.testing.assert_frame_equal(logged, first.metrics, check_dtype=False)
+
+
+def test_snapshots_are_the_weights_at_those_steps():
+    x = _images()
+    cfg = _config(objective="annealed_vae", objective_params={"c_max": 5.0, "iteration_threshold": 10})
+    run = train(cfg, cache=False, data=x)
+    assert sorted(run.snapshots) == [0, 6, 12]
+    fresh = M.build(TINY)  # the initialisation is the one seeded by the run's seed
+    torch.manual_seed(cfg.seed)
+    fresh = M.build(TINY)
+    assert torch.equal(run.snapshots[0]["mean.weight"], fresh.mean.weight)
+    assert torch.equal(run.snapshots[12]["mean.weight"], run.model.mean.weight)
+    six = run.model_at(6)
+    assert not six.training and not torch.equal(six.mean.weight, run.model.mean.weight)
+    shorter = train(dataclasses.replace(cfg, steps=6, snapshot_steps=()), cache=False, data=x)
+    assert torch.equal(shorter.model.mean.weight, six.mean.weight)
+    assert run.metrics["capacity"].tolist()[:3] == [0.0, 0.5, 1.0]
+
+
+def test_augmentation_crops_and_flips():
+    x = torch.rand(16, 2, 5, 5, generator=torch.Generator().manual_seed(0))
+    same = _augment(x, 0, torch.Generator().manual_seed(1))
+    for i in range(16):
+        assert torch.equal(same[i], x[i]) or torch.equal(same[i], x[i].flip(-1))
+    out = _augment(x, 2, torch.Generator().manual_seed(2))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(16):
+        windows = [padded[i, :, r:r + 5, c:c + 5] for r in range(5) for c in range(5)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(objective="factor_vae"), "objective must be one of"),
+    (dict(objective_params={"gamma": 1.0}), "objective_params: unknown parameter"),
+    (dict(objective="cross_entropy"), "objective must be one of"),
+    (dict(model=M.VGGConfig(), objective="beta_vae"), "objective must be 'cross_entropy' for a classifier"),
+    (dict(snapshot_steps=(0, 13)), r"snapshot_steps must lie in \[0, steps=12\]"),
+    (dict(steps=0), "steps must be a positive integer"),
+    (dict(optimizer="lbfgs"), "optimizer must be one of"),
+    (dict(augment=True), "apply to classifiers only"),
+    (dict(model="mlp"), "model must be a model configuration"),
+])
+def test_bad_configuration_raises(change, message):
+    with pytest.raises(ValueError, match=message):
+        _config(**change)
+
+
+def test_bad_data_raises():
+    with pytest.raises(ValueError, match=r"images of shape \(1, 5, 5\) do not fit the model's input"):
+        train(_config(), cache=False, data=_images(shape=(1, 5, 5)))
+    with pytest.raises(ValueError, match="batch_size=8 is larger than the dataset"):
+        train(_config(), cache=False, data=_images(n=4))
+    with pytest.raises(ValueError, match="n=40 is larger than the dataset"):
+        train(_config(n=40), cache=False, data=_images())
