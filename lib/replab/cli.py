@@ -4,6 +4,7 @@
     replab list
     replab cache ls | clear [--kind KIND]
     replab scorecard
+    replab run-all [PAGE ...] [--profile full] [--results results/full]
     replab book [--no-strict]
 """
 from __future__ import annotations
@@ -78,6 +79,34 @@ def _cmd_scorecard(args) -> int:
     return 0
 
 
+def _cmd_run_all(args) -> int:
+    """Execute every page (or the named ones) at one profile and keep their claims under ``--results``."""
+    import os
+
+    import papermill
+
+    from . import notebooks
+
+    pages = [notebooks.find(p) for p in args.pages] if args.pages else notebooks.discover()
+    results = Path(args.results)
+    claims_dir = results / "claims"
+    out_dir = Path(args.output_dir)
+    failed = []
+    for page in pages:
+        out = out_dir / f"{page.name.replace('/', '__')}.ipynb"
+        print(f"replab run-all: {page.name} at {args.profile} -> {out}")
+        try:
+            notebooks.execute(page.path, out, {"profile": args.profile}, timeout=args.timeout,
+                              env={"REPLAB_CLAIMS": str(claims_dir.resolve())})
+        except papermill.PapermillExecutionError as exc:
+            print(f"replab run-all: {page.name} failed: {exc.ename}: {exc.evalue}", file=sys.stderr)
+            failed.append(page.name)
+    print(f"replab run-all: {len(pages) - len(failed)} pages ran; claims in {claims_dir}"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    os.sync()
+    return 1 if failed else 0
+
+
 def _cmd_book(args) -> int:
     from .book import build
 
@@ -108,6 +137,14 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scorecard", help="write book/scorecard.md from recorded claims")
     s.add_argument("--claims", help="folder of claim records (default: _build/claims)")
     s.set_defaults(func=_cmd_scorecard)
+
+    a = sub.add_parser("run-all", help="execute every page at one profile and keep the claims (e.g. full on a GPU)")
+    a.add_argument("pages", nargs="*", help="page ids or paths (default: every page)")
+    a.add_argument("--profile", default="full", choices=list(PROFILES))
+    a.add_argument("--results", default="results/full", help="where claims are kept (committed to the repository)")
+    a.add_argument("--output-dir", default="_build/full", help="where executed notebooks go (not committed)")
+    a.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+    a.set_defaults(func=_cmd_run_all)
 
     b = sub.add_parser("book", help="execute every page in parallel and build the HTML book")
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
