@@ -9,7 +9,7 @@ from the canvas centre). Pixels are bilinearly resampled and rounded to uint8.
 """
 from __future__ import annotations
 
-import math
+import functools
 
 import numpy as np
 import torch
@@ -68,20 +68,26 @@ def transform(images: np.ndarray, factors: torch.Tensor) -> torch.Tensor:
     ys, xs = torch.meshgrid(c, c, indexing="ij")
     p = torch.stack([xs, ys], -1).reshape(1, -1, 2) - f[:, None, 3:5]
     q = torch.einsum("bij,bpj->bpi", inv, p) / (DIGIT / 2)  # normalised input coords (align_corners=False)
-    src = torch.from_numpy(np.ascontiguousarray(images)).double()[:, None]
-    out = F.grid_sample(src, q.reshape(-1, CANVAS, CANVAS, 2), mode="bilinear", padding_mode="zeros",
+    src = torch.from_numpy(np.ascontiguousarray(images)).float()[:, None]
+    out = F.grid_sample(src, q.reshape(-1, CANVAS, CANVAS, 2).float(), mode="bilinear", padding_mode="zeros",
                         align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def _warped(path: str, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All 10,000 warped digits of one source file and seed (cached: the splits share them)."""
+    with np.load(path) as f:
+        digits, labels, is_test = f["images"], f["labels"].astype(np.int64), f["is_test"]
+    factors = draw_parameters(digits, seed)
+    return transform(digits, factors), torch.from_numpy(labels), factors, torch.from_numpy(is_test)
 
 
 def load(split: str = "train", root=None, seed: int = 0) -> ImageDataset:
     """affMNIST of the MNIST-10k ``split``; ``seed`` fixes every digit's transform."""
     check_split(split)
-    images, labels = mnist10k.arrays("all", root)
-    factors = draw_parameters(images, seed)
-    if split != "all":
-        with np.load(mnist10k.locate(root)) as f:
-            keep = f["is_test"] if split == "test" else ~f["is_test"]
-        images, labels, factors = images[keep], labels[keep], factors[torch.from_numpy(keep)]
-    return ImageDataset(transform(images, factors), labels=labels, factors=factors, factor_names=FACTOR_NAMES,
+    images, labels, factors, is_test = _warped(str(mnist10k.locate(root)), int(seed))
+    keep = torch.ones_like(is_test) if split == "all" else (is_test if split == "test" else ~is_test)
+    # boolean indexing copies, so callers never write into the cached tensors
+    return ImageDataset(images[keep], labels=labels[keep], factors=factors[keep], factor_names=FACTOR_NAMES,
                         name="affmnist")
