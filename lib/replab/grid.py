@@ -1,0 +1,136 @@
+"""Grids of training runs (objective × regularisation × seed × dataset) through any executor.
+
+:func:`run_grid` submits every member that is not in the artifact cache yet to an executor with a
+``concurrent.futures``-style ``submit(fn, *args)`` returning futures with ``.result()``: local processes by default
+(:class:`~concurrent.futures.ProcessPoolExecutor`), a Dask cluster (``dask.distributed.Client``), or SLURM through a
+``submitit`` executor. Workers write their results into the shared cache folder; finished members are skipped on
+a re-run, and a member killed half-way resumes from its checkpoint when submitted again.
+"""
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .cache import ArtifactCache
+from .runtime import progress
+from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, _key_config, load_run, run_key, train
+
+__all__ = ["GridMember", "run_grid", "expand", "load_grid"]
+
+
+@dataclass
+class GridMember:
+    """The outcome of one member: ``status`` is "cached" (skipped), "trained" or "failed" (with ``error``)."""
+    config: TrainConfig
+    key: str
+    status: str
+    error: str | None = None
+
+
+def expand(base: TrainConfig, **axes: Iterable[Any]) -> list[TrainConfig]:
+    """The product grid: one copy of ``base`` per combination of the ``axes`` values.
+
+    An axis is a TrainConfig field (``seed=range(5)``), or ``objective_params.<name>`` given as
+    ``objective_params={"beta": [1, 2, 4]}``-style keyword ``params__beta=[1, 2, 4]``.
+    """
+    names = list(axes)
+    configs = []
+    for values in itertools.product(*(list(axes[n]) for n in names)):
+        fields, params = {}, dict(base.objective_params)
+        for name, value in zip(names, values):
+            if name.startswith("params__"):
+                params[name[len("params__"):]] = value
+            else:
+                fields[name] = value
+        configs.append(replace(base, objective_params=params, **fields))
+    return configs
+
+
+def _train_member(config: TrainConfig, cache_root: str, data, threads: int | None) -> str:
+    """Run in a worker: train one member into the shared cache and return its key (not the weights)."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    train(config, ArtifactCache(cache_root), data=data)
+    return run_key(config, data)
+
+
+def _default_executor(n_jobs: int) -> ProcessPoolExecutor:
+    # "spawn" keeps workers free of the parent's torch thread pools (fork after torch init can deadlock)
+    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache | None = None, *, data=None,
+             max_workers: int | None = None, threads_per_member: int | None = None,
+             raise_errors: bool = True) -> list[GridMember]:
+    """Train every configuration not yet in the cache, through ``executor``, and report each member.
+
+    Parameters
+    ----------
+    configs : sequence of TrainConfig
+    executor : optional
+        Anything with ``submit(fn, *args) -> future`` where ``future.result()`` waits: a
+        ``concurrent.futures`` executor, a ``dask.distributed.Client``, a ``submitit`` executor. Default: a
+        local process pool of ``max_workers`` (default: the number of CPU cores, at most the number of members),
+        shut down at the end.
+    cache : ArtifactCache, optional
+        The shared cache (default: the default cache). Its folder must be visible to the workers.
+    data : optional
+        In-memory data for every member (see :func:`replab.train.train`); it is sent to each worker.
+    threads_per_member : torch threads in each worker (default: cores / workers for the local pool).
+    raise_errors : re-raise the first failure after every member has finished (default), or only report it.
+    """
+    configs = list(configs)
+    for i, c in enumerate(configs):
+        if not isinstance(c, TrainConfig):
+            raise ValueError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
+    cache = ArtifactCache() if cache is None else cache
+    keys = [run_key(c, data) for c in configs]
+    members = [GridMember(c, k, "cached" if cache.exists(ARTIFACT_KIND, _key_config(c, data)) else "pending")
+               for c, k in zip(configs, keys)]
+    todo, seen = [], set()
+    for m in members:
+        if m.status == "pending" and m.key not in seen:  # identical members are trained once
+            seen.add(m.key)
+            todo.append(m)
+    if not todo:
+        return members
+    own = executor is None
+    if own:
+        n_jobs = max(1, min(max_workers or os.cpu_count() or 1, len(todo)))
+        executor = _default_executor(n_jobs)
+        if threads_per_member is None:
+            threads_per_member = max(1, (os.cpu_count() or 1) // n_jobs)
+    root = str(Path(cache.root).resolve())
+    errors = []
+    try:
+        futures = [(m, executor.submit(_train_member, m.config, root, data, threads_per_member)) for m in todo]
+        for m, fut in progress(futures, desc="grid", total=len(futures)):
+            try:
+                fut.result()
+                m.status = "trained"
+            except Exception as exc:  # a failed member must not hide the others' results
+                m.status, m.error = "failed", f"{type(exc).__name__}: {exc}"
+                errors.append(exc)
+    finally:
+        if own:
+            executor.shutdown(wait=True)
+    by_key = {m.key: m for m in todo}
+    for m in members:
+        if m.status == "pending":
+            m.status, m.error = by_key[m.key].status, by_key[m.key].error
+    if errors and raise_errors:
+        raise errors[0]
+    return members
+
+
+def load_grid(configs: Sequence[TrainConfig], cache: ArtifactCache | None = None, *, data=None
+              ) -> list[TrainedRun | None]:
+    """The cached runs of ``configs`` (None for members not trained yet)."""
+    cache = ArtifactCache() if cache is None else cache
+    return [load_run(c, cache, data=data) for c in configs]

@@ -1,0 +1,283 @@
+"""VAE objectives as functions of the model's outputs, each citing the paper's equation.
+
+The building blocks are pure tensor functions: ``log_px`` is the per-example reconstruction log-likelihood
+log p(x|z) of shape (B,), ``mu`` and ``logvar`` the posterior parameters (B, d), ``z`` a reparameterised sample
+(B, d). Each objective returns a dict of tensors: ``"loss"`` (a scalar to minimise, averaged over the batch) and
+its terms (``"reconstruction"`` = batch mean of −log p(x|z), ``"kl"``, ...), so the training engine can log them.
+
+:data:`OBJECTIVES` maps the names the training configuration uses to ``fn(model, x, step, generator, **params)``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import distributions as D
+from torch.nn import functional as F
+
+from .models.vae import diagonal_gaussian_log_density
+
+__all__ = ["kl_diagonal_gaussian", "beta_vae", "total_correlation", "beta_tc_vae", "annealed_vae",
+           "capacity", "dip_vae_ii_penalty", "dip_vae_ii", "imq_kernel", "mmd", "mmd_vae", "log_importance_weights",
+           "renyi_bound", "renyi_vae", "importance_log_likelihood", "cross_entropy", "OBJECTIVES", "objective"]
+
+
+def _check_params(name: str, **checks) -> None:
+    for key, (value, ok, expected) in checks.items():
+        if not ok(value):
+            raise ValueError(f"{name}: {key} must be {expected}, got {value!r}")
+
+
+def kl_diagonal_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, diag σ²) ‖ N(0, I)) per example = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1) (Kingma & Welling 2014,
+    App. B); shape (B,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(-1)
+
+
+def beta_vae(log_px: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0) -> dict:
+    """β-VAE loss, the negative of Higgins et al. (2017) Eq. 4: E[−log p(x|z)] + β·KL(q(z|x) ‖ p(z)).
+
+    β = 1 is the negative ELBO of Kingma & Welling (2014), Eq. 3.
+    """
+    kl = kl_diagonal_gaussian(mu, logvar).mean()
+    rec = -log_px.mean()
+    return {"loss": rec + beta * kl, "reconstruction": rec, "kl": kl}
+
+
+def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int | None = None,
+                      drop_constants: bool = False) -> torch.Tensor:
+    """Minibatch-weighted-sampling (MWS) estimate of TC = KL(q(z) ‖ Π_j q(z_j)) (Chen et al. 2018, the MWS
+    estimator of the β-TCVAE paper).
+
+    log q(z_i) ≈ LSE_k log q(z_i | x_k) − log(NM) and log q(z_ij) ≈ LSE_k log q(z_ij | x_k) − log(NM), with M the
+    batch size and N = ``dataset_size``. With ``dataset_size=None`` the normaliser is M alone: q is the mixture of
+    the batch's posteriors (the aggregate posterior of the minibatch), which is what the Gaussian closed form
+    −½ log det(correlation) is checked against. ``drop_constants=True`` is disentanglement_lib's variant: the
+    −log(NM) terms are left out, which offsets the estimate by −(d − 1)·log(NM) (it can be negative) and leaves
+    its gradients unchanged.
+    """
+    if z.ndim != 2 or z.shape != mu.shape or mu.shape != logvar.shape:
+        raise ValueError(f"z, mu and logvar must share a shape (batch, d), got {tuple(z.shape)}, "
+                         f"{tuple(mu.shape)}, {tuple(logvar.shape)}")
+    m, d = z.shape
+    # log q(z_i,j | x_k) for every pair (i, k) and dimension j: (M, M, d)
+    log_qz_pairs = diagonal_gaussian_log_density(z[:, None, :], mu[None, :, :], logvar[None, :, :])
+    log_qz = torch.logsumexp(log_qz_pairs.sum(-1), dim=1)               # (M,)
+    log_prod_qz = torch.logsumexp(log_qz_pairs, dim=1).sum(-1)           # (M,)
+    tc = (log_qz - log_prod_qz).mean()
+    if not drop_constants:
+        log_norm = math.log(m) if dataset_size is None else math.log(dataset_size * m)
+        tc = tc + (d - 1) * log_norm
+    return tc
+
+
+def beta_tc_vae(log_px: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, beta: float = 1.0,
+                dataset_size: int | None = None, drop_constants: bool = False) -> dict:
+    """β-TC-VAE loss as disentanglement_lib writes it: −log p(x|z) + KL + (β − 1)·TC (Chen et al. 2018, Eq. 4
+    with α = γ = 1), the TC from :func:`total_correlation`. At β = 1 it is exactly the VAE loss."""
+    base = beta_vae(log_px, mu, logvar, 1.0)
+    tc = total_correlation(z, mu, logvar, dataset_size, drop_constants)
+    return {**base, "loss": base["loss"] + (beta - 1.0) * tc, "tc": tc}
+
+
+def capacity(step: int, c_max: float, iteration_threshold: int) -> float:
+    """The linear capacity schedule C(t) = min(C_max, C_max·t / threshold) of Burgess et al. (2018), §5."""
+    return min(float(c_max), float(c_max) * step / iteration_threshold)
+
+
+def annealed_vae(log_px: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, step: int, gamma: float = 1000.0,
+                 c_max: float = 25.0, iteration_threshold: int = 100_000) -> dict:
+    """Annealed (capacity-controlled) VAE loss, Burgess et al. (2018) Eq. 8: E[−log p(x|z)] + γ·|KL − C(t)|,
+    with the batch-mean KL and the step-based schedule of disentanglement_lib (t = optimiser step)."""
+    _check_params("annealed_vae", iteration_threshold=(iteration_threshold, lambda v: v > 0, "positive"),
+                  step=(step, lambda v: v >= 0, "non-negative"))
+    kl = kl_diagonal_gaussian(mu, logvar).mean()
+    rec = -log_px.mean()
+    c = capacity(step, c_max, iteration_threshold)
+    return {"loss": rec + gamma * (kl - c).abs(), "reconstruction": rec, "kl": kl,
+            "capacity": torch.tensor(c, device=kl.device)}
+
+
+def dip_vae_ii_penalty(mu: torch.Tensor, logvar: torch.Tensor, lambda_od: float, lambda_d: float) -> torch.Tensor:
+    """DIP-VAE-II regulariser (Kumar et al. 2018, §3, with Cov_q(z) = E[Σ(x)] + Cov[μ(x)]):
+    λ_od Σ_{i≠j} C_ij² + λ_d Σ_i (C_ii − 1)², where C = Cov_batch(μ) + mean_batch(diag σ²).
+
+    The batch covariance of the means uses 1/M, as disentanglement_lib does."""
+    centred = mu - mu.mean(0, keepdim=True)
+    cov = centred.T @ centred / mu.shape[0] + torch.diag(logvar.exp().mean(0))
+    diag = torch.diagonal(cov)
+    off = cov - torch.diag(diag)
+    return lambda_od * off.pow(2).sum() + lambda_d * (diag - 1.0).pow(2).sum()
+
+
+def dip_vae_ii(log_px: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, lambda_od: float = 1.0,
+               lambda_d: float | None = None) -> dict:
+    """DIP-VAE-II loss: the VAE loss plus :func:`dip_vae_ii_penalty`; λ_d defaults to λ_od
+    (disentanglement_lib's ``lambda_d_factor = 1`` for DIP-II)."""
+    lambda_d = lambda_od if lambda_d is None else lambda_d
+    base = beta_vae(log_px, mu, logvar, 1.0)
+    pen = dip_vae_ii_penalty(mu, logvar, lambda_od, lambda_d)
+    return {**base, "loss": base["loss"] + pen, "dip_penalty": pen}
+
+
+def imq_kernel(x: torch.Tensor, y: torch.Tensor, scale: float) -> torch.Tensor:
+    """Inverse multiquadratic kernel k(x, y) = C / (C + ‖x − y‖²) between rows of x and y, shape (n, m)."""
+    sq = torch.cdist(x, y).pow(2) if x.shape[-1] > 32 else (x[:, None, :] - y[None, :, :]).pow(2).sum(-1)
+    return scale / (scale + sq)
+
+
+def mmd(x: torch.Tensor, y: torch.Tensor, scale: float, unbiased: bool = False) -> torch.Tensor:
+    """Squared MMD with the IMQ kernel (Tolstikhin et al. 2018, Algorithm 2 and §4).
+
+    ``unbiased=False`` is the V-statistic mean(Kxx) + mean(Kyy) − 2·mean(Kxy), diagonals included (Jamroż et
+    al.'s code); ``unbiased=True`` the U-statistic that leaves the diagonals of Kxx and Kyy out (the WAE code).
+    """
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must be matrices with the same number of columns, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    kxx, kyy, kxy = imq_kernel(x, x, scale), imq_kernel(y, y, scale), imq_kernel(x, y, scale)
+    if not unbiased:
+        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
+    n, m = x.shape[0], y.shape[0]
+    if n < 2 or m < 2:
+        raise ValueError("the unbiased MMD needs at least 2 rows in x and in y")
+    sxx = (kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
+    syy = (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+    return sxx + syy - 2 * kxy.mean()
+
+
+def mmd_vae(log_px: torch.Tensor, z: torch.Tensor, beta: float = 1.0, prior_variance: float = 2.0,
+            unbiased: bool = False, generator: torch.Generator | None = None) -> dict:
+    """MMD-VAE (InfoVAE of Zhao et al. 2019 with the MMD divergence; WAE-MMD of Tolstikhin et al. 2018,
+    Algorithm 2): E[−log p(x|z)] +
+    β·MMD(q(z), p(z)) with p(z) = N(0, σ²I) and the IMQ kernel scale C = 2·d·σ² (Jamroż et al.: σ² = 2)."""
+    _check_params("mmd_vae", prior_variance=(prior_variance, lambda v: v > 0, "positive"))
+    prior = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype) * math.sqrt(prior_variance)
+    scale = 2.0 * z.shape[1] * prior_variance
+    dist = mmd(z, prior, scale, unbiased)
+    rec = -log_px.mean()
+    return {"loss": rec + beta * dist, "reconstruction": rec, "mmd": dist}
+
+
+def log_importance_weights(model, x: torch.Tensor, n_samples: int, generator: torch.Generator | None = None,
+                           posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """log w_k = log p(x | z_k) + log p(z_k) − log q(z_k | x) for K = ``n_samples`` draws z_k ~ q(z|x);
+    shape (K, B). ``model`` needs ``encode``, ``decode`` and ``log_likelihood`` (any :class:`~replab.models.VAE`).
+    """
+    mu, logvar = model.encode(x) if posterior is None else posterior
+    q = D.Normal(mu, torch.exp(0.5 * logvar))
+    eps = torch.randn((n_samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    z = mu + q.scale * eps
+    log_qz = q.log_prob(z).sum(-1)
+    log_pz = D.Normal(torch.zeros_like(mu), torch.ones_like(mu)).log_prob(z).sum(-1)
+    log_px = model.log_likelihood(model.decode(z), x)
+    return log_px + log_pz - log_qz
+
+
+def renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The K-sample Monte Carlo estimate of the variational Rényi (VR) bound of Li & Turner (2016), per example:
+    L_α = 1/(1 − α) · log((1/K) Σ_k w_k^{1−α}), from log-weights of shape (K, B).
+
+    α → 1 is the ELBO (the mean of the log-weights, used at α = 1 exactly); α = 0 the IWAE bound of Burda et al.
+    (2016), Eq. 8; α < 0 gives values above the IWAE bound.
+    """
+    if log_w.ndim != 2:
+        raise ValueError(f"log_w must have shape (n_samples, batch), got {tuple(log_w.shape)}")
+    if alpha == 1:
+        return log_w.mean(0)
+    k = log_w.shape[0]
+    return (torch.logsumexp((1.0 - alpha) * log_w, dim=0) - math.log(k)) / (1.0 - alpha)
+
+
+def renyi_vae(model, x: torch.Tensor, alpha: float = 1.0, n_samples: int = 1,
+              generator: torch.Generator | None = None) -> dict:
+    """The negative VR bound of Li & Turner (2016) averaged over the batch, with K = ``n_samples``."""
+    _check_params("renyi_vae", n_samples=(n_samples, lambda v: isinstance(v, int) and v > 0, "a positive integer"))
+    mu, logvar = model.encode(x)
+    log_w = log_importance_weights(model, x, n_samples, generator, posterior=(mu, logvar))
+    bound = renyi_bound(log_w, alpha).mean()
+    return {"loss": -bound, "bound": bound, "kl": kl_diagonal_gaussian(mu, logvar).mean().detach()}
+
+
+@torch.no_grad()
+def importance_log_likelihood(model, x: torch.Tensor, n_samples: int = 2000, chunk: int = 100,
+                              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Importance-sampled log p(x) ≈ LSE_k log w_k − log K with q(z|x) as proposal (Burda et al. 2016, Eq. 8 at
+    K = ``n_samples``, as Peşte et al. use with K = 2000), per example, shape (B,).
+
+    The K samples are drawn ``chunk`` at a time and combined with a running log-sum-exp, so memory grows with
+    ``chunk``·B, not K·B.
+    """
+    for name, v in (("n_samples", n_samples), ("chunk", chunk)):
+        if not (isinstance(v, int) and v > 0):
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    posterior = model.encode(x)
+    total = torch.full((x.shape[0],), -math.inf, device=x.device, dtype=posterior[0].dtype)
+    done = 0
+    while done < n_samples:
+        k = min(chunk, n_samples - done)
+        log_w = log_importance_weights(model, x, k, generator, posterior=posterior)
+        total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+        done += k
+    return total - math.log(n_samples)
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Classification loss: the batch-mean cross-entropy, with the batch accuracy beside it."""
+    loss = F.cross_entropy(logits, labels)
+    acc = (logits.argmax(-1) == labels).float().mean()
+    return {"loss": loss, "accuracy": acc}
+
+
+# -- the engine's view: fn(model, x, step, generator, **params) -> dict ---------------------------------------------
+def _vae_forward(model, x, generator):
+    out = model(x, generator=generator)
+    return out, model.log_likelihood(out.recon, x, constants=False)  # constants do not change gradients
+
+
+def _run_beta_vae(model, x, step, generator, beta=1.0):
+    out, log_px = _vae_forward(model, x, generator)
+    return beta_vae(log_px, out.mu, out.logvar, beta)
+
+
+def _run_beta_tc_vae(model, x, step, generator, beta=1.0, dataset_size=None, drop_constants=False):
+    out, log_px = _vae_forward(model, x, generator)
+    return beta_tc_vae(log_px, out.mu, out.logvar, out.z, beta, dataset_size, drop_constants)
+
+
+def _run_annealed_vae(model, x, step, generator, gamma=1000.0, c_max=25.0, iteration_threshold=100_000):
+    out, log_px = _vae_forward(model, x, generator)
+    return annealed_vae(log_px, out.mu, out.logvar, step, gamma, c_max, iteration_threshold)
+
+
+def _run_dip_vae_ii(model, x, step, generator, lambda_od=1.0, lambda_d=None):
+    out, log_px = _vae_forward(model, x, generator)
+    return dip_vae_ii(log_px, out.mu, out.logvar, lambda_od, lambda_d)
+
+
+def _run_mmd_vae(model, x, step, generator, beta=1.0, prior_variance=2.0, unbiased=False):
+    out, log_px = _vae_forward(model, x, generator)
+    return mmd_vae(log_px, out.z, beta, prior_variance, unbiased, generator)
+
+
+def _run_renyi(model, x, step, generator, alpha=1.0, n_samples=1):
+    return renyi_vae(model, x, alpha, n_samples, generator)
+
+
+OBJECTIVES: dict[str, Callable] = {
+    "beta_vae": _run_beta_vae,
+    "beta_tc_vae": _run_beta_tc_vae,
+    "annealed_vae": _run_annealed_vae,
+    "dip_vae_ii": _run_dip_vae_ii,
+    "mmd_vae": _run_mmd_vae,
+    "renyi": _run_renyi,
+}
+
+
+def objective(name: str) -> Callable:
+    """The engine-side objective called ``name`` (see :data:`OBJECTIVES`); unknown names raise ValueError."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)} (or 'cross_entropy' for classifiers), "
+                         f"got {name!r}")
+    return OBJECTIVES[name]
