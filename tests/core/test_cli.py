@@ -63,3 +63,16 @@ def test_cache_commands(tmp_path, capsys, monkeypatch):
     assert "1 artifacts" in capsys.readouterr().out
     assert cli.main(["cache", "clear"]) == 0
     assert "removed 1 artifacts" in capsys.readouterr().out
+
+
+@pytest.mark.notebook
+def test_run_all_keeps_claims_for_the_scorecard(tmp_path, monkeypatch):
+    from replab import claims
+
+    res = run_cli("run-all", "00-datasets", "--profile", "smoke", "--results", str(tmp_path / "full"),
+                  "--output-dir", str(tmp_path / "out"), env={"REPLAB_CACHE": str(tmp_path / "cache")})
+    assert res.returncode == 0, res.stderr[-2000:]
+    kept = claims.load_all(tmp_path / "full" / "claims")
+    assert {c.claim_id for c in kept} == {"data-deterministic", "mnist10k-complete"}
+    md = claims.scorecard_markdown(kept, kept)
+    assert "not run" not in md and kept[0].hardware in md
