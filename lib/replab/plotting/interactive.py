@@ -55,7 +55,8 @@ def heatmap(values, rows: Sequence[str], cols: Sequence[str], title: str = "", s
         raise ValueError(f"values: expected shape {(len(rows), len(cols))} for the given layer names, got {v.shape}")
     custom = np.full(v.shape, setting, dtype=object)
     fig = go.Figure(go.Heatmap(
-        z=v, x=list(cols), y=list(rows), zmin=zmin, zmax=zmax, colorscale="Viridis", customdata=custom,
+        z=v.tolist(), x=list(cols), y=list(rows), zmin=zmin, zmax=zmax, colorscale="Viridis",
+        customdata=custom.tolist(),
         colorbar={"title": metric},
         hovertemplate=(f"{row_label or 'row'}: %{{y}}<br>{col_label or 'column'}: %{{x}}<br>{metric}: %{{z:.3f}}"
                        "<br>%{customdata}<extra></extra>")))
