@@ -98,6 +98,7 @@ def test_lazy_batches_equal_single_renders_and_are_deterministic():
     args = (c[:, 1], 0.2 + 0.6 * v[:, 4], 0.2 + 0.6 * v[:, 5], 0.2 * v[:, 2], v[:, 3],
             (dsprites.square, dsprites.ellipse, dsprites.heart))
     assert torch.equal(render_shapes(*args, chunk=5), batch.images)
+    assert torch.equal(render_shapes(*args, window=False), batch.images)  # whole-canvas test, same pixels
     assert torch.equal(D.load("dsprites", "train").sample(8, seed=2).images, ds.sample(8, seed=2).images)
     streamed = next(iter(ds.batches(16)))
     assert torch.equal(streamed[0], ds.subset(range(16)).images.float() / 255)

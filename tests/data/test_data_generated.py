@@ -5,6 +5,7 @@ import torch
 
 import replab.data as D
 from replab.data import affmnist, mnist10k, symsol_like
+from replab.data._shapes import render_shapes
 
 
 def _ss(shape, scale=5, orient=0, x=16, y=16):
@@ -22,6 +23,13 @@ def test_symsol_like_grid_and_labels():
     small = ds.sample(10, seed=0)
     assert small.images.shape == (10, 1, 64, 64) and set(torch.unique(small.images).tolist()) <= {0, 255}
     assert torch.equal(small.images, symsol_like.render(ds.ids[np.sort(np.random.default_rng(0).permutation(len(ds))[:10])]))
+
+
+def test_symsol_like_window_rendering_equals_whole_canvas():
+    ids = torch.from_numpy(np.random.default_rng(1).choice(len(symsol_like.GRID), 40, replace=False))
+    c, v = symsol_like.GRID.classes(ids), symsol_like.GRID.values_of(ids)
+    args = (c[:, 0], 0.2 + 0.6 * v[:, 3], 0.2 + 0.6 * v[:, 4], 0.2 * v[:, 1], v[:, 2], symsol_like.SHAPES)
+    assert torch.equal(render_shapes(*args, window=False), symsol_like.render(ids))
 
 
 def test_symsol_like_shapes_are_distinct_scale_and_stay_inside():
