@@ -112,13 +112,20 @@ def test_shapes_are_distinct():
         assert (p != q).sum() > 30
 
 
-def _fake_file(folder, n=40):
+def _fake_file(folder, n=40, compressed=True):
     rng = np.random.default_rng(0)
     imgs = (rng.random((n, 64, 64)) > 0.7).astype(np.uint8)
     classes = G.classes(torch.arange(n) * 997).numpy()
     values = G.values_of(torch.arange(n) * 997).numpy()
-    np.savez_compressed(folder / dsprites.FILE, imgs=imgs, latents_values=values, latents_classes=classes)
+    save = np.savez_compressed if compressed else np.savez
+    save(folder / dsprites.FILE, imgs=imgs, latents_values=values, latents_classes=classes)
     return imgs, values, classes
+
+
+def test_real_file_streams_in_chunks(tmp_path):
+    imgs, _, _ = _fake_file(tmp_path, n=23, compressed=False)
+    packed, width = dsprites._read_npy_member_packed(tmp_path / dsprites.FILE, chunk=5)
+    assert width == 64 and np.array_equal(np.unpackbits(packed, axis=-1), imgs)
 
 
 def test_real_file_is_loaded_when_present(tmp_path, monkeypatch):

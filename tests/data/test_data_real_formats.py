@@ -148,6 +148,10 @@ def test_symsol_npz_and_png_folder(tmp_path):
     assert ds.images.shape == (30, 1, 64, 64) and torch.equal(ds.images[:, 0], torch.from_numpy(images))
     te = D.load("symsol", "test", root=tmp_path, test_fraction=0.5)
     assert torch.bincount(te.labels).tolist() == [3] * 5
+    floats = tmp_path / "floats"
+    floats.mkdir()
+    np.savez(floats / "symsol_reduced.npz", images=images[..., None] / 255.0, labels=labels)
+    assert torch.equal(D.load("symsol", "all", root=floats).images, ds.images)
     other = tmp_path / "pngs"
     for k, name in enumerate(["cone", "cube"]):
         (other / "symsol_reduced" / name).mkdir(parents=True)

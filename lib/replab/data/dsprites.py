@@ -43,8 +43,8 @@ def generate(split: str = "all", test_fraction: float = 0.1, seed: int = 0) -> L
     return grid_dataset(GRID, render, split_indices(len(GRID), split, test_fraction, seed), SIZE, "dsprites")
 
 
-def _read_npy_member_packed(path: Path, member: str = "imgs.npy", chunk: int = 16384) -> np.ndarray:
-    """Stream a binary (N, H, W) array out of the npz and keep it bit-packed along W (3 GB -> 377 MB)."""
+def _read_npy_member_packed(path: Path, member: str = "imgs.npy", chunk: int = 16384) -> tuple[np.ndarray, int]:
+    """Stream a binary (N, H, W) array out of the npz, bit-packed along W (3 GB -> 377 MB); returns it and W."""
     with zipfile.ZipFile(path) as z, z.open(member) as f:
         version = np.lib.format.read_magic(f)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
@@ -59,7 +59,7 @@ def _read_npy_member_packed(path: Path, member: str = "imgs.npy", chunk: int = 1
             rows = min(chunk, n - start)
             block = np.frombuffer(f.read(rows * row_bytes), dtype=dtype).reshape(rows, h, w)
             out[start:start + rows] = np.packbits(block != 0, axis=-1)
-    return out
+    return out, w
 
 
 def load_file(path, split: str = "all", test_fraction: float = 0.1, seed: int = 0) -> LazyImageDataset:
@@ -67,8 +67,7 @@ def load_file(path, split: str = "all", test_fraction: float = 0.1, seed: int = 
     path = Path(path)
     with np.load(path) as f:
         values, classes = f["latents_values"], f["latents_classes"].astype(np.int64)
-    packed = _read_npy_member_packed(path)
-    width = SIZE if packed.shape[-1] * 8 >= SIZE else packed.shape[-1] * 8
+    packed, width = _read_npy_member_packed(path)
     h = packed.shape[1]
 
     def decode(ids: torch.Tensor) -> torch.Tensor:

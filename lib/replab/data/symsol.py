@@ -2,7 +2,8 @@
 
 Accepted layouts in the data root, the first found wins:
 
-* ``symsol_reduced.npz`` with ``images`` (N×64×64 or N×1×64×64 uint8) and ``labels`` (N integers 0..4);
+* ``symsol_reduced.npz`` with ``images`` (N×64×64, N×1×64×64 or N×64×64×1; uint8, or floats in [0, 1] as the
+  reference code's ``symsol.npy``, which are rounded to bytes) and ``labels`` (N integers 0..4);
 * ``symsol_reduced/<class>/*.png``: one folder per shape, classes numbered in sorted folder-name order
   (``class_names`` lists them).
 
@@ -33,6 +34,21 @@ def _read_folder(folder) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
 
 
+def _as_bytes(images: np.ndarray) -> np.ndarray:
+    """N×1×H×W uint8 from N×H×W, N×1×H×W or N×H×W×1, bytes or floats in [0, 1]."""
+    if images.ndim == 4 and images.shape[-1] == 1 and images.shape[1] != 1:
+        images = images[..., 0]
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"symsol images: expected N×64×64 grey images, got shape {images.shape}")
+    if np.issubdtype(images.dtype, np.floating):
+        if images.min() < 0 or images.max() > 1:
+            raise ValueError("symsol images: float images must lie in [0, 1]")
+        images = np.rint(images * 255)
+    return images.astype(np.uint8)
+
+
 def load(split: str = "train", root=None, seed: int = 0, test_fraction: float = 0.1) -> ImageDataset:
     check_split(split)
     folder = resolve_root(root)
@@ -42,8 +58,7 @@ def load(split: str = "train", root=None, seed: int = 0, test_fraction: float = 
         with np.load(require_file(root, NPZ, FOLDER)) as f:
             images, labels = f["images"], f["labels"].astype(np.int64)
         classes = tuple(str(k) for k in range(int(labels.max()) + 1))
-    if images.ndim == 3:
-        images = images[:, None]
+    images = _as_bytes(images)
     idx = split_indices(len(labels), split, test_fraction, seed, stratify=labels)
     ds = ImageDataset(images[idx], labels=labels[idx], name="symsol")
     ds.class_names = classes
