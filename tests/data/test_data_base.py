@@ -66,8 +66,17 @@ def test_lazy_dataset_renders_only_what_is_asked():
     lazy = LazyImageDataset(render, ids, (1, 2, 2), labels=ids % 2)
     assert len(lazy) == MAX_MATERIALISE + 1 and calls == []
     assert lazy[3][0][0, 0, 0].item() == pytest.approx(8 / 255)
+    view = lazy.images
+    assert view.shape == (MAX_MATERIALISE + 1, 1, 2, 2) and len(view) == len(lazy) and view.dtype == torch.uint8
+    assert view[torch.tensor([2, 0])][:, 0, 0, 0].tolist() == [7, 5] and view[1, 0, 0, 0].item() == 6
+    assert view[3:5, 0].shape == (2, 2, 2)
+    assert calls[-1] == 2
     with pytest.raises(ValueError, match="sample"):
-        lazy.images
+        np.asarray(view)
+    with pytest.raises(ValueError, match="sample"):
+        view[:]
+    with pytest.raises(AttributeError, match="sample"):
+        view.float()
     sub = lazy.subset([0, 1, 2])
     assert type(sub) is ImageDataset and sub.images[:, 0, 0, 0].tolist() == [5, 6, 7]
     small = LazyImageDataset(render, torch.arange(4), (1, 2, 2))

@@ -102,8 +102,9 @@ def test_lazy_batches_equal_single_renders_and_are_deterministic():
     assert torch.equal(D.load("dsprites", "train").sample(8, seed=2).images, ds.sample(8, seed=2).images)
     streamed = next(iter(ds.batches(16)))
     assert torch.equal(streamed[0], ds.subset(range(16)).images.float() / 255)
-    with pytest.raises(ValueError, match="sample"):
-        ds.images
+    assert torch.equal(ds.images[torch.from_numpy(picks)], batch.images)
+    with pytest.raises(AttributeError, match="sample"):
+        ds.images.float()
 
 
 def test_shapes_are_distinct():

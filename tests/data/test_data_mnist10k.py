@@ -1,7 +1,6 @@
 """The shipped MNIST-10k file, its provenance record, and scikit-learn's digits."""
 import hashlib
 import re
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["ImageDataset", "LazyImageDataset", "split_indices", "check_split", "resolve_root", "require_file", "SPLITS",
+__all__ = ["ImageDataset", "LazyImageDataset", "LazyImages", "split_indices", "check_split", "resolve_root", "require_file", "SPLITS",
            "SHIPPED_DATA", "MAX_MATERIALISE", "resize_area"]
 
 SPLITS = ("train", "test", "all")
@@ -148,8 +148,10 @@ class LazyImageDataset(ImageDataset):
     """An :class:`ImageDataset` whose images are produced on demand by ``render(ids) -> uint8 (B, C, H, W)``.
 
     ``ids`` are the dataset's own example ids (e.g. dSprites' flat grid indices); ``dataset[i]``, ``.batches()``,
-    ``.subset()`` and ``.sample()`` render only what they return. ``.images`` renders everything, but only up to
-    ``MAX_MATERIALISE`` images; above that it raises, pointing to ``.sample(n)``, ``.subset()`` or ``.batches()``.
+    ``.subset()`` and ``.sample()`` render only what they return. ``.images`` is a uint8 tensor of every image
+    when there are at most ``MAX_MATERIALISE``; above that it is a :class:`LazyImages` view that has ``.shape``,
+    ``.dtype`` and ``len()`` and renders what it is indexed with (``images[idx]``), but refuses to become one
+    tensor (use ``.sample(n, seed)``, ``.subset(indices)`` or ``.batches(batch_size)``).
     """
 
     def __init__(self, render: Callable[[torch.Tensor], torch.Tensor], ids, image_shape: tuple[int, int, int],
@@ -176,17 +178,65 @@ class LazyImageDataset(ImageDataset):
         return out
 
     @property
-    def images(self) -> torch.Tensor:
+    def images(self):
+        if len(self) > MAX_MATERIALISE:
+            return LazyImages(self)
         if self._images is None:
-            n = len(self)
-            if n > MAX_MATERIALISE:
-                gb = n * int(np.prod(self._shape)) / 1e9
-                raise ValueError(
-                    f"{self.name or 'this dataset'} has {n:,} images ({gb:.1f} GB as uint8) rendered lazily; "
-                    f".images is only built for at most {MAX_MATERIALISE:,}. Use .sample(n, seed) or "
-                    f".subset(indices) for an in-memory selection, or .batches(batch_size) to stream them all")
-            self._images = self._images_at(torch.arange(n))
+            self._images = self._images_at(torch.arange(len(self)))
         return self._images
+
+    def too_large_message(self) -> str:
+        n = len(self)
+        gb = n * int(np.prod(self._shape)) / 1e9
+        return (f"{self.name or 'this dataset'} has {n:,} images ({gb:.1f} GB as uint8) rendered lazily; its "
+                f".images is a view that only renders what it is indexed with (images[idx]) and is never built "
+                f"whole above {MAX_MATERIALISE:,} images. Use .sample(n, seed) or .subset(indices) for an "
+                f"in-memory selection, or .batches(batch_size) to stream them all")
+
+
+class LazyImages:
+    """The images of a large :class:`LazyImageDataset`: ``shape``, ``dtype``, ``len()`` and indexing only.
+
+    ``images[i]``, ``images[a:b]``, ``images[index_tensor]`` or ``images[bool_mask]`` render those images (at most
+    ``MAX_MATERIALISE`` at a time); anything that needs the whole tensor raises with the ways to get one.
+    """
+
+    def __init__(self, dataset: LazyImageDataset):
+        self._ds = dataset
+        self.dtype = torch.uint8
+        self.ndim = 4
+        self.shape = torch.Size((len(dataset), *dataset.image_shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        if isinstance(key, (int, np.integer)):
+            return self[[int(key)]][0][rest] if rest else self[[int(key)]][0]
+        if isinstance(key, slice):
+            idx = torch.arange(len(self))[key]
+        else:
+            idx = torch.as_tensor(np.asarray(key))
+            if idx.dtype == torch.bool:
+                idx = torch.nonzero(idx).reshape(-1)
+        if idx.numel() > MAX_MATERIALISE:
+            raise ValueError(self._ds.too_large_message())
+        out = self._ds._images_at(self._ds._check_indices(idx))
+        return out[(slice(None),) + rest] if rest else out
+
+    def __array__(self, *args, **kwargs):
+        raise ValueError(self._ds.too_large_message())
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f".images.{name} is not available: {self._ds.too_large_message()}")
+
+    def __repr__(self) -> str:
+        return f"LazyImages(shape={tuple(self.shape)}, dtype=torch.uint8)"
 
 
 def split_indices(n: int, split: str, test_fraction: float = 0.2, seed: int = 0,
