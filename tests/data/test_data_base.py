@@ -21,7 +21,10 @@ def test_item_is_float_image_and_target():
     only_labels = ImageDataset(ds.images, labels=ds.labels)
     assert only_labels[4][1].item() == 4 % 3
     assert ImageDataset(ds.images)[0][1].item() == -1
-    assert torch.equal(ds[-1][0], ds[9][0])
+    assert torch.equal(ds[-1][0], ds[9][0]) and torch.equal(ds[torch.tensor(3)][1], ds[3][1])
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=False)
+    xb, yb = next(iter(loader))
+    assert torch.equal(xb, ds.images[:4].float() / 255) and torch.equal(yb, ds.factors[:4])
     with pytest.raises(IndexError):
         ds[10]
 

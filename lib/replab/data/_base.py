@@ -89,6 +89,8 @@ class ImageDataset(Dataset):
         return torch.full(idx.shape, -1, dtype=torch.int64) if isinstance(idx, torch.Tensor) else torch.tensor(-1)
 
     def __getitem__(self, i):
+        if isinstance(i, torch.Tensor) and i.ndim == 0 and not i.is_floating_point():
+            i = int(i)
         if not isinstance(i, (int, np.integer)):
             raise TypeError(f"index must be an integer, got {type(i).__name__}; use .subset(indices) for many")
         n = len(self)
