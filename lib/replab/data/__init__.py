@@ -7,6 +7,10 @@ Shipped or generated (no files needed): ``mnist10k``, ``digits``, ``dsprites`` (
 in the data root), ``affmnist``, ``symsol_like``. Real files, read from ``root`` or the ``REPLAB_DATA`` folder:
 ``mnist``, ``cifar10``, ``svhn``, ``celeba``, ``dsprites``, ``cars3d``, ``smallnorb``, ``symsol``.
 See each module for the file layout it expects.
+
+Every dataset has ``.subset(indices)``, ``.sample(n, seed)`` (in-memory datasets of the same type) and
+``.batches(batch_size)``. The generated shape sets (``dsprites``, ``symsol_like``) render lazily by index: their
+``.images`` is an indexable view that never builds the whole 3 GB tensor (see ``LazyImageDataset``).
 """
 from __future__ import annotations
 

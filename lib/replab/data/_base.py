@@ -41,8 +41,10 @@ class ImageDataset(Dataset):
     def __init__(self, images, labels=None, factors=None, factor_names: Sequence[str] | None = None,
                  factor_classes=None, name: str = ""):
         self.name = name
-        self._images = None if images is None else _as_tensor(images, torch.uint8)
-        if self._images is not None and self._images.ndim != 4:
+        if images is None:
+            raise ValueError("images: expected a uint8 array of shape (N, C, H, W), got None")
+        self._images = _as_tensor(images, torch.uint8)
+        if self._images.ndim != 4:
             raise ValueError(f"images: expected a uint8 array of shape (N, C, H, W), got shape "
                              f"{tuple(self._images.shape)}")
         self._set_targets(labels, factors, factor_names, factor_classes)
