@@ -1,0 +1,295 @@
+"""Benchmark of the similarity engine: all-pairs CKA and Procrustes heatmaps of two 16-layer models.
+
+Compares, on the same activations and in one run:
+
+* ``replab.similarity.cka_matrix`` (linear CKA, biased and debiased; Procrustes);
+* (a) a per-pair NumPy implementation of Kornblith et al.'s reference formulas (float64);
+* (b) the peer libraries, when they install from PyPI (``benchmarks/requirements.txt``): ``pytorch-cka``
+  (``cka.cka_from_features``, debiased, all pairs at once), ``ckatorch`` (``cka_base`` per pair, biased) and
+  ``torch-cka`` (``CKA.compare`` over a model, debiased minibatch with a single batch);
+* Procrustes against an explicit SVD of XᵀY (what the paper's code does) at n = 2,000, p = 8,192.
+
+Printed for each: wall time, the time ratio to replab, the peak resident memory added while it ran, and the
+largest absolute difference from the float64 NumPy reference. Slow baselines run on a subset of the pairs and are
+extrapolated by their cost model (stated in the output): the 16 "diagonal" pairs (layer i with layer i) hold
+exactly 1/16 of the Gram-forming work of all 256 pairs.
+
+Usage::
+
+    python benchmarks/similarity.py            # n = 5,000 (the issue's setting)
+    python benchmarks/similarity.py --quick    # n = 2,000
+    python benchmarks/similarity.py --tiny     # a few seconds: a smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import threading
+import time
+import traceback
+
+import numpy as np
+import torch
+
+from replab.similarity import cka_matrix, procrustes_similarity
+
+
+# --- measurement -------------------------------------------------------------------------------------------
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class Measure:
+    """Wall time and peak resident memory added (sampled every 5 ms) while the block runs."""
+
+    def __enter__(self):
+        self.base = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        self.t0 = time.perf_counter()
+        return self
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+        self.peak_mb = (self.peak - self.base) / 2**20
+        return False
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+def make_models(n: int, widths: list[int], seed: int = 0) -> tuple[dict, dict]:
+    """Activations of two related 'models': ReLU features of a shared latent, float32, with large means."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 32, generator=g)
+    models = []
+    for m in range(2):
+        layers = {}
+        for i, w in enumerate(widths):
+            h = z @ torch.randn(32, w, generator=g) / 4 + torch.randn(n, w, generator=g) * (0.5 + i / len(widths))
+            layers[f"{'ab'[m]}{i:02d}"] = torch.relu(h + 0.5)
+        models.append(layers)
+    return models[0], models[1]
+
+
+# --- (a) the NumPy reference, per pair -------------------------------------------------------------------------
+def np_center_gram(k):
+    means = k.mean(axis=0)
+    return k - means[:, None] - means[None, :] + means.mean()
+
+
+def np_center_gram_unbiased(k):
+    n = k.shape[0]
+    k = k.copy()
+    np.fill_diagonal(k, 0)
+    r = k.sum(axis=0)
+    k = k - r[:, None] / (n - 2) - r[None, :] / (n - 2) + r.sum() / ((n - 1) * (n - 2))
+    np.fill_diagonal(k, 0)
+    return k
+
+
+def np_cka(x, y, debiased=False):
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+    center = np_center_gram_unbiased if debiased else np_center_gram
+    kx, ky = center(x @ x.T), center(y @ y.T)
+    return float((kx * ky).sum() / (np.linalg.norm(kx) * np.linalg.norm(ky)))
+
+
+def reference_pairs(xs: dict, ys: dict, pairs: list[tuple[str, str]], debiased=False) -> dict:
+    return {(a, b): np_cka(xs[a].numpy(), ys[b].numpy(), debiased) for a, b in pairs}
+
+
+# --- reporting -----------------------------------------------------------------------------------------------
+ROWS: list[dict] = []
+
+
+def report(name, seconds, peak_mb, max_diff, note="", ours=None):
+    ratio = f"{seconds / ours:8.1f}x" if ours else "       —"
+    diff = f"{max_diff:.2e}" if max_diff is not None else "—"
+    print(f"  {name:<44s} {seconds:9.2f} s {ratio} {peak_mb:9.0f} MB   max|Δ| {diff:>9s}  {note}", flush=True)
+    ROWS.append(dict(name=name, seconds=seconds, peak_mb=peak_mb, max_diff=max_diff, note=note))
+
+
+def max_diff_vs(table, ref: dict) -> float:
+    return max(abs(float(table.loc[a, b]) - v) for (a, b), v in ref.items())
+
+
+def run_peer(label, fn):
+    try:
+        return fn()
+    except Exception as exc:  # a peer that fails is reported with its error, not hidden
+        print(f"  {label:<44s} FAILED: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}", flush=True)
+        if os.environ.get("BENCH_DEBUG"):
+            traceback.print_exc()
+        return None
+
+
+# --- the benchmark -------------------------------------------------------------------------------------------
+def bench_cka(xs, ys, full_reference: bool, peers: bool):
+    names_x, names_y = list(xs), list(ys)
+    n = next(iter(xs.values())).shape[0]
+    all_pairs = [(a, b) for a in names_x for b in names_y]
+    diag = list(zip(names_x, names_y))
+    ref_pairs = all_pairs if full_reference else diag
+    scale = 1 if full_reference else len(names_x)
+    print(f"\nLinear CKA, {len(names_x)}×{len(names_y)} layers, n = {n}")
+    print(f"  {'method':<44s} {'time':>11s} {'vs ours':>9s} {'peak mem':>12s}")
+
+    with Measure() as m:
+        ours = cka_matrix(xs, ys, metric="linear_cka")
+    t_ours = m.seconds
+    with Measure() as r:
+        ref = reference_pairs(xs, ys, ref_pairs)
+    report("replab cka_matrix (biased)", t_ours, m.peak_mb, max_diff_vs(ours, ref), ours=None)
+    note = "all pairs" if full_reference else f"{len(ref_pairs)} diagonal pairs × {scale} (= all-pairs work)"
+    report("(a) NumPy reference per pair, float64", r.seconds * scale, r.peak_mb, 0.0, note, t_ours)
+
+    with Measure() as md:
+        ours_d = cka_matrix(xs, ys, metric="linear_cka", debiased=True)
+    sub = diag[: max(2, len(diag) // 4)] if not full_reference else ref_pairs
+    ref_d = reference_pairs(xs, ys, sub, debiased=True)
+    report("replab cka_matrix (debiased)", md.seconds, md.peak_mb, max_diff_vs(ours_d, ref_d), ours=None)
+
+    if not peers:
+        return ours, ours_d
+    # pytorch-cka: all pairs at once from features (debiased HSIC, clamped to [0, 1]).
+    def pytorch_cka():
+        from cka import cka_from_features
+
+        with Measure() as p:
+            vals = cka_from_features([xs[k] for k in names_x], [ys[k] for k in names_y])
+        import pandas as pd
+
+        table = pd.DataFrame(vals.numpy(), index=names_x, columns=names_y)
+        report("(b) pytorch-cka cka_from_features (debiased)", p.seconds, p.peak_mb, max_diff_vs(table, ref_d),
+               "vs debiased reference", md.seconds)
+    run_peer("(b) pytorch-cka", pytorch_cka)
+
+    # ckatorch: per pair, biased, float64 (Kornblith's formulas in torch).
+    def ckatorch_run():
+        from ckatorch import cka_base
+
+        with Measure() as p:
+            vals = {(a, b): float(cka_base(xs[a], ys[b], kernel="linear", unbiased=False)) for a, b in ref_pairs}
+        worst = max(abs(vals[k] - ref[k]) for k in ref_pairs)
+        report("(b) ckatorch cka_base per pair (biased)", p.seconds * scale, p.peak_mb, worst,
+               "all pairs" if full_reference else f"{len(ref_pairs)} pairs × {scale}", t_ours)
+    run_peer("(b) ckatorch", ckatorch_run)
+
+    # torch-cka: hooks on a model; one batch of all n examples (so its minibatch CKA is the debiased CKA).
+    def torch_cka_run():
+        import warnings
+
+        from torch import nn
+        from torch_cka import CKA
+
+        class Replay(nn.Module):
+            """A 'model' whose layers replay stored activations for the examples indexed by the batch."""
+
+            def __init__(self, layers: dict):
+                super().__init__()
+                self.names = list(layers)
+                self.store = layers
+                self.blocks = nn.ModuleDict({k: nn.Identity() for k in self.names})
+
+            def forward(self, idx):
+                for k in self.names:
+                    self.blocks[k](self.store[k][idx])
+                return idx
+
+        k = 4 if len(names_x) >= 4 else len(names_x)
+        pick_x = names_x[:: max(1, len(names_x) // k)][:k]
+        pick_y = names_y[:: max(1, len(names_y) // k)][:k]
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n)), batch_size=n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cka = CKA(Replay({a: xs[a] for a in pick_x}), Replay({b: ys[b] for b in pick_y}),
+                      model1_name="A", model2_name="B", model1_layers=[f"blocks.{a}" for a in pick_x],
+                      model2_layers=[f"blocks.{b}" for b in pick_y], device="cpu")
+            with Measure() as p:
+                cka.compare(loader)
+        vals = cka.export()["CKA"].numpy()
+        want = reference_pairs(xs, ys, [(a, b) for a in pick_x for b in pick_y], debiased=True)
+        worst = max(abs(float(vals[i, j]) - want[(a, b)]) for i, a in enumerate(pick_x)
+                    for j, b in enumerate(pick_y))
+        factor = len(all_pairs) / (len(pick_x) * len(pick_y))
+        report("(b) torch-cka CKA.compare (debiased, 1 batch)", p.seconds * factor, p.peak_mb, worst,
+               f"{len(pick_x)}×{len(pick_y)} pairs × {factor:.0f}; vs debiased reference", md.seconds)
+    run_peer("(b) torch-cka", torch_cka_run)
+    return ours, ours_d
+
+
+def bench_procrustes_matrix(xs, ys, every: int):
+    px = {k: v for i, (k, v) in enumerate(xs.items()) if i % every == 0}
+    py = {k: v for i, (k, v) in enumerate(ys.items()) if i % every == 0}
+    n = next(iter(px.values())).shape[0]
+    print(f"\nProcrustes, all pairs of {len(px)}×{len(py)} layers (every {every}th width), n = {n}")
+    with Measure() as m:
+        table = cka_matrix(px, py, metric="procrustes")
+    a, b = list(px)[0], list(py)[0]
+    x, y = px[a].double().numpy(), py[b].double().numpy()
+    x, y = x - x.mean(0), y - y.mean(0)
+    x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
+    want = np.linalg.svd(x.T @ y, compute_uv=False).sum()
+    report("replab cka_matrix(metric='procrustes')", m.seconds, m.peak_mb, abs(float(table.loc[a, b]) - want),
+           f"{len(px) * len(py)} pairs; Δ checked on ({a}, {b})")
+    return table
+
+
+def bench_procrustes_pair(n: int, p: int):
+    print(f"\nProcrustes, one pair, n = {n}, p = {p}")
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, p, generator=g)
+    y = torch.relu(x[:, : p // 2].repeat(1, 2) + torch.randn(n, p, generator=g))
+    with Measure() as m:
+        ours = procrustes_similarity(x, y)
+    with Measure() as r:
+        xn, yn = x.double().numpy(), y.double().numpy()
+        xn, yn = xn - xn.mean(0), yn - yn.mean(0)
+        xn, yn = xn / np.linalg.norm(xn), yn / np.linalg.norm(yn)
+        want = float(np.linalg.svd(xn.T @ yn, compute_uv=False).sum())  # the p×p route of the paper's code
+    report("replab procrustes_similarity (sample space)", m.seconds, m.peak_mb, abs(ours - want))
+    report(f"explicit SVD of XᵀY ({p}×{p}), NumPy float64", r.seconds, r.peak_mb, 0.0, "", m.seconds)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="n = 2,000")
+    size.add_argument("--tiny", action="store_true", help="a few seconds (smoke run)")
+    ap.add_argument("--n", type=int, default=None, help="number of examples (overrides the preset)")
+    ap.add_argument("--no-peers", action="store_true", help="skip the peer libraries")
+    ap.add_argument("--full-reference", action="store_true", help="run the NumPy reference on all pairs")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.tiny:
+        n, widths, every, pair = 300, [int(16 * 2 ** (k / 2)) for k in range(8)], 1, (300, 1024)
+    else:
+        n = 2000 if args.quick else 5000
+        widths = [int(round(64 * 2 ** (8 * k / 15))) for k in range(16)]  # 64 … 16,384
+        every, pair = (2, (2000, 8192)) if args.quick else (1, (2000, 8192))
+    n = args.n or n
+    print(f"replab similarity benchmark: n = {n}, widths {widths[0]}…{widths[-1]} ({len(widths)} layers per "
+          f"model); torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    xs, ys = make_models(n, widths)
+    bench_cka(xs, ys, full_reference=args.full_reference or args.tiny, peers=not args.no_peers)
+    bench_procrustes_matrix(xs, ys, every)
+    bench_procrustes_pair(*pair)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
