@@ -86,41 +86,40 @@ def test_row_cropped_forward_equals_full_forward():
 
 
 def test_conditioning_on_the_image_itself_beats_no_conditioning():
-    """Given the image as a spatial context, a short training must reach a much lower test NLL than an
-    unconditional model of the same size on noise images (incompressible without the context)."""
+    """Given the image as a spatial context, a short training must reach a far lower test NLL than an
+    unconditional model of the same size. Pixels are independent fair coins in {0, 255}, so the best an
+    unconditional model can do is 64 log 2 = 44.4 nats per image, and a model that copies its context 0."""
     g = torch.Generator().manual_seed(5)
-    train = torch.randint(0, 256, (64, 1, 8, 8), generator=g)
-    test = torch.randint(0, 256, (16, 1, 8, 8), generator=g)
-    ctx = lambda im: im.float() / 255  # noqa: E731
-    cond = _model("softmax", 1, (1, 8, 8), n_filters=16)
-    uncond = _model("softmax", 1, None, n_filters=16)
-    fit_pixelcnn(cond, train, ctx(train), n_steps=60, batch_size=32, lr=3e-3, device="cpu")
-    fit_pixelcnn(uncond, train, None, n_steps=60, batch_size=32, lr=3e-3, device="cpu")
-    h_cond = cross_entropy(cond, test, ctx(test), device="cpu").nats_per_image
-    h_uncond = cross_entropy(uncond, test, None, device="cpu").nats_per_image
-    assert h_uncond > 64 * 5.4          # noise: close to 64 · log 256 = 354.9 nats
-    assert h_cond < h_uncond - 50
+    train = 255 * torch.randint(0, 2, (64, 1, 8, 8), generator=g)
+    test = 255 * torch.randint(0, 2, (16, 1, 8, 8), generator=g)
+    ctx = lambda im: im.float() / 127.5 - 1  # noqa: E731
+    h = {}
+    for name, shape in (("cond", (1, 8, 8)), ("uncond", None)):
+        m = _model("softmax", 1, shape)
+        fit_pixelcnn(m, train, None if shape is None else ctx(train), n_steps=90, batch_size=16, lr=1e-2,
+                     lr_decay=1.0, device="cpu")
+        h[name] = cross_entropy(m, test, None if shape is None else ctx(test), device="cpu").nats_per_image
+    assert h["uncond"] > 64 * 0.69
+    assert h["cond"] < 0.5 * h["uncond"]
 
 
-@pytest.mark.parametrize("likelihood,channels", [("softmax", 1), ("logistic", 3)])
-def test_low_temperature_sampling_reproduces_a_memorised_image(likelihood, channels):
+def test_low_temperature_sampling_reproduces_a_memorised_image():
     g = torch.Generator().manual_seed(6)
-    image = torch.randint(0, 256, (1, channels, 6, 6), generator=g)
-    image[..., 2:4, :] = 255 * (image[..., 2:4, :] > 127)          # some saturated values at the edges
-    m = _model(likelihood, channels, None, size=6, n_mix=1)
+    image = torch.randint(0, 256, (1, 1, 6, 6), generator=g)
+    image[..., 2:4, :] = 255 * (image[..., 2:4, :] > 127)          # some values at the edges 0 and 255
+    m = _model("softmax", 1, None, size=6)
     fit_pixelcnn(m, image.expand(8, -1, -1, -1), n_steps=150, batch_size=8, lr=1e-2, lr_decay=1.0, device="cpu")
-    sample = m.sample(2, temperature=0.0, device="cpu")
-    assert torch.equal(sample.long(), image.expand(2, -1, -1, -1))
-    warm = m.sample(2, temperature=0.05, seed=1, device="cpu")
-    assert (warm.long() - image).abs().max() <= 2
+    assert torch.equal(m.sample(2, temperature=0.0, device="cpu").long(), image.expand(2, -1, -1, -1))
+    assert torch.equal(m.sample(2, temperature=0.05, seed=1, device="cpu").long(), image.expand(2, -1, -1, -1))
+    assert not torch.equal(m.sample(2, temperature=50.0, seed=1, device="cpu").long(), image.expand(2, -1, -1, -1))
 
 
 def test_sampling_is_seeded_and_one_sample_per_context():
-    m = _model("softmax", 1, (3,))
+    m = _model("logistic", 3, (3,), size=4)
     ctx = torch.randn(3, 3, generator=torch.Generator().manual_seed(7))
-    m.initialize(torch.zeros(3, 1, 8, 8, dtype=torch.long), ctx)
+    m.initialize(torch.randint(0, 256, (3, 3, 4, 4)), ctx)
     a = m.sample(context=ctx, seed=3, device="cpu")
-    assert a.shape == (3, 1, 8, 8) and a.dtype == torch.uint8
+    assert a.shape == (3, 3, 4, 4) and a.dtype == torch.uint8
     assert torch.equal(a, m.sample(context=ctx, seed=3, device="cpu"))
     assert not torch.equal(a, m.sample(context=ctx, seed=4, device="cpu"))
     assert m.training                   # sampling restores the mode it found

@@ -74,13 +74,13 @@ def _train(model, loss_fn: Callable, n: int, n_steps: int, batch_size: int, lr: 
     for step, idx in enumerate(progress(_batches(n, batch_size, n_steps, gen), desc=desc, total=n_steps), 1):
         loss = loss_fn(model, idx, dev)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: the loss became {float(loss)} at update {step}; lower lr")
+            raise FloatingPointError(f"{desc}: the loss became {float(loss.detach())} at update {step}; lower lr")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if sched is not None:
             sched.step()
-        hist["step"].append(step), hist["loss"].append(float(loss))
+        hist["step"].append(step), hist["loss"].append(float(loss.detach()))
         snap(step)
         if evaluate is not None and eval_every and (step % eval_every == 0 or step == n_steps):
             check(step)

@@ -152,7 +152,9 @@ class LogisticMixture:
         half = 1.0 / (N_LEVELS - 1)
         a = inv_s * (centred + half)
         b = inv_s * (centred - half)
-        inner = b + torch.log(torch.expm1(a - b)) - F.softplus(a) - F.softplus(b)
+        # a − b = 2/(255 s) > 0; the floor only guards the unused branch of torch.where against log(0) at huge
+        # scales, whose −inf would turn the gradient into NaN.
+        inner = b + torch.log(torch.expm1((a - b).clamp(min=1e-30))) - F.softplus(a) - F.softplus(b)
         lowest = a - F.softplus(a)          # log σ(a): all mass below the top of bin 0
         highest = -F.softplus(b)            # log(1 − σ(b)): all mass above the bottom of bin 255
         return torch.where(x_int == 0, lowest, torch.where(x_int == N_LEVELS - 1, highest, inner))

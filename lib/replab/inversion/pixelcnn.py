@@ -88,15 +88,18 @@ class _WeightNormed(nn.Module):
         """In data-dependent init, set g and bias so this batch's outputs have mean 0 and std ``init_scale``."""
         if not self._data_init:
             return y
+        self._data_init = False
+        if y.numel() < 2 * y.shape[1]:      # one value per channel: nothing to normalise by
+            return y
         with torch.no_grad():
             dims = [0] + list(range(2, y.ndim))
-            mean, std = y.mean(dim=dims), y.std(dim=dims)
-            scale = self.init_scale / (std + 1e-8)
+            mean, std = y.mean(dim=dims), y.std(dim=dims, correction=0)
+            # A channel constant over the batch (identical images, 1×1 maps) keeps its scale.
+            scale = self.init_scale / torch.where(std > 1e-6, std, torch.ones_like(std))
             shape = [1, -1] + [1] * (y.ndim - 2)
             y = (y - (mean + self.bias).view(shape)) * scale.view(shape)
             self.g.mul_(scale)
             self.bias.copy_(-mean * scale)
-        self._data_init = False
         return y
 
 
