@@ -1,0 +1,380 @@
+"""The experiments of Jamroż, Kurdziel & Opala (2020), shared by the five pages of ``notebooks/jamroz2020``.
+
+- CNN grids (Section 4, App. C): VGG-style nets of a given depth and width trained with true labels, with one fixed
+  random permutation of the labels (memorising nets), with augmentation, dropout or both, ``n`` seeds per setting,
+  through :mod:`replab.train` (cached by configuration, so pages share the nets). Their kernel fingerprints
+  (:mod:`replab.fingerprints`) are modelled per layer by a DP-GMM and summarised by the relative entropy (Eq. 7).
+- VAE β-sweeps (Section 5): β-VAEs and MMD-VAEs; the DP-GMM of the sampled test-set codes gives the relative
+  entropy and the total correlation (Eqs. 7 and 10) of the aggregated posterior, and a sampler for latent codes.
+- Sample quality (Section 5.2, Fig. 4, made numeric here): the Fréchet distance between features of a classifier
+  trained on the same data, for real and decoded images, and that classifier's confidence on the decoded images.
+
+Training settings follow the public code (reference notes §1.3 and §1.5): SGD with Nesterov momentum, lr 0.01,
+weight decay 1e-6 and Dropout2d(0.2) for the CNNs; Adam, σ² = 0.3 for the β-VAE's Gaussian decoder, a plain SSE
+(σ² = 0.5) and the prior N(0, 2I) for the MMD-VAE. Sizes live in ``profiles/jamroz2020.toml``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import data as _data
+from ..activations import capture
+from ..cache import ArtifactCache
+from ..distributions import student_t_marginal_mixture
+from ..dpgmm import DPGMM, relative_entropy, total_correlation
+from ..fingerprints import PAPER_LAYER_DIMS, fingerprints
+from ..models import MLPConfig, VGGConfig, WAECelebAConfig, vgg_layout
+from ..runtime import progress
+from ..train import TrainConfig, TrainedRun, train
+
+__all__ = ["REGULARISERS", "cnn_config", "train_runs", "real_images", "probe_images", "accuracy", "layer_dims",
+           "cnn_fingerprints", "layer_complexity", "vae_config", "prior_variance", "latent_codes", "fit_latents",
+           "latent_information", "draw_codes", "decode", "classifier_outputs", "frechet_distance", "has_labels",
+           "sample_quality"]
+
+# name -> (augmentation, Dropout2d rate) as in the public code's variants
+REGULARISERS = {"none": (False, 0.0), "augmentation": (True, 0.0), "dropout": (False, 0.2), "both": (True, 0.2)}
+# per-channel input normalisation of the public code (CIFAR-10); other sets are used in [0, 1]
+_NORMALISATION = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261))}
+_IMAGE = {"mnist10k": (1, 28), "mnist": (1, 28), "cifar10": (3, 32), "celeba": (3, 64)}
+_LABELS = ("true", "random")
+
+
+def _image_shape(dataset: str) -> tuple[int, int]:
+    if dataset not in _IMAGE:
+        raise ValueError(f"dataset: expected one of {sorted(_IMAGE)}, got {dataset!r}")
+    return _IMAGE[dataset]
+
+
+def _n_train(dataset: str, n_train: int | None) -> int:
+    size = len(_data.load(dataset, split="train"))
+    if n_train is None or n_train == 0:
+        return size
+    if not (isinstance(n_train, int) and 0 < n_train <= size):
+        raise ValueError(f"n_train: expected an integer in [1, {size}] (or None for all), got {n_train!r}")
+    return n_train
+
+
+def _steps(n: int, epochs: int, batch_size: int) -> int:
+    if not (isinstance(epochs, int) and epochs > 0):
+        raise ValueError(f"epochs: expected a positive integer, got {epochs!r}")
+    if not (isinstance(batch_size, int) and 0 < batch_size <= n):
+        raise ValueError(f"batch_size: expected an integer in [1, {n}], got {batch_size!r}")
+    return epochs * (n // batch_size)
+
+
+# -- CNN grids ---------------------------------------------------------------------------------------------------------
+def cnn_config(dataset: str = "mnist10k", depth: int = 8, width: int = 64, labels: str = "true",
+               regulariser: str = "none", seed: int = 0, n_train: int | None = None, epochs: int = 30,
+               batch_size: int = 512, lr: float = 0.01, device: str = "auto") -> TrainConfig:
+    """The training configuration of one CNN of the grid (public code's ``SHARED_OPTS``, reference notes §1.3).
+
+    ``labels="random"`` trains on one fixed random permutation of the labels (the same for every seed);
+    ``regulariser`` is a key of :data:`REGULARISERS`. ``n_train`` training images drawn once (None: all).
+    """
+    if labels not in _LABELS:
+        raise ValueError(f"labels: expected one of {_LABELS}, got {labels!r}")
+    if regulariser not in REGULARISERS:
+        raise ValueError(f"regulariser: expected one of {tuple(REGULARISERS)}, got {regulariser!r}")
+    channels, size = _image_shape(dataset)
+    augment, dropout = REGULARISERS[regulariser]
+    n = _n_train(dataset, n_train)
+    mean, std = _NORMALISATION.get(dataset, (None, None))
+    model = VGGConfig(layout=vgg_layout(depth, width), n_classes=10, channels=channels, image_size=size,
+                      dropout=dropout)
+    return TrainConfig(model=model, objective="cross_entropy", dataset=dataset, split="train",
+                       n=None if n == len(_data.load(dataset, split="train")) else n, subset_seed=0,
+                       batch_size=batch_size, steps=_steps(n, epochs, batch_size), lr=lr, optimizer="sgd",
+                       momentum=0.9, nesterov=True, weight_decay=1e-6, seed=seed, random_labels=labels == "random",
+                       label_seed=0, augment=augment, crop_padding=4, normalize_mean=mean, normalize_std=std,
+                       checkpoint_every=10_000, log_every=10, device=device)
+
+
+def train_runs(configs: Sequence[TrainConfig], n_jobs: int = 1, cache: ArtifactCache | None = None
+               ) -> list[TrainedRun]:
+    """Train (or load from the cache) every configuration; ``n_jobs > 1`` goes through :func:`replab.grid.run_grid`.
+
+    With ``n_jobs=1`` the members train one after the other in this process, which is the cheapest on a small CPU.
+    """
+    configs = list(configs)
+    if n_jobs > 1:
+        from ..grid import load_grid, run_grid
+
+        run_grid(configs, cache=cache, max_workers=n_jobs)
+        return load_grid(configs, cache=cache)
+    return [train(c, cache) for c in progress(configs, desc="train grid")]
+
+
+def real_images(dataset: str = "mnist10k", n: int = 1000, seed: int = 0, split: str = "test") -> torch.Tensor:
+    """``n`` images of ``split`` drawn once with ``seed``, float in [0, 1], shape (n, C, H, W)."""
+    ds = _data.load(dataset, split=split)
+    if not (isinstance(n, int) and 0 < n <= len(ds)):
+        raise ValueError(f"n: expected an integer in [1, {len(ds)}], got {n!r}")
+    return ds.sample(n, seed=seed).images.float() / 255.0
+
+
+def probe_images(dataset: str = "mnist10k", n: int = 1000, seed: int = 0, split: str = "test") -> torch.Tensor:
+    """The fixed image sequence of the fingerprints: ``n`` images of ``split``, normalised as in training."""
+    return _normalise(real_images(dataset, n, seed, split), dataset)
+
+
+def _normalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
+    if dataset in _NORMALISATION:
+        mean, std = (torch.tensor(v)[:, None, None] for v in _NORMALISATION[dataset])
+        return (x - mean) / std
+    return x
+
+
+@torch.no_grad()
+def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_size: int = 1000) -> float:
+    """Accuracy of a trained classifier on ``split`` (its training subset, with its own labels, for "train")."""
+    cfg = run.config
+    if split == "train":
+        from ..train import _classifier_labels, _load_data  # the exact images and (permuted) labels it was fit on
+
+        images, labels = _load_data(cfg, None, run.model.input_shape)
+        labels = _classifier_labels(cfg, labels, len(images))
+    else:
+        ds = _data.load(cfg.dataset, split=split)
+        images, labels = ds.images, ds.labels
+    if n is not None:
+        images, labels = images[:n], labels[:n]
+    dev = next(run.model.parameters()).device
+    correct = 0
+    for start in range(0, len(images), batch_size):
+        x = _normalise(images[start:start + batch_size].float() / 255.0, cfg.dataset).to(dev)
+        correct += int((run.model(x).argmax(1).cpu() == labels[start:start + batch_size]).sum())
+    return correct / len(images)
+
+
+def layer_dims(d: int | str, depth: int, layers: Sequence[str]) -> dict[str, int]:
+    """``{layer: d}``: one ``d`` for every layer, or ``"paper"`` for the public code's per-layer dimensions."""
+    if d == "paper":
+        if depth not in PAPER_LAYER_DIMS:
+            raise ValueError(f"d='paper' needs depth in {sorted(PAPER_LAYER_DIMS)}, got {depth!r}")
+        return dict(zip(layers, PAPER_LAYER_DIMS[depth]))
+    if not (isinstance(d, int) and d > 0):
+        raise ValueError(f"d: expected a positive integer or 'paper', got {d!r}")
+    return {name: d for name in layers}
+
+
+def cnn_fingerprints(runs: Sequence[TrainedRun], images: torch.Tensor, d: int | str, center: bool = False
+                     ) -> dict[str, torch.Tensor]:
+    """Fingerprints of every conv layer, pooled over ``runs`` (same architecture) and reduced to ``d`` dimensions.
+
+    ``d`` is capped per layer at ``n·C − 1`` so the DP-GMM has more points than dimensions.
+    """
+    runs = list(runs)
+    if not runs:
+        raise ValueError("runs: expected at least one trained network")
+    layout = runs[0].config.model.layout
+    layers = [f"conv.{i}" for i in range(1, len(layout) + 1)]
+    dims = layer_dims(d, len(layout), layers)
+    dims = {name: min(dims[name], len(runs) * c - 1, images.shape[0]) for name, (c, _) in zip(layers, layout)}
+    return fingerprints([r.model for r in runs], images, dims, layers=layers, center=center)
+
+
+def _information_row(model: DPGMM, estimate) -> dict:
+    return {"mean": estimate.mean, "min": estimate.min, "max": estimate.max,
+            "components": float(model.n_components_.double().mean())}
+
+
+def layer_complexity(points: Mapping[str, torch.Tensor], n_sweeps: int, burn_in: int, thin: int, n_samples: int,
+                     seed: int = 0, **labels) -> pd.DataFrame:
+    """Relative entropy (Eq. 7) of the DP-GMM of each layer's fingerprints: one row per layer.
+
+    Columns: ``layer`` (1-based index), ``mean``/``min``/``max`` over kept sweeps, ``components`` (mean count),
+    ``n_points``, ``d``, and every keyword of ``labels`` (e.g. ``condition="random"``) as a constant column.
+    """
+    rows = []
+    for i, (name, x) in enumerate(points.items(), start=1):
+        model = DPGMM(n_sweeps=n_sweeps, burn_in=burn_in, thin=thin, seed=seed).fit(x)
+        re = relative_entropy(model, n_samples=n_samples, seed=seed)
+        rows.append({**labels, "layer": i, "name": name, **_information_row(model, re), "n_points": x.shape[0],
+                     "d": x.shape[1]})
+    return pd.DataFrame(rows)
+
+
+# -- VAE β-sweeps ------------------------------------------------------------------------------------------------------
+def prior_variance(config: TrainConfig) -> float:
+    """The variance of the VAE's prior: 2 for the MMD-VAE of the public code, 1 for the β-VAE."""
+    return float(config.objective_params.get("prior_variance", 2.0)) if config.objective == "mmd_vae" else 1.0
+
+
+def vae_config(objective: str = "beta_vae", beta: float = 1.0, dataset: str = "mnist10k", arch: str = "mlp",
+               latent_dim: int = 8, widths: Sequence[int] = (128, 256, 512, 1024), n_train: int | None = None,
+               epochs: int = 60, batch_size: int = 64, lr: float = 1e-4, seed: int = 0, device: str = "auto"
+               ) -> TrainConfig:
+    """One VAE of the β-sweep: ``objective`` "beta_vae" (KL) or "mmd_vae" (IMQ MMD, prior N(0, 2I)).
+
+    ``arch="mlp"`` is the MLP VAE (for 28×28 digits), ``"wae"`` the WAE CelebA conv VAE with ``widths``. The
+    Gaussian decoder has σ² = 0.3 for the β-VAE and σ² = 0.5 (a plain SSE) for the MMD-VAE, as the public code.
+    """
+    if objective not in ("beta_vae", "mmd_vae"):
+        raise ValueError(f"objective: expected 'beta_vae' or 'mmd_vae', got {objective!r}")
+    if not (isinstance(beta, (int, float)) and beta > 0):
+        raise ValueError(f"beta: expected a positive number, got {beta!r}")
+    channels, size = _image_shape(dataset)
+    variance = 0.3 if objective == "beta_vae" else 0.5
+    if arch == "mlp":
+        model = MLPConfig(latent_dim=latent_dim, input_shape=(channels, size, size), likelihood="gaussian",
+                          output_variance=variance)
+    elif arch == "wae":
+        model = WAECelebAConfig(latent_dim=latent_dim, channels=channels, image_size=size, widths=tuple(widths),
+                                output_variance=variance)
+    else:
+        raise ValueError(f"arch: expected 'mlp' or 'wae', got {arch!r}")
+    params = {"beta": float(beta)}
+    if objective == "mmd_vae":
+        params.update(prior_variance=2.0, unbiased=False)
+    n = _n_train(dataset, n_train)
+    full = len(_data.load(dataset, split="train"))
+    return TrainConfig(model=model, objective=objective, objective_params=params, dataset=dataset, split="train",
+                       n=None if n == full else n, batch_size=batch_size, steps=_steps(n, epochs, batch_size), lr=lr,
+                       optimizer="adam", seed=seed, checkpoint_every=10_000, log_every=10, device=device)
+
+
+@torch.no_grad()
+def latent_codes(model, images: torch.Tensor, seed: int = 0, batch_size: int = 500, sampled: bool = True
+                 ) -> torch.Tensor:
+    """Latent codes of ``images`` (uint8 or float in [0, 1]): reparameterised samples z ~ q(z|x), as the public
+    code clusters (``sampled=False`` gives the posterior means). float64, shape (n, d)."""
+    dev = next(model.parameters()).device
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    g = torch.Generator(device=dev)
+    g.manual_seed(seed)
+    out = []
+    for start in range(0, len(x), batch_size):
+        mu, logvar = model.encode(x[start:start + batch_size].to(dev))
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g, device=dev) if sampled else mu
+        out.append(z.double().cpu())
+    return torch.cat(out)
+
+
+def fit_latents(run: TrainedRun, n_codes: int | None, n_sweeps: int, burn_in: int, thin: int, seed: int = 0,
+                split: str = "test") -> tuple[DPGMM, torch.Tensor]:
+    """The DP-GMM of the sampled codes of ``n_codes`` images of ``split`` (None: all): ``(fitted DPGMM, codes)``."""
+    ds = _data.load(run.config.dataset, split=split)
+    if n_codes and n_codes < len(ds):  # None or 0: every image of the split
+        ds = ds.sample(n_codes, seed=seed)
+    z = latent_codes(run.model, ds.images, seed=seed)
+    return DPGMM(n_sweeps=n_sweeps, burn_in=burn_in, thin=thin, seed=seed).fit(z), z
+
+
+def latent_information(run: TrainedRun, n_codes: int | None, n_sweeps: int, burn_in: int, thin: int,
+                       n_samples: int, seed: int = 0, cache: ArtifactCache | None = None) -> dict:
+    """Relative entropy (Eq. 7), total correlation (Eq. 10) and component count of the aggregated posterior.
+
+    Returns ``{"re": {mean, min, max, per_trace}, "tc": {...}, "components": float, "active": int}``, cached
+    under kind ``"jamroz-latent"`` so the pages that need it share one DP-GMM run per VAE.
+    """
+    cache = ArtifactCache() if cache is None else cache
+    key = {"run": run.key or asdict(run.config), "n_codes": n_codes, "n_sweeps": n_sweeps, "burn_in": burn_in,
+           "thin": thin, "n_samples": n_samples, "seed": seed}
+
+    def compute():
+        model, _ = fit_latents(run, n_codes, n_sweeps, burn_in, thin, seed)
+        out = {"components": float(model.n_components_.double().mean())}
+        for name, fn in (("re", relative_entropy), ("tc", total_correlation)):
+            est = fn(model, n_samples=n_samples, seed=seed)
+            out[name] = {"mean": est.mean, "min": est.min, "max": est.max, "per_trace": est.per_trace}
+        return out
+
+    return cache.get_or_compute("jamroz-latent", key, compute)
+
+
+def draw_codes(source: str, n: int, seed: int = 0, model: DPGMM | None = None, latent_dim: int | None = None,
+               variance: float = 1.0) -> torch.Tensor:
+    """``n`` latent codes (float32) from one of four sources.
+
+    - ``"prior"``: N(0, variance·I) in ``latent_dim`` dimensions;
+    - ``"joint"``: the DP-GMM posterior predictive p(z*) (Eq. 6, averaged over kept sweeps);
+    - ``"trace"``: p(z* | c) given the last kept sweep, the sampler of Section 5.2;
+    - ``"factorial"``: the product of the predictive's marginals p_ind(z*) (Eq. 8), every dimension drawn alone.
+    """
+    if not (isinstance(n, int) and n > 0):
+        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        if source == "prior":
+            if not (isinstance(latent_dim, int) and latent_dim > 0):
+                raise ValueError(f"latent_dim: expected a positive integer for prior codes, got {latent_dim!r}")
+            return torch.randn(n, latent_dim) * math.sqrt(variance)
+        if model is None:
+            raise ValueError(f"model: a fitted DPGMM is needed to draw {source!r} codes")
+        if source == "joint":
+            return model.sample(n, seed=seed).float()
+        if source == "trace":
+            return model.predictive(trace_index=-1, device="cpu").sample((n,)).float()
+        if source == "factorial":
+            dist = model.predictive(device="cpu")
+            comp = dist.component_distribution
+            marginals = student_t_marginal_mixture(dist.mixture_distribution.probs, comp.df, comp.loc,
+                                                   comp.marginal_scale)
+            return marginals.sample((n,)).float()
+    raise ValueError(f"source: expected 'prior', 'joint', 'trace' or 'factorial', got {source!r}")
+
+
+@torch.no_grad()
+def decode(model, z: torch.Tensor) -> torch.Tensor:
+    """Images decoded from codes z (n, d): the decoder's mean, clipped to [0, 1] (shape (n, C, H, W))."""
+    dev = next(model.parameters()).device
+    out = model.decode(z.float().to(dev))
+    out = torch.sigmoid(out) if model.likelihood == "bernoulli" else out
+    return out.clamp(0, 1).cpu()
+
+
+# -- sample quality ----------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def classifier_outputs(run: TrainedRun, images: torch.Tensor, batch_size: int = 500
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (the last block's globally average-pooled output) and softmax probabilities of a classifier.
+
+    ``images`` are floats in [0, 1] (or uint8); they are normalised as the classifier was trained.
+    """
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    x = _normalise(x, run.config.dataset)
+    last = f"block.{len(run.config.model.layout)}"
+    feats = capture(run.model, x, layers=[last], reduce="gap", batch_size=batch_size)[last].double()
+    dev = next(run.model.parameters()).device
+    probs = torch.cat([torch.softmax(run.model(b.to(dev)), 1).cpu() for b in x.split(batch_size)]).double()
+    return feats, probs
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (rows are examples):
+    ``‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})`` (Heusel et al. 2017, with a classifier of our own)."""
+    from scipy import linalg
+
+    a, b = (np.asarray(torch.as_tensor(t, dtype=torch.float64)) for t in (a, b))
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"a, b: expected two matrices with the same number of columns, got {a.shape} and {b.shape}")
+    if min(len(a), len(b)) < 2:
+        raise ValueError("a, b: need at least 2 rows each to estimate a covariance")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if not np.isfinite(root).all():  # near-singular product: regularise both covariances slightly
+        eps = 1e-6 * np.eye(len(mu_a))
+        root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root.real))
+
+
+def has_labels(dataset: str) -> bool:
+    """Whether ``dataset`` has class labels to train the Fréchet classifier on (CelebA, for one, has none)."""
+    return _data.load(dataset, split="test").labels is not None
+
+
+def sample_quality(classifier: TrainedRun, images: torch.Tensor, reference: torch.Tensor) -> dict:
+    """Fréchet distance of ``images`` to ``reference`` (real images) on the classifier's features, and the
+    classifier's mean top-class probability on ``images`` (its confidence)."""
+    fa, pa = classifier_outputs(classifier, images)
+    fr, _ = classifier_outputs(classifier, reference)
+    return {"fd": frechet_distance(fa, fr), "confidence": float(pa.max(1).values.mean())}
+

@@ -1,0 +1,79 @@
+"""Figures of the Jamroż et al. (2020) pages: min/mean/max bands over kept Gibbs sweeps, per layer or per β,
+and rows of decoded samples.
+
+Every helper takes the pandas DataFrames the pages build (columns ``mean``, ``min``, ``max`` and a grouping column)
+and returns the axes. The bands are what the paper's error bars show: the spread over kept sweeps of the chain.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from . import image_grid, style
+
+__all__ = ["bands", "layer_bands", "width_panels", "beta_bands", "sample_rows"]
+
+
+def bands(df, x: str, group: str, ax=None, order: Sequence | None = None, xlabel: str | None = None,
+          ylabel: str = "relative entropy (nats)", title: str | None = None, logx: bool = False):
+    """One line (mean) with a shaded min-max band per value of ``group``, against column ``x``."""
+    import matplotlib.pyplot as plt
+
+    style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.0))
+    for i, key in enumerate(order if order is not None else sorted(df[group].unique(), key=str)):
+        part = df[df[group] == key].sort_values(x)
+        if part.empty:
+            continue
+        ax.plot(part[x], part["mean"], marker="o", ms=3, color=f"C{i}", label=str(key))
+        ax.fill_between(part[x], part["min"], part["max"], color=f"C{i}", alpha=0.25, lw=0)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def layer_bands(df, group: str = "condition", ax=None, order: Sequence | None = None, title: str | None = None,
+                ylabel: str = "relative entropy (nats)"):
+    """Fig. 1: relative entropy per conv layer (1 = the first), one band per condition."""
+    ax = bands(df, "layer", group, ax=ax, order=order, xlabel="conv layer", ylabel=ylabel, title=title)
+    ax.set_xticks(sorted(df["layer"].unique()))
+    return ax
+
+
+def width_panels(df, group: str = "regulariser", panel: str = "width", order: Sequence | None = None,
+                 title: str = "CNN {depth}×{width}", depth: int | None = None):
+    """Fig. 1 / App. C: one panel per network width, one band per regulariser; returns the list of axes."""
+    import matplotlib.pyplot as plt
+
+    style()
+    keys = sorted(df[panel].unique())
+    _, axes = plt.subplots(1, len(keys), figsize=(4.0 * len(keys), 3.0), squeeze=False, sharey=True)
+    for ax, key in zip(axes[0], keys):
+        layer_bands(df[df[panel] == key], group=group, ax=ax, order=order,
+                    title=title.format(depth=depth if depth is not None else "", width=key))
+    return list(axes[0])
+
+
+def beta_bands(df, group: str = "objective", ax=None, ylabel: str = "relative entropy (nats)",
+               title: str | None = None, order: Sequence | None = None):
+    """Fig. 2: a divergence against β (log axis), one band per objective."""
+    return bands(df, "beta", group, ax=ax, order=order, xlabel="β", ylabel=ylabel, title=title, logx=True)
+
+
+def sample_rows(rows: Mapping[str, object], ncols: int = 16, height: float = 1.2):
+    """Rows of image grids, one per label (e.g. ``{"prior": images, "DP-GMM": images}``); returns the axes."""
+    import matplotlib.pyplot as plt
+
+    style()
+    n = len(rows)
+    fig, axes = plt.subplots(n, 1, figsize=(min(ncols * 0.6, 12), height * n * max(1, 16 // ncols)),
+                             squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+        image_grid(images, ncols=ncols, ax=ax, title=label)
+    fig.tight_layout()
+    return list(axes[:, 0])
