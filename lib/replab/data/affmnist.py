@@ -74,20 +74,21 @@ def transform(images: np.ndarray, factors: torch.Tensor) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-@functools.lru_cache(maxsize=4)
-def _warped(path: str, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """All 10,000 warped digits of one source file and seed (cached: the splits share them)."""
+@functools.lru_cache(maxsize=8)
+def _warped(path: str, seed: int, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The warped digits of one source file, seed and split (cached; parameters drawn for all 10,000)."""
     with np.load(path) as f:
         digits, labels, is_test = f["images"], f["labels"].astype(np.int64), f["is_test"]
     factors = draw_parameters(digits, seed)
-    return transform(digits, factors), torch.from_numpy(labels), factors, torch.from_numpy(is_test)
+    keep = np.ones(len(digits), bool) if split == "all" else (is_test if split == "test" else ~is_test)
+    return transform(digits[keep], factors[torch.from_numpy(keep)]), torch.from_numpy(labels[keep]), \
+        factors[torch.from_numpy(keep)]
 
 
 def load(split: str = "train", root=None, seed: int = 0) -> ImageDataset:
     """affMNIST of the MNIST-10k ``split``; ``seed`` fixes every digit's transform."""
     check_split(split)
-    images, labels, factors, is_test = _warped(str(mnist10k.locate(root)), int(seed))
-    keep = torch.ones_like(is_test) if split == "all" else (is_test if split == "test" else ~is_test)
-    # boolean indexing copies, so callers never write into the cached tensors
-    return ImageDataset(images[keep], labels=labels[keep], factors=factors[keep], factor_names=FACTOR_NAMES,
+    images, labels, factors = _warped(str(mnist10k.locate(root)), int(seed), split)
+    # clones, so callers never write into the cached tensors
+    return ImageDataset(images.clone(), labels=labels.clone(), factors=factors.clone(), factor_names=FACTOR_NAMES,
                         name="affmnist")
