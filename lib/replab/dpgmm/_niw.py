@@ -1,8 +1,8 @@
 """Normal-inverse-Wishart algebra for the DP-GMM of Jamroż et al. (2020), Eqs. 3-6.
 
 Conventions: a component holding ``n`` points has ``kappa = kappa0 + n``, ``nu = nu0 + n``, posterior mean ``m`` and
-scatter ``S = S0 + sum x x^T + kappa0 mu0 mu0^T - kappa m m^T``. ``S`` is stored through an *upper* Cholesky factor
-``U`` (``S = U^T U``) so that rank-one updates and triangular solves walk contiguous rows. Its posterior predictive is
+scatter ``S = S0 + sum x x^T + kappa0 mu0 mu0^T - kappa m m^T``. ``S`` is stored through its lower Cholesky factor
+``L`` (``S = L L^T``), row-major, so the forward substitution of the predictive reads contiguous rows. Its posterior predictive is
 a multivariate Student-t with ``df = nu - D + 1``, location ``m`` and scale matrix ``(kappa + 1) / (kappa df) S``.
 
 Everything here is float64: downdates lose precision quickly in float32.
@@ -22,11 +22,11 @@ __all__ = ["NIWPrior", "make_prior", "predictive_df", "predictive_scale_factor",
 
 @dataclass(frozen=True)
 class NIWPrior:
-    """Hyper-parameters ``theta0 = {mu0, kappa0, nu0, S0}`` of Eq. 4, with ``S0 = U0^T U0``."""
+    """Hyper-parameters ``theta0 = {mu0, kappa0, nu0, S0}`` of Eq. 4, with ``S0 = L0 L0^T``."""
     mu0: np.ndarray         # (D,)
     kappa0: float
     nu0: float
-    chol0: np.ndarray       # (D, D) upper Cholesky factor of S0
+    chol0: np.ndarray       # (D, D) lower Cholesky factor of S0
 
     @property
     def dim(self) -> int:
@@ -48,7 +48,7 @@ def make_prior(x: np.ndarray, kappa0: float = 0.01, nu0: float | None = None,
     var = x.var(axis=0)
     s0 = np.diag(var / float(n_init_components) ** (2.0 / d))
     return NIWPrior(mu0=x.mean(axis=0).astype(np.float64), kappa0=float(kappa0), nu0=float(nu0),
-                    chol0=np.linalg.cholesky(s0).T.copy())
+                    chol0=np.linalg.cholesky(s0))
 
 
 def default_init_components(n: int) -> int:
@@ -68,16 +68,16 @@ def predictive_scale_factor(counts, prior: NIWPrior):
 
 
 def component_statistics(x: np.ndarray, prior: NIWPrior):
-    """Posterior ``(n, m, U)`` of one component holding the rows of ``x``, computed from scratch (no updates).
+    """Posterior ``(n, m, L)`` of one component holding the rows of ``x``, computed from scratch (no updates).
 
-    Returns the count, the posterior mean of shape (D,) and the upper Cholesky factor of ``S``, shape (D, D).
+    Returns the count, the posterior mean of shape (D,) and the lower Cholesky factor of ``S``, shape (D, D).
     """
     n = x.shape[0]
     kappa = prior.kappa0 + n
     m = (prior.kappa0 * prior.mu0 + x.sum(axis=0)) / kappa
-    s0 = prior.chol0.T @ prior.chol0
+    s0 = prior.chol0 @ prior.chol0.T
     s = s0 + x.T @ x + prior.kappa0 * np.outer(prior.mu0, prior.mu0) - kappa * np.outer(m, m)
-    return n, m, np.linalg.cholesky(s).T.copy()
+    return n, m, np.linalg.cholesky(s)
 
 
 def _log_multigamma(a: np.ndarray, d: int) -> np.ndarray:
@@ -89,7 +89,7 @@ def _log_multigamma(a: np.ndarray, d: int) -> np.ndarray:
 def log_marginal_from_factors(counts: np.ndarray, chols: np.ndarray, prior: NIWPrior) -> float:
     """``log p(X | c)``: the collapsed marginal likelihood of the data given the assignments.
 
-    Sums, over components with counts of shape (K,) and upper factors of shape (K, D, D), the closed form
+    Sums, over components with counts of shape (K,) and lower factors of shape (K, D, D), the closed form
     ``-nD/2 log(pi) + log Gamma_D(nu/2) - log Gamma_D(nu0/2) + nu0/2 log|S0| - nu/2 log|S| + D/2 log(kappa0/kappa)``.
     """
     d = prior.dim
@@ -123,31 +123,32 @@ def log_crp(counts: np.ndarray, alpha: float) -> float:
     return float(len(counts) * math.log(alpha) + gammaln(alpha) - gammaln(alpha + n) + gammaln(counts).sum())
 
 
-def cholesky_update(u: torch.Tensor, x: torch.Tensor, sign: float | torch.Tensor = 1.0) -> torch.Tensor:
-    """Rank-one update of upper Cholesky factors: returns ``U'`` with ``U'^T U' = U^T U + sign * x x^T``.
+def cholesky_update(chol: torch.Tensor, x: torch.Tensor, sign: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Rank-one update of lower Cholesky factors: returns ``L'`` with ``L' L'^T = L L^T + sign * x x^T``.
 
     Parameters
     ----------
-    u : tensor of shape (..., D, D), upper triangular with a positive diagonal.
+    chol : tensor of shape (..., D, D), lower triangular with a positive diagonal.
     x : tensor of shape (..., D).
     sign : +1 for an update, -1 for a downdate (the result must stay positive definite), or a tensor of
         shape (...) mixing both across the batch.
 
-    The loop runs over the D columns; each step is vectorised over the batch, so one call updates every chain
-    (or every component) at once. ``u`` and ``x`` are not modified.
+    Each of the D steps applies one hyperbolic (downdate) or Givens-like (update) rotation to a column of ``L``
+    and to ``x``; the loop runs over columns and every step is vectorised over the batch, so one call updates
+    every chain (or every component) at once. ``chol`` and ``x`` are not modified.
     """
-    u = u.clone()
+    low = chol.clone()
     x = x.clone()
-    sign = torch.as_tensor(sign, dtype=u.dtype, device=u.device)
-    d = u.shape[-1]
+    sign = torch.as_tensor(sign, dtype=low.dtype, device=low.device)
+    d = low.shape[-1]
     for k in range(d):
-        ukk = u[..., k, k]
+        lkk = low[..., k, k]
         xk = x[..., k]
-        r = torch.sqrt(ukk * ukk + sign * xk * xk)
-        c = (r / ukk).unsqueeze(-1)
-        s = (xk / ukk).unsqueeze(-1)
-        row = (u[..., k, k + 1:] + sign.unsqueeze(-1) * s * x[..., k + 1:]) / c
-        x[..., k + 1:] = c * x[..., k + 1:] - s * row
-        u[..., k, k] = r
-        u[..., k, k + 1:] = row
-    return u
+        r = torch.sqrt(lkk * lkk + sign * xk * xk)
+        c = (r / lkk).unsqueeze(-1)
+        s = (xk / lkk).unsqueeze(-1)
+        col = (low[..., k + 1:, k] + sign.unsqueeze(-1) * s * x[..., k + 1:]) / c
+        x[..., k + 1:] = c * x[..., k + 1:] - s * col
+        low[..., k, k] = r
+        low[..., k + 1:, k] = col
+    return low

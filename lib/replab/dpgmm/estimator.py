@@ -180,7 +180,7 @@ class DPGMM:
                 z_kept.append(state.labels())
                 counts.append(torch.as_tensor(state.counts[occ].copy()))
                 means.append(torch.as_tensor(state.means[occ].copy()))
-                chols.append(torch.as_tensor(np.ascontiguousarray(state.chols[occ].transpose(0, 2, 1))))
+                chols.append(torch.as_tensor(state.chols[occ].copy()))
 
         self.prior_ = prior
         self.n_features_in_ = d
@@ -222,7 +222,7 @@ class DPGMM:
             return alpha + cnt, df, loc, tril
         # CRP: an extra component for a new cluster, with the prior predictive
         df0 = torch.tensor([float(predictive_df(0.0, p))], dtype=torch.float64)
-        tril0 = torch.as_tensor(p.chol0.T) * float(predictive_scale_factor(0.0, p))
+        tril0 = torch.as_tensor(p.chol0) * float(predictive_scale_factor(0.0, p))
         return (torch.cat([cnt, torch.tensor([alpha], dtype=torch.float64)]), torch.cat([df, df0]),
                 torch.cat([loc, torch.as_tensor(p.mu0)[None]]), torch.cat([tril, tril0[None]]))
 

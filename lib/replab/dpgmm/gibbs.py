@@ -2,7 +2,7 @@
 
 Each point is removed from its component, the CRP-weighted Student-t predictive of every component (and of a new one)
 is evaluated at it, a component is drawn, and the point is added back. Component parameters are integrated out, so
-the state is the partition plus per-component sufficient statistics: count, posterior mean and the upper Cholesky
+the state is the partition plus per-component sufficient statistics: count, posterior mean and the lower Cholesky
 factor of the scatter matrix, kept up to date with rank-one updates and downdates (see :mod:`._niw`).
 
 Two interchangeable back-ends run the same sweep on the same random numbers and give the same partitions:
@@ -46,55 +46,65 @@ __all__ = ["GibbsState", "resample_alpha", "HAVE_NUMBA"]
 # ---------------------------------------------------------------------------------------------------------------
 # compiled kernel (plain Python loops that numba turns into machine code)
 
-@njit(cache=True)
-def _rank_one(r, w, sign):
-    """In place: ``r^T r <- r^T r + sign w w^T`` for an upper factor ``r`` of shape (D, D); ``w`` is destroyed."""
-    d = r.shape[0]
+@njit(cache=True, fastmath=True)
+def _rank_one(low, w, sign):
+    """In place: ``L L^T <- L L^T + sign w w^T`` for a lower factor ``L`` of shape (D, D); ``w`` is destroyed.
+
+    The rotation of column k is folded into two multiply-adds per entry: with ``c = r / L_kk``, ``s = w_k / L_kk``
+    and ``c^2 - sign s^2 = 1``, the new ``w_i`` is ``w_i / c - (s / c) L_ik`` (old ``L_ik``).
+    """
+    d = low.shape[0]
     for k in range(d):
-        rkk = r[k, k]
+        lkk = low[k, k]
         wk = w[k]
-        rnew = math.sqrt(rkk * rkk + sign * wk * wk)
-        c = rnew / rkk
-        s = wk / rkk
-        r[k, k] = rnew
+        r = math.sqrt(lkk * lkk + sign * wk * wk)
+        ic = lkk / r
+        s = wk / lkk
+        a = sign * s * ic
+        b = s * ic
+        low[k, k] = r
         for i in range(k + 1, d):
-            rki = (r[k, i] + sign * s * w[i]) / c
-            r[k, i] = rki
-            w[i] = c * w[i] - s * rki
+            wi = w[i]
+            li = low[i, k]
+            low[i, k] = li * ic + a * wi
+            w[i] = wi * ic - b * li
 
 
-@njit(cache=True)
-def _mahalanobis(r, x, m, y):
-    """``||r^{-T} (x - m)||^2`` by forward substitution, row-oriented so the inner loop is a contiguous axpy."""
-    d = r.shape[0]
-    for j in range(d):
-        y[j] = x[j] - m[j]
+@njit(cache=True, fastmath=True)
+def _mahalanobis(low, inv_diag, x, m, y):
+    """``||L^{-1} (x - m)||^2`` by forward substitution; each row is a contiguous dot product."""
+    d = low.shape[0]
     q = 0.0
-    for j in range(d):
-        yj = y[j] / r[j, j]
-        q += yj * yj
-        for i in range(j + 1, d):
-            y[i] -= yj * r[j, i]
+    for i in range(d):
+        row = low[i]
+        acc = x[i] - m[i]
+        for j in range(i):
+            acc -= row[j] * y[j]
+        yi = acc * inv_diag[i]
+        y[i] = yi
+        q += yi * yi
     return q
 
 
 @njit(cache=True)
-def _log_norm(count, r, kappa0, nu0):
-    """Log normaliser of a component's Student-t predictive, including ``-1/2 log det`` of its scale matrix."""
-    d = r.shape[0]
+def _refresh(count, low, inv_diag, kappa0, nu0):
+    """Inverse diagonal of ``L`` (in place) and the log normaliser of the component's Student-t predictive,
+    including ``-1/2 log det`` of its scale matrix."""
+    d = low.shape[0]
     kappa = kappa0 + count
     df = nu0 + count - d + 1.0
     logdet = 0.0
     for j in range(d):
-        logdet += math.log(r[j, j])
+        logdet += math.log(low[j, j])
+        inv_diag[j] = 1.0 / low[j, j]
     c = (kappa + 1.0) / (kappa * df)
     return (math.lgamma(0.5 * (df + d)) - math.lgamma(0.5 * df) - 0.5 * d * math.log(df * math.pi)
             - 0.5 * d * math.log(c) - logdet)
 
 
 @njit(cache=True)
-def _sweep_kernel(x, z, uniforms, start, alpha, counts, means, chols, log_norm, active, position, n_active,
-                  mu0, chol0, kappa0, nu0):
+def _sweep_kernel(x, z, uniforms, start, alpha, counts, means, chols, inv_diag, log_norm, active, position,
+                  n_active, mu0, chol0, kappa0, nu0):
     """Resample the assignment of points ``start, ..., N-1`` in order; return where it stopped.
 
     It stops early (returning the index of the next point) when every slot is occupied, so the caller can grow
@@ -105,7 +115,8 @@ def _sweep_kernel(x, z, uniforms, start, alpha, counts, means, chols, log_norm, 
     weights = np.empty(cap + 1)
     w = np.empty(d)
     y = np.empty(d)
-    log_norm0 = _log_norm(0, chol0, kappa0, nu0)
+    inv0 = np.empty(d)
+    log_norm0 = _refresh(0, chol0, inv0, kappa0, nu0)
     half0 = 0.5 * (nu0 - d + 1.0 + d)
     shrink0 = kappa0 / (kappa0 + 1.0)
     log_alpha = math.log(alpha)
@@ -134,7 +145,7 @@ def _sweep_kernel(x, z, uniforms, start, alpha, counts, means, chols, log_norm, 
                 means[s, j] = (kappa * means[s, j] - xi[j]) / (kappa - 1.0)
             _rank_one(chols[s], w, -1.0)
             counts[s] = cnt - 1
-            log_norm[s] = _log_norm(cnt - 1, chols[s], kappa0, nu0)
+            log_norm[s] = _refresh(cnt - 1, chols[s], inv_diag[s], kappa0, nu0)
         # CRP-weighted predictive of every component and of a new one (the common 1/(N - 1 + alpha) dropped)
         k = n_active[0]
         top = -np.inf
@@ -143,12 +154,12 @@ def _sweep_kernel(x, z, uniforms, start, alpha, counts, means, chols, log_norm, 
             cnt = counts[s]
             kappa = kappa0 + cnt
             half = 0.5 * (nu0 + cnt + 1.0)
-            q = _mahalanobis(chols[s], xi, means[s], y)
+            q = _mahalanobis(chols[s], inv_diag[s], xi, means[s], y)
             v = math.log(cnt) + log_norm[s] - half * math.log1p(q * kappa / (kappa + 1.0))
             weights[j] = v
             if v > top:
                 top = v
-        q = _mahalanobis(chol0, xi, mu0, y)
+        q = _mahalanobis(chol0, inv0, xi, mu0, y)
         v = log_alpha + log_norm0 - half0 * math.log1p(q * shrink0)
         weights[k] = v
         if v > top:
@@ -185,7 +196,7 @@ def _sweep_kernel(x, z, uniforms, start, alpha, counts, means, chols, log_norm, 
                 means[s, j] = (kappa * means[s, j] + xi[j]) / (kappa + 1.0)
             counts[s] = cnt + 1
         _rank_one(chols[s], w, 1.0)
-        log_norm[s] = _log_norm(counts[s], chols[s], kappa0, nu0)
+        log_norm[s] = _refresh(counts[s], chols[s], inv_diag[s], kappa0, nu0)
         z[i] = s
     return n
 
@@ -244,7 +255,7 @@ def _sweep_torch(st: "GibbsState", uniforms: np.ndarray, start: int, alpha: floa
             cnt_k = torch.as_tensor(counts[active[:k]], dtype=torch.float64, device=dev)
             diff = torch.cat([xi - means[slots], (xi - mu0).unsqueeze(0)]).unsqueeze(-1)       # (K+1, D, 1)
             factors = torch.cat([chols[slots], chol0.unsqueeze(0)])                              # (K+1, D, D)
-            y = torch.linalg.solve_triangular(factors.transpose(-1, -2), diff, upper=False)
+            y = torch.linalg.solve_triangular(factors, diff, upper=False)
             q = y.squeeze(-1).pow(2).sum(-1)
             cnt_all = torch.cat([cnt_k, torch.zeros(1, dtype=torch.float64, device=dev)])
             kappa = kappa0 + cnt_all
@@ -312,16 +323,17 @@ class GibbsState:
         self.counts = np.zeros(cap, dtype=np.int64)
         self.means = np.zeros((cap, d))
         self.chols = np.zeros((cap, d, d))
+        self.inv_diag = np.ones((cap, d))
         self.log_norm = np.zeros(cap)
         self.active = np.arange(cap, dtype=np.int64)
         self.position = np.arange(cap, dtype=np.int64)
 
     def _grow(self) -> None:
-        old = (self.counts, self.means, self.chols, self.log_norm, self.active)
+        old = (self.counts, self.means, self.chols, self.inv_diag, self.log_norm, self.active)
         cap = old[0].shape[0]
         self._allocate(2 * cap)
-        self.counts[:cap], self.means[:cap], self.chols[:cap], self.log_norm[:cap] = old[:4]
-        self.active[:cap] = old[4]            # new slots [cap, 2 cap) are appended to the free list
+        self.counts[:cap], self.means[:cap], self.chols[:cap], self.inv_diag[:cap], self.log_norm[:cap] = old[:5]
+        self.active[:cap] = old[5]            # new slots [cap, 2 cap) are appended to the free list
         self.position[self.active] = np.arange(2 * cap)
 
     def refactor(self) -> None:
@@ -343,7 +355,7 @@ class GibbsState:
         self.position[self.active] = np.arange(cap)
         self.n_active = len(slots)
         for s in slots:
-            self.log_norm[s] = _log_norm(int(self.counts[s]), self.chols[s], p.kappa0, p.nu0)
+            self.log_norm[s] = _refresh(int(self.counts[s]), self.chols[s], self.inv_diag[s], p.kappa0, p.nu0)
 
     def sweep(self, uniforms: np.ndarray, alpha: float) -> None:
         """One pass over all points in order, consuming ``uniforms`` (shape (N,), in [0, 1))."""
@@ -355,7 +367,8 @@ class GibbsState:
             else:
                 box = np.array([self.n_active], dtype=np.int64)
                 start = _sweep_kernel(self.x, self.z, uniforms, start, float(alpha), self.counts, self.means,
-                                      self.chols, self.log_norm, self.active, self.position, box, p.mu0,
+                                      self.chols, self.inv_diag, self.log_norm, self.active, self.position,
+                                      box, p.mu0,
                                       p.chol0, p.kappa0, p.nu0)
                 self.n_active = int(box[0])
             if start < n:
