@@ -350,8 +350,6 @@ def classifier_outputs(run: TrainedRun, images: torch.Tensor, batch_size: int = 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (rows are examples):
     ``‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})`` (Heusel et al. 2017, with a classifier of our own)."""
-    from scipy import linalg
-
     a, b = (np.asarray(torch.as_tensor(t, dtype=torch.float64)) for t in (a, b))
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"a, b: expected two matrices with the same number of columns, got {a.shape} and {b.shape}")
@@ -359,11 +357,11 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
         raise ValueError("a, b: need at least 2 rows each to estimate a covariance")
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    if not np.isfinite(root).all():  # near-singular product: regularise both covariances slightly
-        eps = 1e-6 * np.eye(len(mu_a))
-        root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(root.real))
+    # Σa Σb is similar to the PSD Σa^½ Σb Σa^½, so its eigenvalues are real and ≥ 0 and tr (Σa Σb)^½ is the sum of
+    # their square roots; this stays finite when a covariance is singular (dead features), unlike sqrtm.
+    eig = np.linalg.eigvals(cov_a @ cov_b).real
+    trace_root = np.sqrt(np.clip(eig, 0.0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
 
 
 def has_labels(dataset: str) -> bool:

@@ -1,0 +1,148 @@
+"""Page helpers of Jamroż et al. (2020): configurations, code samplers, the Fréchet distance, layer complexity."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from replab.cache import ArtifactCache
+from replab.dpgmm import DPGMM
+from replab.experiments import jamroz
+from replab.fingerprints import PAPER_LAYER_DIMS
+from replab.models import MLPConfig, MLPVAE, VGGClassifier, VGGConfig, vgg_layout
+
+
+def test_cnn_config_follows_public_code_and_rejects_unknown_names():
+    cfg = jamroz.cnn_config("mnist10k", depth=8, width=32, labels="random", regulariser="both", seed=3, n_train=500,
+                            epochs=4, batch_size=50)
+    assert cfg.random_labels and cfg.augment and cfg.model.dropout == 0.2
+    assert cfg.steps == 4 * (500 // 50) and cfg.n == 500 and cfg.seed == 3 and cfg.label_seed == 0
+    assert cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0.9 and cfg.weight_decay == 1e-6
+    assert cfg.model.layout == vgg_layout(8, 32) and cfg.model.channels == 1 and cfg.model.image_size == 28
+    assert jamroz.cnn_config("mnist10k", n_train=None, epochs=1, batch_size=100).n is None  # the whole split
+    with pytest.raises(ValueError, match="regulariser: expected one of"):
+        jamroz.cnn_config(regulariser="mixup", n_train=100, epochs=1, batch_size=50)
+    with pytest.raises(ValueError, match="labels: expected one of"):
+        jamroz.cnn_config(labels="noisy", n_train=100, epochs=1, batch_size=50)
+    with pytest.raises(ValueError, match="dataset: expected one of"):
+        jamroz.cnn_config(dataset="imagenet")
+
+
+def test_vae_config_losses_as_public_code():
+    b = jamroz.vae_config("beta_vae", 4.0, n_train=200, epochs=2, batch_size=50, latent_dim=6)
+    m = jamroz.vae_config("mmd_vae", 100.0, n_train=200, epochs=2, batch_size=50, latent_dim=6)
+    assert b.model.output_variance == 0.3 and m.model.output_variance == 0.5
+    assert m.objective_params == {"beta": 100.0, "prior_variance": 2.0, "unbiased": False}
+    assert jamroz.prior_variance(m) == 2.0 and jamroz.prior_variance(b) == 1.0 and b.steps == 8
+    with pytest.raises(ValueError, match="objective: expected"):
+        jamroz.vae_config("beta_tc_vae", 1.0)
+    with pytest.raises(ValueError, match="beta: expected a positive number"):
+        jamroz.vae_config("beta_vae", 0.0)
+
+
+def test_layer_dims():
+    names = [f"conv.{i}" for i in range(1, 12)]
+    assert list(jamroz.layer_dims("paper", 11, names).values()) == list(PAPER_LAYER_DIMS[11])
+    assert set(jamroz.layer_dims(7, 11, names).values()) == {7}
+    with pytest.raises(ValueError, match="d: expected a positive integer"):
+        jamroz.layer_dims(0, 11, names)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_frechet_distance_one_dimension_and_second_formulation(seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(1.0, 2.0, (500, 1)), rng.normal(-0.5, 0.5, (400, 1))
+    # in 1-D it is the squared 2-Wasserstein distance (μa − μb)² + (σa − σb)²
+    want = (a.mean() - b.mean()) ** 2 + (a.std(ddof=1) - b.std(ddof=1)) ** 2
+    assert jamroz.frechet_distance(torch.as_tensor(a), torch.as_tensor(b)) == pytest.approx(want, rel=1e-8)
+    x, y = rng.normal(size=(300, 4)) @ rng.normal(size=(4, 4)), rng.normal(size=(200, 4))
+    ca, cb = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    ra = linalg.sqrtm(ca).real  # tr (Σa Σb)^{1/2} = tr (Σa^{1/2} Σb Σa^{1/2})^{1/2}, a symmetric form
+    sym = np.sqrt(np.clip(np.linalg.eigvalsh(ra @ cb @ ra), 0, None)).sum()
+    want = ((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * sym
+    assert jamroz.frechet_distance(torch.as_tensor(x), torch.as_tensor(y)) == pytest.approx(want, rel=1e-6)
+    assert jamroz.frechet_distance(torch.as_tensor(x), torch.as_tensor(x)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="same number of columns"):
+        jamroz.frechet_distance(torch.zeros(5, 2), torch.zeros(5, 3))
+
+
+@pytest.fixture(scope="module")
+def correlated_dpgmm():
+    rng = np.random.default_rng(0)
+    cov = np.array([[1.0, 0.9], [0.9, 1.0]])
+    x = rng.multivariate_normal([2.0, -1.0], cov, size=300)
+    return DPGMM(n_sweeps=30, burn_in=20, thin=5, seed=0).fit(x)
+
+
+def test_draw_codes_joint_keeps_and_factorial_drops_dependence(correlated_dpgmm):
+    joint = jamroz.draw_codes("joint", 4000, seed=1, model=correlated_dpgmm).double()
+    fact = jamroz.draw_codes("factorial", 4000, seed=1, model=correlated_dpgmm).double()
+    trace = jamroz.draw_codes("trace", 4000, seed=1, model=correlated_dpgmm).double()
+    assert np.corrcoef(joint.T.numpy())[0, 1] > 0.8 and np.corrcoef(trace.T.numpy())[0, 1] > 0.8
+    assert abs(np.corrcoef(fact.T.numpy())[0, 1]) < 0.08
+    # the product of marginals has the joint's marginals: same means, similar spreads (Student-t tails aside)
+    torch.testing.assert_close(fact.median(0).values, joint.median(0).values, atol=0.1, rtol=0)
+    iqr = lambda t: t.quantile(0.75, 0) - t.quantile(0.25, 0)  # noqa: E731
+    torch.testing.assert_close(iqr(fact), iqr(joint), atol=0.1, rtol=0)
+    torch.testing.assert_close(jamroz.draw_codes("joint", 50, seed=2, model=correlated_dpgmm),
+                               jamroz.draw_codes("joint", 50, seed=2, model=correlated_dpgmm))
+
+
+def test_draw_codes_prior_variance_and_errors():
+    z = jamroz.draw_codes("prior", 20000, seed=0, latent_dim=3, variance=2.0)
+    assert z.shape == (20000, 3)
+    torch.testing.assert_close(z.var(0), torch.full((3,), 2.0), atol=0.08, rtol=0)
+    with pytest.raises(ValueError, match="source: expected"):
+        jamroz.draw_codes("posterior", 5, model=object())
+    with pytest.raises(ValueError, match="a fitted DPGMM is needed"):
+        jamroz.draw_codes("joint", 5)
+
+
+def test_layer_complexity_separates_a_mixture_from_a_gaussian():
+    rng = np.random.default_rng(0)
+    gauss = torch.as_tensor(rng.normal(size=(240, 2)))
+    centres = rng.choice([-4.0, 4.0], size=(240, 1))
+    mixture = torch.as_tensor(np.hstack([centres + rng.normal(size=(240, 1)), rng.normal(size=(240, 1))]))
+    df = jamroz.layer_complexity({"conv.1": gauss, "conv.2": mixture}, n_sweeps=40, burn_in=20, thin=5,
+                                 n_samples=2000, seed=0, condition="toy")
+    assert list(df["layer"]) == [1, 2] and set(df["condition"]) == {"toy"} and list(df["d"]) == [2, 2]
+    assert (df["min"] <= df["mean"]).all() and (df["mean"] <= df["max"]).all()
+    # KL(mixture of N(±4, 1) ‖ N(0, 17)) is about 0.7 nats; a Gaussian sample is near 0
+    assert df.loc[0, "mean"] < 0.15 < 0.4 < df.loc[1, "mean"]
+
+
+def test_cnn_fingerprints_caps_d_by_points():
+    torch.manual_seed(0)
+    cfg = VGGConfig(layout=vgg_layout(8, 16), channels=1, image_size=12)
+    runs = [SimpleNamespace(config=SimpleNamespace(model=cfg), model=VGGClassifier(cfg).eval()) for _ in range(2)]
+    fp = jamroz.cnn_fingerprints(runs, torch.rand(20, 1, 12, 12), d=6)
+    assert fp["conv.1"].shape == (4, 3)       # 2 nets × 2 kernels: d capped at N − 1
+    assert fp["conv.8"].shape == (32, 6)
+
+
+def test_latent_codes_and_decode():
+    torch.manual_seed(0)
+    model = MLPVAE(MLPConfig(latent_dim=3, likelihood="gaussian", output_variance=0.3)).eval()
+    x = torch.randint(0, 256, (7, 1, 28, 28), dtype=torch.uint8)
+    mu = jamroz.latent_codes(model, x, sampled=False)
+    torch.testing.assert_close(mu, model.encode(x.float() / 255)[0].double())
+    z1, z2 = jamroz.latent_codes(model, x, seed=4), jamroz.latent_codes(model, x, seed=4)
+    torch.testing.assert_close(z1, z2)
+    assert not torch.allclose(z1, mu)
+    img = jamroz.decode(model, 10 * torch.randn(5, 3))
+    assert img.shape == (5, 1, 28, 28) and img.min() >= 0 and img.max() <= 1
+
+
+def test_tiny_grid_trains_memorises_and_scores(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    cfgs = [jamroz.cnn_config("mnist10k", 8, 8, labels=lab, n_train=50, epochs=1, batch_size=25)
+            for lab in ("true", "random")]
+    runs = jamroz.train_runs(cfgs, cache=cache)
+    assert len(runs) == 2 and cache.exists("train", cfgs[0])
+    # "train" accuracy is measured against the labels the net was trained on (permuted for the random run)
+    for run in runs:
+        assert 0.0 <= jamroz.accuracy(run, "train") <= 1.0
+    real = jamroz.real_images("mnist10k", 40, seed=0)
+    q = jamroz.sample_quality(runs[0], real, real)
+    assert q["fd"] == pytest.approx(0.0, abs=1e-6) and 0.1 <= q["confidence"] <= 1.0
