@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from .cache import ArtifactCache
 from .runtime import progress
-from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, _key_config, load_run, run_key, train
+from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, _key_config, load_run, train
 
 __all__ = ["GridMember", "run_grid", "expand", "load_grid"]
 
@@ -35,8 +35,8 @@ class GridMember:
 def expand(base: TrainConfig, **axes: Iterable[Any]) -> list[TrainConfig]:
     """The product grid: one copy of ``base`` per combination of the ``axes`` values.
 
-    An axis is a TrainConfig field (``seed=range(5)``), or ``objective_params.<name>`` given as
-    ``objective_params={"beta": [1, 2, 4]}``-style keyword ``params__beta=[1, 2, 4]``.
+    An axis is a TrainConfig field (``seed=range(5)``) or, prefixed with ``params__``, an objective
+    hyper-parameter (``params__beta=[1, 2, 4, 6, 8]``).
     """
     names = list(axes)
     configs = []
@@ -51,13 +51,25 @@ def expand(base: TrainConfig, **axes: Iterable[Any]) -> list[TrainConfig]:
     return configs
 
 
-def _train_member(config: TrainConfig, cache_root: str, data, threads: int | None) -> str:
+class _PinnedKeyCache(ArtifactCache):
+    """The shared cache, storing the member under the key the submitting process computed: a worker that
+    imported the library at another moment (or from another copy) must not file the result elsewhere."""
+
+    def __init__(self, root: str, key: str):
+        super().__init__(root)
+        self._pinned = key
+
+    def key(self, kind: str, config: Any) -> str:
+        return self._pinned if kind == ARTIFACT_KIND else super().key(kind, config)
+
+
+def _train_member(config: TrainConfig, cache_root: str, key: str, data, threads: int | None) -> str:
     """Run in a worker: train one member into the shared cache and return its key (not the weights)."""
     if threads:
         import torch
         torch.set_num_threads(threads)
-    train(config, ArtifactCache(cache_root), data=data)
-    return run_key(config, data)
+    train(config, _PinnedKeyCache(cache_root, key), data=data)
+    return key
 
 
 def _default_executor(n_jobs: int) -> ProcessPoolExecutor:
@@ -90,7 +102,7 @@ def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache
         if not isinstance(c, TrainConfig):
             raise ValueError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
     cache = ArtifactCache() if cache is None else cache
-    keys = [run_key(c, data) for c in configs]
+    keys = [cache.key(ARTIFACT_KIND, _key_config(c, data)) for c in configs]
     members = [GridMember(c, k, "cached" if cache.exists(ARTIFACT_KIND, _key_config(c, data)) else "pending")
                for c, k in zip(configs, keys)]
     todo, seen = [], set()
@@ -109,7 +121,8 @@ def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache
     root = str(Path(cache.root).resolve())
     errors = []
     try:
-        futures = [(m, executor.submit(_train_member, m.config, root, data, threads_per_member)) for m in todo]
+        futures = [(m, executor.submit(_train_member, m.config, root, m.key, data, threads_per_member))
+                   for m in todo]
         for m, fut in progress(futures, desc="grid", total=len(futures)):
             try:
                 fut.result()

@@ -456,7 +456,7 @@ def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, dat
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     cache = _resolve_cache(cache)
     key_config = _key_config(config, data)
-    key = config_hash(key_config)
+    key = cache.key(ARTIFACT_KIND, key_config) if cache is not None else config_hash(key_config)
     if cache is not None:
         run = load_run(config, cache, data=data)
         if run is not None:

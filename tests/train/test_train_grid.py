@@ -1,0 +1,62 @@
+"""Grids: expansion, skipping cached members, and a run on a two-worker Dask cluster."""
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from replab import models as M
+from replab.cache import ArtifactCache
+from replab.grid import expand, load_grid, run_grid
+from replab.train import TrainConfig, train
+
+BASE = TrainConfig(M.MLPConfig(latent_dim=2, hidden=(8,), input_shape=(1, 4, 4)), dataset="toy", batch_size=4,
+                   steps=3, lr=1e-3)
+
+
+def _images():
+    return (torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(0)) < 0.5).to(torch.uint8) * 255
+
+
+def test_expand_is_the_product_of_the_axes():
+    grid = expand(BASE, objective=["beta_vae"], seed=[0, 1], params__beta=[1.0, 4.0])
+    assert [(c.seed, c.objective_params["beta"]) for c in grid] == [(0, 1.0), (0, 4.0), (1, 1.0), (1, 4.0)]
+    assert BASE.objective_params == {}
+
+
+def test_cached_members_are_skipped(tmp_path):
+    cache, data = ArtifactCache(tmp_path), _images()
+    grid = expand(BASE, seed=[0, 1])
+    train(grid[0], cache, data=data)
+    with ThreadPoolExecutor(1) as pool:
+        first = run_grid(grid + grid[1:], pool, cache, data=data)
+        assert [m.status for m in first] == ["cached", "trained", "trained"]
+        assert first[1].key == first[2].key  # the duplicate was trained once
+        assert [m.status for m in run_grid(grid, pool, cache, data=data)] == ["cached", "cached"]
+    runs = load_grid(grid + [expand(BASE, seed=[7])[0]], cache, data=data)
+    assert runs[0] is not None and runs[1] is not None and runs[2] is None
+
+
+def test_failures_are_reported(tmp_path):
+    bad = TrainConfig(BASE.model, dataset="toy", batch_size=64, steps=2)  # larger than the data
+    with ThreadPoolExecutor(1) as pool:
+        members = run_grid([bad, BASE], pool, ArtifactCache(tmp_path), data=_images(), raise_errors=False)
+        assert [m.status for m in members] == ["failed", "trained"]
+        assert "batch_size=64 is larger than the dataset" in members[0].error
+        with pytest.raises(ValueError, match="batch_size=64"):
+            run_grid([bad], pool, ArtifactCache(tmp_path), data=_images())
+
+
+@pytest.mark.slow
+def test_a_grid_runs_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    grid = expand(BASE, objective=["beta_vae", "dip_vae_ii"])
+    data, cache = _images(), ArtifactCache(tmp_path)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        members = run_grid(grid, client, cache, data=data)
+        assert [m.status for m in members] == ["trained"] * 2
+        assert [m.status for m in run_grid(grid, client, cache, data=data)] == ["cached"] * 2
+    local = train(grid[1], cache=False, data=data)  # the same numbers as in this process
+    remote = load_grid(grid, cache, data=data)[1]
+    for k, v in local.model.state_dict().items():
+        torch.testing.assert_close(remote.model.state_dict()[k], v, rtol=1e-6, atol=1e-7)
