@@ -271,6 +271,8 @@ def main(argv=None):
     ap.add_argument("--no-peers", action="store_true", help="skip the peer libraries")
     ap.add_argument("--full-reference", action="store_true", help="run the NumPy reference on all pairs")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--pair-p", type=int, default=None, help="features of the Procrustes pair (default 8,192)")
+    ap.add_argument("--only-pair", action="store_true", help="run only the Procrustes pair comparison")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -281,9 +283,15 @@ def main(argv=None):
         widths = [int(round(64 * 2 ** (8 * k / 15))) for k in range(16)]  # 64 … 16,384
         every, pair = (2, (2000, 8192)) if args.quick else (1, (2000, 8192))
     n = args.n or n
+    if args.pair_p:
+        pair = (pair[0], args.pair_p)
+    if args.only_pair:
+        bench_procrustes_pair(*pair)
+        return
     print(f"replab similarity benchmark: n = {n}, widths {widths[0]}…{widths[-1]} ({len(widths)} layers per "
-          f"model); torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+          f"model); torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
     xs, ys = make_models(n, widths)
     bench_cka(xs, ys, full_reference=args.full_reference or args.tiny, peers=not args.no_peers)
     bench_procrustes_matrix(xs, ys, every)

@@ -28,11 +28,12 @@ def test_equals_per_pair_loop(metric, debiased, widths):
     xs = _layers(0, 50, widths, offset=5.0)
     ys = _layers(1, 50, widths[::-1])
     ys["layer0"] = xs["layer1"] @ torch.randn(xs["layer1"].shape[1], 7, generator=torch.Generator().manual_seed(2))
-    table = cka_matrix(xs, ys, metric=metric, debiased=debiased)
+    table = cka_matrix(xs, ys, metric=metric, debiased=debiased, precision="float64")
     assert isinstance(table, pd.DataFrame)
     assert list(table.index) == list(xs) and list(table.columns) == list(ys)
     want = np.array([[PAIRWISE[metric](x, y, debiased) for y in ys.values()] for x in xs.values()])
     np.testing.assert_allclose(table.to_numpy(), want, atol=1e-9)
+    np.testing.assert_allclose(cka_matrix(xs, ys, metric=metric, debiased=debiased).to_numpy(), want, atol=1e-6)
 
 
 @pytest.mark.parametrize("metric", ["linear_cka", "procrustes"])
@@ -50,6 +51,17 @@ def test_float32_inputs_with_large_mean_match_float64_reference():
     assert table.loc["layer0", "layer1"] == pytest.approx(want, abs=1e-6)
 
 
+@pytest.mark.parametrize("widths", [(3, 5, 4), (8, 150, 40, 90)])
+@pytest.mark.parametrize("debiased", [False, True])
+def test_mixed_precision_matches_float64(widths, debiased):
+    xs = _layers(6, 60, widths, offset=1e4)  # float64 inputs with a large mean: centred before any float32
+    ys = _layers(7, 60, widths)
+    mixed = cka_matrix(xs, ys, debiased=debiased)
+    exact = cka_matrix(xs, ys, debiased=debiased, precision="float64")
+    np.testing.assert_allclose(mixed.to_numpy(), exact.to_numpy(), atol=1e-6)
+    assert np.abs(mixed.to_numpy() - exact.to_numpy()).max() > 0  # the two paths really differ
+
+
 def test_bad_inputs_name_the_layer():
     xs = _layers(5, 20, (3, 4))
     with pytest.raises(ValueError, match=r"^layer 'layer1' of ys: has 19 examples but the other layers have 20"):
@@ -63,5 +75,7 @@ def test_bad_inputs_name_the_layer():
         cka_matrix({k: v[:3] for k, v in xs.items()}, debiased=True)
     with pytest.raises(ValueError, match=r"^metric: expected one of"):
         cka_matrix(xs, metric="cca")
+    with pytest.raises(ValueError, match=r"^precision: expected 'mixed' or 'float64'"):
+        cka_matrix(xs, precision="half")
     with pytest.raises(ValueError, match=r"^xs: no layers given$"):
         cka_matrix({})

@@ -14,9 +14,11 @@ from .._validation import as_tensor_2d, check_finite, check_min_rows, check_same
 __all__ = ["prepare", "prepare_pair", "center_features", "as_named_layers"]
 
 
-def prepare(x, name: str = "x", min_rows: int = 2, why: str = "", dtype: torch.dtype = torch.float64,
+def prepare(x, name: str = "x", min_rows: int = 2, why: str = "", dtype: torch.dtype | None = torch.float64,
             device: torch.device | None = None) -> torch.Tensor:
     """Validate one activation matrix and return it as a 2-D ``dtype`` tensor of shape (n_examples, n_features).
+
+    ``dtype=None`` keeps float32 and float64 inputs as they are (other types become float64).
 
     Raises ``ValueError`` naming ``name`` for fewer than ``min_rows`` examples, NaN or infinite values, and a
     constant layer (every example has the same activations, so every kernel is zero after centring).
@@ -28,7 +30,8 @@ def prepare(x, name: str = "x", min_rows: int = 2, why: str = "", dtype: torch.d
     check_finite(t, name)
     if t.shape[1] == 0:
         raise ValueError(f"{name}: has no features (shape {tuple(t.shape)})")
-    t = t.to(dtype)
+    if dtype is not None or not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16):
+        t = t.to(dtype or torch.float64)
     if not bool((t != t[:1]).any()):
         raise ValueError(f"{name}: is constant (every example has the same activations); "
                          "similarity is undefined for a constant layer")
@@ -44,14 +47,14 @@ def prepare_pair(x, y, names: tuple[str, str] = ("x", "y"), min_rows: int = 2, w
     return (prepare(tx, names[0], min_rows, why, dtype), prepare(ty, names[1], min_rows, why, dtype))
 
 
-def center_features(x: torch.Tensor) -> torch.Tensor:
-    """Subtract the column means, computing the means in float64.
+def center_features(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Subtract the column means in float64 and return the result as ``dtype`` (default: ``x``'s dtype).
 
     Centring the features before forming a Gram matrix keeps float32 precision; centring the Gram afterwards
     subtracts large nearly equal numbers when activations have a large mean (measured: 1e-3 error in CKA).
     """
     mean = x.mean(dim=0, keepdim=True, dtype=torch.float64)
-    return (x.to(torch.float64) - mean).to(x.dtype)
+    return (x.to(torch.float64) - mean).to(dtype or x.dtype)
 
 
 def as_named_layers(layers, what: str = "xs") -> dict[str, torch.Tensor]:

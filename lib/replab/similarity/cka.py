@@ -147,12 +147,15 @@ def rbf_cka(x, y, sigma: float = 0.8, debiased: bool = False, names: tuple[str, 
     return float(cka(gram_rbf(x, sigma), gram_rbf(y, sigma), debiased))
 
 
-def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debiased: bool = False) -> torch.Tensor:
-    """The centred (or U-centred) Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`."""
+def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debiased: bool = False,
+               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The centred (or U-centred) float64 Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`."""
     if kernel == "linear":
-        g = gram_linear(center_features(x))
+        # The product runs in the features' dtype (float32 under mixed precision); the centring and every sum
+        # after it in float64.
+        g = gram_linear(center_features(x, dtype)).double()
         return center_gram(g, unbiased=True) if debiased else g
     if kernel == "rbf":
-        return center_gram(gram_rbf(x, sigma), unbiased=debiased)
+        return center_gram(gram_rbf(x.double(), sigma), unbiased=debiased)
     raise ValueError(f"kernel: expected 'linear' or 'rbf', got {kernel!r}")
 
