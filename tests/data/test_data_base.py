@@ -81,7 +81,14 @@ def test_lazy_dataset_renders_only_what_is_asked():
     with pytest.raises(AttributeError, match="sample"):
         view.float()
     sub = lazy.subset([0, 1, 2])
-    assert type(sub) is ImageDataset and sub.images[:, 0, 0, 0].tolist() == [5, 6, 7]
+    assert isinstance(sub, ImageDataset) and sub.labels.tolist() == [1, 0, 1]
+    n_calls = len(calls)
+    assert sub.images[:, 0, 0, 0].tolist() == [5, 6, 7] and len(calls) == n_calls + 1
+    assert sub.images is sub.images and len(calls) == n_calls + 1  # rendered once, then kept
+    mat = sub.materialise()
+    assert type(mat) is ImageDataset and torch.equal(mat.images, sub.images) and torch.equal(mat.labels, sub.labels)
+    with pytest.raises(ValueError, match="sample"):
+        lazy.materialise()
     small = LazyImageDataset(render, torch.arange(4), (1, 2, 2))
     assert small.images[:, 0, 0, 0].tolist() == [0, 1, 2, 3]
 

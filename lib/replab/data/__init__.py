@@ -8,7 +8,7 @@ in the data root), ``affmnist``, ``symsol_like``. Real files, read from ``root``
 ``mnist``, ``cifar10``, ``svhn``, ``celeba``, ``dsprites``, ``cars3d``, ``smallnorb``, ``symsol``.
 See each module for the file layout it expects.
 
-Every dataset has ``.subset(indices)``, ``.sample(n, seed)`` (in-memory datasets of the same type) and
+Every dataset has ``.subset(indices)``, ``.sample(n, seed)`` (datasets of the same type; lazy ones render on use) and
 ``.batches(batch_size)``. The generated shape sets (``dsprites``, ``symsol_like``) render lazily by index: their
 ``.images`` is an indexable view that never builds the whole 3 GB tensor (see ``LazyImageDataset``).
 """

@@ -126,7 +126,7 @@ class ImageDataset(Dataset):
                     name=self.name)
 
     def subset(self, indices) -> "ImageDataset":
-        """An in-memory dataset of the examples at ``indices`` (in that order; lazy sets are rendered here)."""
+        """A dataset of the examples at ``indices``, in that order."""
         idx = self._check_indices(indices)
         return ImageDataset(self._images_at(idx), **self._take(idx))
 
@@ -151,8 +151,9 @@ class ImageDataset(Dataset):
 class LazyImageDataset(ImageDataset):
     """An :class:`ImageDataset` whose images are produced on demand by ``render(ids) -> uint8 (B, C, H, W)``.
 
-    ``ids`` are the dataset's own example ids (e.g. dSprites' flat grid indices); ``dataset[i]``, ``.batches()``,
-    ``.subset()`` and ``.sample()`` render only what they return. ``.images`` is a uint8 tensor of every image
+    ``ids`` are the dataset's own example ids (e.g. dSprites' flat grid indices); ``dataset[i]`` and ``.batches()``
+    render only what they return; ``.subset()`` and ``.sample()`` return lazy datasets whose labels and factors are
+    there at once and whose images are rendered when first used. ``.images`` is a uint8 tensor of every image
     when there are at most ``MAX_MATERIALISE``; above that it is a :class:`LazyImages` view that has ``.shape``,
     ``.dtype`` and ``len()`` and renders what it is indexed with (``images[idx]``), but refuses to become one
     tensor (use ``.sample(n, seed)``, ``.subset(indices)`` or ``.batches(batch_size)``).
@@ -188,6 +189,19 @@ class LazyImageDataset(ImageDataset):
         if self._images is None:
             self._images = self._images_at(torch.arange(len(self)))
         return self._images
+
+    def subset(self, indices) -> "LazyImageDataset":
+        """The examples at ``indices``, still lazy: labels and factors at once, images rendered on first use of
+        ``.images`` (then kept) or per item; a large subset keeps the view of :class:`LazyImages`."""
+        idx = self._check_indices(indices)
+        return LazyImageDataset(self._render, self.ids[idx], self._shape, **self._take(idx))
+
+    def materialise(self) -> ImageDataset:
+        """An :class:`ImageDataset` holding every image (refused above ``MAX_MATERIALISE`` images)."""
+        if len(self) > MAX_MATERIALISE:
+            raise ValueError(self.too_large_message())
+        idx = torch.arange(len(self))
+        return ImageDataset(self.images, **self._take(idx))
 
     def too_large_message(self) -> str:
         n = len(self)

@@ -60,18 +60,21 @@ def draw_parameters(images: np.ndarray, seed: int = 0, max_rotation: float = 20.
     return torch.from_numpy(np.column_stack([rot, shear, scale, shift])).float()
 
 
-def transform(images: np.ndarray, factors: torch.Tensor) -> torch.Tensor:
+def transform(images: np.ndarray, factors: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
     """Warp (B, 28, 28) uint8 digits by their factors onto (B, 1, 40, 40) uint8 canvases."""
-    f = factors.double()
-    inv = torch.linalg.inv(linear_maps(f[:, 0], f[:, 1], f[:, 2]))
     c = torch.arange(CANVAS, dtype=torch.float64) + 0.5 - CANVAS / 2
     ys, xs = torch.meshgrid(c, c, indexing="ij")
-    p = torch.stack([xs, ys], -1).reshape(1, -1, 2) - f[:, None, 3:5]
-    q = torch.einsum("bij,bpj->bpi", inv, p) / (DIGIT / 2)  # normalised input coords (align_corners=False)
-    src = torch.from_numpy(np.ascontiguousarray(images)).float()[:, None]
-    out = F.grid_sample(src, q.reshape(-1, CANVAS, CANVAS, 2).float(), mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
+    centres = torch.stack([xs, ys], -1).reshape(1, -1, 2)
+    out = torch.empty(len(images), 1, CANVAS, CANVAS, dtype=torch.uint8)
+    for start in range(0, len(images), chunk):
+        f = factors[start:start + chunk].double()
+        inv = torch.linalg.inv(linear_maps(f[:, 0], f[:, 1], f[:, 2]))
+        q = torch.einsum("bij,bpj->bpi", inv, centres - f[:, None, 3:5]) / (DIGIT / 2)  # align_corners=False
+        src = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk])).float()[:, None]
+        warped = F.grid_sample(src, q.reshape(-1, CANVAS, CANVAS, 2).float(), mode="bilinear",
+                               padding_mode="zeros", align_corners=False)
+        out[start:start + chunk] = warped.round().clamp(0, 255).to(torch.uint8)
+    return out
 
 
 @functools.lru_cache(maxsize=8)
