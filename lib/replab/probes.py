@@ -66,12 +66,12 @@ class LinearProbe:
     max_iter : int
         lbfgs iteration cap; convergence is checked after fitting (``converged_``).
     tol : float
-        lbfgs tolerance.
+        lbfgs tolerance on the projected gradient (scikit-learn's default, 1e-4).
     on_no_convergence : ``"warn"`` or ``"raise"``
         What to do when lbfgs stops at ``max_iter``: a ``RuntimeWarning`` naming the cap, or a ``RuntimeError``.
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 5000, tol: float = 1e-6, on_no_convergence: str = "warn"):
+    def __init__(self, C: float = 1.0, max_iter: int = 5000, tol: float = 1e-4, on_no_convergence: str = "warn"):
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
