@@ -25,7 +25,8 @@ from ..geometry import (euclidean_path_length, fisher_rao_distance, fisher_rao_g
 from ..runtime import get_device
 
 __all__ = ["train_config", "train_models", "steps_per_epoch", "load_digits", "encode", "likelihood_estimates",
-           "interpolation_rows", "transition_sharpness", "path_summary", "variance_rise", "pair_indices"]
+           "probe_snapshots", "pixel_baseline", "interpolation_rows", "transition_sharpness", "largest_step", "sampling_variability",
+           "path_summary", "variance_rise", "pair_indices"]
 
 
 def _dataset_size(dataset: str, split: str = "train") -> int:
@@ -165,6 +166,42 @@ def interpolation_rows(model, x1: torch.Tensor, x2: torch.Tensor, n_steps: int =
     }
 
 
+def probe_snapshots(run, x_train, y_train, x_test, y_test, seed: int = 0, **probe_kwargs) -> list[dict]:
+    """Linear-probe accuracy (means, means and variances, samples) at every snapshot of a trained run (Fig. 3).
+
+    Records carry ``epoch``, ``step`` and ``k`` besides the fields of :func:`replab.probes.evaluate_snapshots`.
+    """
+    from ..probes import evaluate_snapshots
+
+    per_epoch = steps_per_epoch(run)
+    k = run.config.model.latent_dim
+
+    def snapshots():
+        for step in sorted(run.snapshots):
+            model = run.model_at(step)
+            mu_tr, s_tr = encode(model, x_train)
+            mu_te, s_te = encode(model, x_test)
+            yield {"epoch": step / per_epoch, "step": step, "k": k, "mu_train": mu_tr, "sigma_train": s_tr,
+                   "mu_test": mu_te, "sigma_test": s_te}
+
+    return evaluate_snapshots(snapshots(), y_train, y_test, seed=seed, **probe_kwargs)
+
+
+def pixel_baseline(dataset: str, n_train: int | None, n_test: int | None, max_iter: int = 5000) -> dict:
+    """The same logistic-regression probe on raw pixels, cached in the artifact cache (Sec. 2.2's baseline)."""
+    from ..cache import ArtifactCache
+    from ..probes import probe_accuracy
+
+    def compute():
+        x_tr, y_tr, x_te, y_te = load_digits(dataset, n_train)
+        x_te, y_te = x_te[:n_test], y_te[:n_test]
+        return probe_accuracy(x_tr.reshape(len(x_tr), -1), y_tr, x_te.reshape(len(x_te), -1), y_te,
+                              max_iter=max_iter)
+
+    config = {"probe": "pixels", "dataset": dataset, "n_train": n_train, "n_test": n_test, "max_iter": max_iter}
+    return ArtifactCache().get_or_compute("peste2017-probe", config, compute)
+
+
 def transition_sharpness(images: torch.Tensor) -> float:
     """The share of a path's total pixel change made by its largest single step, in (0, 1].
 
@@ -177,6 +214,39 @@ def transition_sharpness(images: torch.Tensor) -> float:
     if total == 0:
         raise ValueError("images: the path does not change; sharpness is undefined")
     return float(steps.max() / total)
+
+
+def largest_step(images: torch.Tensor) -> int:
+    """Index of the image that ends the largest step of a path (the transition image, framed in Fig. 5)."""
+    flat = torch.as_tensor(images).double().reshape(images.shape[0], -1)
+    return int(torch.linalg.vector_norm(flat[1:] - flat[:-1], dim=1).argmax()) + 1
+
+
+@torch.no_grad()
+def sampling_variability(model, mu1, sigma1, mu2, sigma2, n_steps: int = 10, n_draws: int = 8, seed: int = 0,
+                         device="auto") -> dict:
+    """How much decoded samples vary around the decoded means along two paths between the same Gaussians.
+
+    For the Fisher–Rao geodesic and for the straight line in (μ, σ), the mean pixel distance
+    ‖decode(μ(t) + σ(t)ε) − decode(μ(t))‖ over t and ``n_draws`` draws of ε (the same draws on both paths).
+    Returns ``{"geodesic": float, "line": float}``.
+    """
+    dev = get_device(device)
+    model = model.to(dev).eval()
+    args = [torch.as_tensor(a).double() for a in (mu1, sigma1, mu2, sigma2)]
+    t = torch.linspace(0, 1, n_steps, dtype=torch.float64)
+    tc = t[:, None]
+    paths = {"geodesic": fisher_rao_geodesic(*args, t),
+             "line": ((1 - tc) * args[0] + tc * args[2], (1 - tc) * args[1] + tc * args[3])}
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn((n_draws, n_steps, args[0].shape[-1]), generator=gen, dtype=torch.float64)
+    out = {}
+    for name, (m, s) in paths.items():
+        dtype = next(model.parameters()).dtype
+        centre = torch.sigmoid(model.decode(m.to(dev, dtype))).flatten(1)
+        draws = torch.sigmoid(model.decode((m + s * eps).to(dev, dtype))).flatten(2)
+        out[name] = float(torch.linalg.vector_norm(draws - centre, dim=-1).mean())
+    return out
 
 
 def path_summary(mu1, sigma1, mu2, sigma2, n_steps: int = 200) -> dict:
