@@ -148,3 +148,18 @@ def test_sample_inversions_shape():
     m = PixelCNNpp(image_shape=(1, 3, 3), likelihood="softmax", n_filters=4, n_res=1, context_shape=(2,))
     s = sample_inversions(m, torch.randn(2, 2), n_samples=3, device="cpu")
     assert s.shape == (2, 3, 1, 3, 3) and s.dtype == torch.uint8
+
+
+def test_layer_helpers_wire_the_layer_shapes():
+    from replab.inversion import fit_layer_inversion, fit_layer_mse
+    torch.manual_seed(7)
+    net = Classifier(image_shape=(1, 16, 16), conv_channels=(3, 3), fc_units=6)
+    x = torch.randint(0, 256, (4, 1, 16, 16))
+    small = {"n_filters": 4, "n_res": 1}
+    for layer, shape in (("CONV1", (3, 6, 6)), ("FC3", (6,)), (None, None)):
+        m, hist = fit_layer_inversion(net, layer, x, n_steps=1, config=small, batch_size=4, device="cpu")
+        assert m.config.context_shape == shape and len(hist["loss"]) == 1
+    dec, _ = fit_layer_mse(net, "CONV2", x, n_steps=1, width=4, batch_size=4, device="cpu")
+    assert dec.context_shape == (3, 1, 1)
+    with pytest.raises(ValueError, match="no layer 'FC4'"):
+        fit_layer_inversion(net, "FC4", x, n_steps=1, config=small)

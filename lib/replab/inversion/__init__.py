@@ -9,7 +9,7 @@
 """
 from .baseline import MSEDecoder
 from .classifier import LAYERS, Classifier, ClassifierConfig, to_float_images
-from .fit import accuracy, fit_classifier, fit_mse_decoder, fit_pixelcnn
+from .fit import accuracy, fit_classifier, fit_layer_inversion, fit_layer_mse, fit_mse_decoder, fit_pixelcnn
 from .information import (CrossEntropy, cross_entropy, information_bound, representation_distances,
                           sample_inversions)
 from .likelihoods import LogisticMixture, Softmax256, make_likelihood
@@ -18,4 +18,4 @@ from .pixelcnn import PixelCNNConfig, PixelCNNpp
 __all__ = ["LAYERS", "Classifier", "ClassifierConfig", "to_float_images", "PixelCNNConfig", "PixelCNNpp",
            "Softmax256", "LogisticMixture", "make_likelihood", "MSEDecoder", "CrossEntropy", "cross_entropy",
            "information_bound", "sample_inversions", "representation_distances", "fit_classifier", "fit_pixelcnn",
-           "fit_mse_decoder", "accuracy"]
+           "fit_mse_decoder", "accuracy", "fit_layer_inversion", "fit_layer_mse"]

@@ -21,7 +21,7 @@ from ..runtime import get_device, progress, seed_everything
 from .classifier import to_float_images
 from .likelihoods import check_images
 
-__all__ = ["fit_classifier", "fit_pixelcnn", "fit_mse_decoder", "accuracy"]
+__all__ = ["fit_classifier", "fit_pixelcnn", "fit_mse_decoder", "accuracy", "fit_layer_inversion", "fit_layer_mse"]
 
 
 def _check_steps(n_steps, batch_size, n):
@@ -180,3 +180,44 @@ def fit_mse_decoder(decoder, images: torch.Tensor, context: torch.Tensor, n_step
                     val_images[i:i + 500]) for i in range(0, len(val_images), 500)) / len(val_images)
     return _train(decoder, lambda m, idx, d: mse(m, images[idx], context[idx], d), len(images), n_steps,
                   batch_size, lr, 1.0, seed, device, evaluate, eval_every, desc="MSE decoder")
+
+
+def fit_layer_inversion(classifier, layer: str | None, images: torch.Tensor, n_steps: int = 1000,
+                        val_images: torch.Tensor | None = None, config=None, seed: int = 0, device: str = "auto",
+                        **train_kwargs):
+    """Build and train the inversion model p_θ(x | h) of one classifier layer (``None``: the unconditional model
+    of the same size, for H(x)); returns ``(model, history)``.
+
+    ``config`` is a :class:`~replab.inversion.pixelcnn.PixelCNNConfig` (or a dict of its fields) whose
+    ``image_shape`` and ``context_shape`` are filled in here; other keyword arguments go to :func:`fit_pixelcnn`.
+    """
+    from dataclasses import asdict, is_dataclass, replace
+
+    from .pixelcnn import PixelCNNConfig, PixelCNNpp
+
+    fields = asdict(config) if is_dataclass(config) else dict(config or {})
+    if layer is not None and layer not in classifier.shapes:
+        raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(classifier.shapes)}")
+    context_shape = None if layer is None else tuple(classifier.shapes[layer])
+    cfg = replace(PixelCNNConfig(**fields), image_shape=tuple(images.shape[1:]), context_shape=context_shape)
+    torch.manual_seed(seed)
+    model = PixelCNNpp(cfg)
+    ctx = None if layer is None else classifier.extract(images, layer)
+    val_ctx = None if layer is None or val_images is None else classifier.extract(val_images, layer)
+    hist = fit_pixelcnn(model, images, ctx, n_steps=n_steps, seed=seed, device=device, val_images=val_images,
+                        val_context=val_ctx, **train_kwargs)
+    return model, hist
+
+
+def fit_layer_mse(classifier, layer: str, images: torch.Tensor, n_steps: int = 1000, width: int = 64,
+                  seed: int = 0, device: str = "auto", **train_kwargs):
+    """Build and train the MSE decoder (Eq. 3) of one classifier layer; returns ``(decoder, history)``."""
+    from .baseline import MSEDecoder
+
+    if layer not in classifier.shapes:
+        raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(classifier.shapes)}")
+    torch.manual_seed(seed)
+    decoder = MSEDecoder(classifier.shapes[layer], tuple(images.shape[1:]), width=width)
+    hist = fit_mse_decoder(decoder, images, classifier.extract(images, layer), n_steps=n_steps, seed=seed,
+                           device=device, **train_kwargs)
+    return decoder, hist

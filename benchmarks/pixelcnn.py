@@ -1,0 +1,159 @@
+"""Training and sampling speed of the conditional PixelCNN++ inversion model (replab.inversion.pixelcnn).
+
+For the paper's sizes (Nash et al., Appendix A: 64 filters and a 256-way softmax at 28×28×1; 196 filters and a
+10-component logistic mixture at 32×32×3; three residual layers per block) and the book's ``quick`` size
+(32 filters, one residual layer per block), at fp32 and bf16 autocast, it times full training updates
+(forward, exact NLL, backward, Adam) in images per second:
+
+* ``baseline``: the model as written, eager, NCHW, fp32: the model without the speed measures;
+* ``channels_last``: inputs and weights in channels-last memory layout;
+* ``compiled``: ``torch.compile`` (fused element-wise ops; skipped with a note where it fails on this machine);
+* ``bf16``: channels-last under bfloat16 autocast (the likelihood stays in float32).
+
+Each row prints the ratio to the baseline; on a GPU it also prints the fraction of the bf16 peak reached
+(FLOPs counted by ``torch.utils.flop_counter``). Sampling (``H·W`` forward passes in eval mode without gradients,
+rows below the current one skipped) is timed in samples per second. ``--quick`` times fewer updates, skips the
+paper-size models' sampling and ``torch.compile`` of the paper-size models.
+
+    python benchmarks/pixelcnn.py [--quick] [--device auto] [--batch 16]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+import torch
+
+from replab.inversion import PixelCNNpp
+from replab.runtime import get_device
+
+SIZES = {
+    "paper-mnist": dict(image_shape=(1, 28, 28), likelihood="softmax", n_filters=64, n_res=3),
+    "paper-cifar": dict(image_shape=(3, 32, 32), likelihood="logistic", n_filters=196, n_res=3, n_mix=10),
+    "quick-mnist": dict(image_shape=(1, 28, 28), likelihood="softmax", n_filters=32, n_res=1),
+    "quick-cifar": dict(image_shape=(3, 32, 32), likelihood="logistic", n_filters=32, n_res=1, n_mix=5),
+}
+# Dense bf16 tensor-core peaks (TFLOP/s) by device-name fragment; used only to report the fraction reached.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0,
+                    "L40S": 362.0, "L4": 121.0, "A10": 125.0, "RTX 4090": 165.0}
+
+
+def _sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _make(size, dev, channels_last, seed=0):
+    torch.manual_seed(seed)
+    m = PixelCNNpp(dropout=0.5, **SIZES[size]).to(dev)
+    x = torch.randint(0, 256, (16, *SIZES[size]["image_shape"]), device=dev)
+    m.initialize(x)
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+    return m
+
+
+def _step_fn(model, fwd, x, bf16, dev):
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    n_dims = x[0].numel()
+
+    def step():
+        ctx = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with ctx:
+            out = fwd(x)
+        loss = -model.likelihood.log_prob(out.float(), x).mean() / n_dims
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _flops(model, x):
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = model(x)
+        (-model.likelihood.log_prob(out.float(), x).mean()).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def time_training(size, variant, dev, batch, n_steps, n_warmup):
+    """Images per second of full training updates for one (size, variant); None with a reason if it fails."""
+    channels_last = variant in ("channels_last", "compiled", "bf16", "compiled-bf16")
+    model = _make(size, dev, channels_last)
+    x = torch.randint(0, 256, (batch, *SIZES[size]["image_shape"]), device=dev)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    fwd = model
+    if variant.startswith("compiled"):
+        fwd = torch.compile(model)
+    step = _step_fn(model, fwd, x, variant.endswith("bf16"), dev)
+    try:
+        for _ in range(n_warmup):
+            step()
+    except Exception as err:      # torch.compile needs a working C++ toolchain on CPU
+        return None, f"{type(err).__name__}: {str(err).splitlines()[0][:80]}"
+    _sync(dev)
+    t0 = time.perf_counter()
+    for _ in range(n_steps):
+        step()
+    _sync(dev)
+    return batch * n_steps / (time.perf_counter() - t0), _flops(model, x) if variant == "baseline" else None
+
+
+def time_sampling(size, dev, n):
+    model = _make(size, dev, channels_last=False)
+    t0 = time.perf_counter()
+    model.sample(n, temperature=1.0, seed=0, device=dev)
+    _sync(dev)
+    return n / (time.perf_counter() - t0)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer updates; no paper-size sampling or compilation")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--sizes", default=",".join(SIZES), help="comma-separated subset of " + ", ".join(SIZES))
+    args = p.parse_args(argv)
+    dev = get_device(args.device)
+    n_steps, n_warmup = (2, 1) if args.quick else (5, 2)
+    peak = None
+    if dev.type == "cuda":
+        name = torch.cuda.get_device_name(dev)
+        peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+        print(f"device: {name} (bf16 peak {peak} TFLOP/s)")
+    else:
+        print(f"device: CPU, {torch.get_num_threads()} threads")
+    print(f"batch {args.batch}, {n_steps} timed updates after {n_warmup} warm-up")
+    header = f"{'size':<12} {'variant':<14} {'images/s':>9} {'vs baseline':>11} {'TFLOP/s':>8} {'of bf16 peak':>12}"
+    print(header)
+    print("-" * len(header))
+    for size in args.sizes.split(","):
+        variants = ["baseline", "channels_last", "bf16", "compiled", "compiled-bf16"]
+        if args.quick and size.startswith("paper"):
+            variants = ["baseline", "channels_last", "bf16"]
+        base, flops = None, None
+        for variant in variants:
+            rate, extra = time_training(size, variant, dev, args.batch, n_steps, n_warmup)
+            if rate is None:
+                print(f"{size:<12} {variant:<14} {'—':>9}   skipped: {extra}")
+                continue
+            if variant == "baseline":
+                base, flops = rate, extra
+            tflops = flops * rate / args.batch / 1e12 if flops else float("nan")
+            frac = f"{tflops / peak:12.1%}" if peak else f"{'—':>12}"
+            print(f"{size:<12} {variant:<14} {rate:9.1f} {rate / base:10.2f}x {tflops:8.3f} {frac}")
+    print()
+    print(f"{'size':<12} {'samples':>7} {'samples/s':>10}  (H·W forward passes each, eval, no grad)")
+    for size in args.sizes.split(","):
+        if args.quick and size.startswith("paper"):
+            continue
+        n = 16 if size.startswith("paper") else 8
+        print(f"{size:<12} {n:>7} {time_sampling(size, dev, n):10.3f}")
+
+
+if __name__ == "__main__":
+    main()
