@@ -14,8 +14,13 @@ __all__ = ["bands", "layer_bands", "width_panels", "beta_bands", "sample_rows"]
 
 
 def bands(df, x: str, group: str, ax=None, order: Sequence | None = None, xlabel: str | None = None,
-          ylabel: str = "relative entropy (nats)", title: str | None = None, logx: bool = False):
-    """One line (mean) with a shaded min-max band per value of ``group``, against column ``x``."""
+          ylabel: str = "relative entropy (nats)", title: str | None = None, logx: bool = False,
+          logy: bool = False, floor: float = 1e-3):
+    """One line (mean) with a shaded min-max band per value of ``group``, against column ``x``.
+
+    ``logy`` draws a log axis with values clamped below at ``floor`` (Monte Carlo estimates of a divergence near 0
+    can come out slightly negative).
+    """
     import matplotlib.pyplot as plt
 
     style()
@@ -25,10 +30,14 @@ def bands(df, x: str, group: str, ax=None, order: Sequence | None = None, xlabel
         part = df[df[group] == key].sort_values(x)
         if part.empty:
             continue
+        if logy:
+            part = part.assign(**{c: part[c].clip(lower=floor) for c in ("mean", "min", "max")})
         ax.plot(part[x], part["mean"], marker="o", ms=3, color=f"C{i}", label=str(key))
         ax.fill_between(part[x], part["min"], part["max"], color=f"C{i}", alpha=0.25, lw=0)
     if logx:
         ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel)
     if title:
@@ -38,9 +47,9 @@ def bands(df, x: str, group: str, ax=None, order: Sequence | None = None, xlabel
 
 
 def layer_bands(df, group: str = "condition", ax=None, order: Sequence | None = None, title: str | None = None,
-                ylabel: str = "relative entropy (nats)"):
-    """Fig. 1: relative entropy per conv layer (1 = the first), one band per condition."""
-    ax = bands(df, "layer", group, ax=ax, order=order, xlabel="conv layer", ylabel=ylabel, title=title)
+                ylabel: str = "relative entropy (nats)", logy: bool = True):
+    """Fig. 1: relative entropy per conv layer (1 = the first), one band per condition (log axis by default)."""
+    ax = bands(df, "layer", group, ax=ax, order=order, xlabel="conv layer", ylabel=ylabel, title=title, logy=logy)
     ax.set_xticks(sorted(df["layer"].unique()))
     return ax
 
@@ -60,9 +69,10 @@ def width_panels(df, group: str = "regulariser", panel: str = "width", order: Se
 
 
 def beta_bands(df, group: str = "objective", ax=None, ylabel: str = "relative entropy (nats)",
-               title: str | None = None, order: Sequence | None = None):
+               title: str | None = None, order: Sequence | None = None, logy: bool = False):
     """Fig. 2: a divergence against β (log axis), one band per objective."""
-    return bands(df, "beta", group, ax=ax, order=order, xlabel="β", ylabel=ylabel, title=title, logx=True)
+    return bands(df, "beta", group, ax=ax, order=order, xlabel="β", ylabel=ylabel, title=title, logx=True,
+                 logy=logy)
 
 
 def sample_rows(rows: Mapping[str, object], ncols: int = 16, height: float = 1.2):
