@@ -133,7 +133,7 @@ def main() -> None:
     n, n_clusters = 10_000, 10
     n_warm, n_timed = (2, 1) if args.quick else (5, 5)
     plain_points = 200 if args.quick else 1000
-    sk_iter = 5 if args.quick else 20
+    sk_iter = 3 if args.quick else 10
 
     print(f"N = {n}, data: {n_clusters} Gaussian clusters; times per point update in microseconds (wall / CPU)")
     print(f"{'D':>3} {'K':>3} | {'replab':>15} {'sweeps/s':>8} | {'plain NumPy':>15} {'K':>3} {'ratio':>6} | "

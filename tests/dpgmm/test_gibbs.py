@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from scipy import integrate
 from scipy.special import gammaln
 
@@ -116,6 +117,17 @@ def test_torch_backend_matches_compiled_backend():
     np.testing.assert_allclose(a.log_likelihood_trace_.numpy(), b.log_likelihood_trace_.numpy(), rtol=1e-10)
     for ca, cb in zip(a.cholesky_, b.cholesky_):
         np.testing.assert_allclose(ca.numpy(), cb.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_run_matches_cpu_run():
+    rng = np.random.default_rng(6)
+    x = np.concatenate([rng.normal(size=(30, 3)) + 4, rng.normal(size=(30, 3))])
+    a = DPGMM(n_sweeps=4, burn_in=0, thin=1, seed=2, device="cpu").fit(x)
+    b = DPGMM(n_sweeps=4, burn_in=0, thin=1, seed=2, device="cuda").fit(x)
+    assert b.backend_ == "torch" and (a.assignments_ == b.assignments_).all()
+    torch.testing.assert_close(a.score_samples(x[:5]), b.score_samples(x[:5]))
 
 
 def _alpha_posterior_mean(k, n, a=1.0, b=1.0):

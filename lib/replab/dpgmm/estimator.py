@@ -253,7 +253,7 @@ class DPGMM:
         if x.shape[1] != self.n_features_in_:
             raise ValueError(f"X: expected {self.n_features_in_} features, got {x.shape[1]}")
         dist = self.predictive()
-        x = x.to(dist.mean.device)
+        x = x.to(dist.mixture_distribution.probs.device)
         return torch.cat([dist.log_prob(b) for b in x.split(batch_size)]).cpu()
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
@@ -262,7 +262,8 @@ class DPGMM:
         if not _is_int(n, 1):
             raise ValueError(f"n: expected an integer >= 1, got {n!r}")
         dist = self.predictive()
-        devices = [dist.mean.device] if dist.mean.device.type == "cuda" else []
+        dev = dist.mixture_distribution.probs.device
+        devices = [dev] if dev.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             comp = dist.component_distribution

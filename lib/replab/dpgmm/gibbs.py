@@ -204,9 +204,13 @@ def _sweep_kernel(x, z, uniforms, start, alpha, counts, means, chols, inv_diag, 
 # ---------------------------------------------------------------------------------------------------------------
 # torch back-end: the same moves as tensor ops on any device
 
-def _sweep_torch(st: "GibbsState", uniforms: np.ndarray, start: int, alpha: float) -> int:
-    from ._niw import cholesky_update
+def _refactor_rank_one(chol: torch.Tensor, w: torch.Tensor, sign: float) -> torch.Tensor:
+    """``cholesky(L L^T + sign w w^T)``: three kernel launches instead of the D steps of ``cholesky_update``,
+    which is what counts where every tensor op pays a dispatch (or launch) latency."""
+    return torch.linalg.cholesky(chol @ chol.T + sign * torch.outer(w, w))
 
+
+def _sweep_torch(st: "GibbsState", uniforms: np.ndarray, start: int, alpha: float) -> int:
     dev = st.device
     x = st.x_t
     p = st.prior
@@ -228,6 +232,10 @@ def _sweep_torch(st: "GibbsState", uniforms: np.ndarray, start: int, alpha: floa
                 - 0.5 * d * math.log(c) - float(torch.log(torch.diagonal(r)).sum()))
 
     log_norm0 = log_norm(0, chol0)
+    # tensors here are tiny: intra-op threads only add synchronisation (ms per op on a busy 2-core machine)
+    n_threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
     try:
         for i in range(start, x.shape[0]):
             if st.n_active >= cap:
@@ -247,7 +255,7 @@ def _sweep_torch(st: "GibbsState", uniforms: np.ndarray, start: int, alpha: floa
                 kappa = kappa0 + cnt
                 w = (xi - means[s]) * math.sqrt(kappa / (kappa - 1.0))
                 means[s] = (kappa * means[s] - xi) / (kappa - 1.0)
-                chols[s] = cholesky_update(chols[s], w, -1.0)
+                chols[s] = _refactor_rank_one(chols[s], w, -1.0)
                 counts[s] = cnt - 1
                 st.log_norm[s] = log_norm(cnt - 1, chols[s])
             k = st.n_active
@@ -272,7 +280,7 @@ def _sweep_torch(st: "GibbsState", uniforms: np.ndarray, start: int, alpha: floa
                 st.n_active = k + 1
                 w = (xi - mu0) * math.sqrt(kappa0 / (kappa0 + 1.0))
                 means[s] = (kappa0 * mu0 + xi) / (kappa0 + 1.0)
-                chols[s] = cholesky_update(chol0, w, 1.0)
+                chols[s] = _refactor_rank_one(chol0, w, 1.0)
                 counts[s] = 1
             else:
                 s = int(active[pick])
@@ -280,12 +288,13 @@ def _sweep_torch(st: "GibbsState", uniforms: np.ndarray, start: int, alpha: floa
                 kap = kappa0 + cnt
                 w = (xi - means[s]) * math.sqrt(kap / (kap + 1.0))
                 means[s] = (kap * means[s] + xi) / (kap + 1.0)
-                chols[s] = cholesky_update(chols[s], w, 1.0)
+                chols[s] = _refactor_rank_one(chols[s], w, 1.0)
                 counts[s] = cnt + 1
             st.log_norm[s] = log_norm(int(counts[s]), chols[s])
             st.z[i] = s
         return x.shape[0]
     finally:
+        torch.set_num_threads(n_threads)
         st.chols[...] = chols.cpu().numpy()
         st.means[...] = means.cpu().numpy()
 
