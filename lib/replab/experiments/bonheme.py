@@ -20,6 +20,7 @@ freezes every layer when the layers are not reset.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -522,7 +523,9 @@ def factor_classification(z_train: np.ndarray, y_train: np.ndarray, z_test: np.n
                 clf = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=lr_cs, cv=3, max_iter=500))
             else:
                 clf = GradientBoostingClassifier(n_estimators=gb_estimators, random_state=seed)
-            clf.fit(z_train, y_train[:, j])
+            with warnings.catch_warnings():  # scikit-learn's announcements of future defaults
+                warnings.simplefilter("ignore", FutureWarning)
+                clf.fit(z_train, y_train[:, j])
             rows.append({"classifier": clf_name, "factor": name, "n_classes": int(len(np.unique(y_train[:, j]))),
                          "train_accuracy": float(clf.score(z_train, y_train[:, j])),
                          "test_accuracy": float(clf.score(z_test, y_test[:, j]))})
