@@ -140,6 +140,10 @@ def test_tiny_grid_trains_memorises_and_scores(tmp_path):
             for lab in ("true", "random")]
     runs = jamroz.train_runs(cfgs, cache=cache)
     assert len(runs) == 2 and cache.exists("train", cfgs[0])
+    hits = cache.hits
+    again = jamroz.train_runs(cfgs[:1], cache=cache)[0]  # loaded under the lock, not trained again
+    assert cache.hits == hits + 1 and again.key == runs[0].key
+    assert (tmp_path / "_locks").is_dir()
     # "train" accuracy is measured against the labels the net was trained on (permuted for the random run)
     for run in runs:
         assert 0.0 <= jamroz.accuracy(run, "train") <= 1.0

@@ -16,7 +16,9 @@ weight decay 1e-6 and Dropout2d(0.2) for the CNNs; Adam, σ² = 0.3 for the β-V
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -31,7 +33,12 @@ from ..dpgmm import DPGMM, relative_entropy, total_correlation
 from ..fingerprints import PAPER_LAYER_DIMS, fingerprints
 from ..models import MLPConfig, VGGConfig, WAECelebAConfig, vgg_layout
 from ..runtime import progress
-from ..train import TrainConfig, TrainedRun, train
+from ..train import TrainConfig, TrainedRun, run_key, train
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no cross-process lock, pages may then compute a shared artifact twice
+    fcntl = None
 
 __all__ = ["REGULARISERS", "cnn_config", "train_runs", "real_images", "probe_images", "accuracy", "layer_dims",
            "cnn_fingerprints", "layer_complexity", "vae_config", "prior_variance", "latent_codes", "fit_latents",
@@ -52,8 +59,13 @@ def _image_shape(dataset: str) -> tuple[int, int]:
     return _IMAGE[dataset]
 
 
+@lru_cache(maxsize=None)
+def _train_size(dataset: str) -> int:
+    return len(_data.load(dataset, split="train"))
+
+
 def _n_train(dataset: str, n_train: int | None) -> int:
-    size = len(_data.load(dataset, split="train"))
+    size = _train_size(dataset)
     if n_train is None or n_train == 0:
         return size
     if not (isinstance(n_train, int) and 0 < n_train <= size):
@@ -89,26 +101,49 @@ def cnn_config(dataset: str = "mnist10k", depth: int = 8, width: int = 64, label
     model = VGGConfig(layout=vgg_layout(depth, width), n_classes=10, channels=channels, image_size=size,
                       dropout=dropout)
     return TrainConfig(model=model, objective="cross_entropy", dataset=dataset, split="train",
-                       n=None if n == len(_data.load(dataset, split="train")) else n, subset_seed=0,
+                       n=None if n == _train_size(dataset) else n, subset_seed=0,
                        batch_size=batch_size, steps=_steps(n, epochs, batch_size), lr=lr, optimizer="sgd",
                        momentum=0.9, nesterov=True, weight_decay=1e-6, seed=seed, random_labels=labels == "random",
                        label_seed=0, augment=augment, crop_padding=4, normalize_mean=mean, normalize_std=std,
                        checkpoint_every=10_000, log_every=10, device=device)
 
 
+@contextmanager
+def _exclusive(cache: ArtifactCache, name: str):
+    """Hold an exclusive lock named ``name`` under the cache folder: the book runs two pages at once, and a page
+    that needs a model its neighbour is training waits for it and then loads it instead of training it again."""
+    if fcntl is None:
+        yield
+        return
+    path = cache.root / "_locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def train_runs(configs: Sequence[TrainConfig], n_jobs: int = 1, cache: ArtifactCache | None = None
                ) -> list[TrainedRun]:
     """Train (or load from the cache) every configuration; ``n_jobs > 1`` goes through :func:`replab.grid.run_grid`.
 
-    With ``n_jobs=1`` the members train one after the other in this process, which is the cheapest on a small CPU.
+    With ``n_jobs=1`` the members train one after the other in this process, which is the cheapest on a small CPU,
+    each under a lock so that two pages running at once never train the same member twice.
     """
     configs = list(configs)
+    cache = ArtifactCache() if cache is None else cache
     if n_jobs > 1:
         from ..grid import load_grid, run_grid
 
         run_grid(configs, cache=cache, max_workers=n_jobs)
         return load_grid(configs, cache=cache)
-    return [train(c, cache) for c in progress(configs, desc="train grid")]
+    runs = []
+    for config in progress(configs, desc="train grid"):
+        with _exclusive(cache, f"train-{run_key(config)}"):
+            runs.append(train(config, cache))
+    return runs
 
 
 def real_images(dataset: str = "mnist10k", n: int = 1000, seed: int = 0, split: str = "test") -> torch.Tensor:
@@ -234,7 +269,7 @@ def vae_config(objective: str = "beta_vae", beta: float = 1.0, dataset: str = "m
     if objective == "mmd_vae":
         params.update(prior_variance=2.0, unbiased=False)
     n = _n_train(dataset, n_train)
-    full = len(_data.load(dataset, split="train"))
+    full = _train_size(dataset)
     return TrainConfig(model=model, objective=objective, objective_params=params, dataset=dataset, split="train",
                        n=None if n == full else n, batch_size=batch_size, steps=_steps(n, epochs, batch_size), lr=lr,
                        optimizer="adam", seed=seed, checkpoint_every=10_000, log_every=10, device=device)
@@ -286,7 +321,8 @@ def latent_information(run: TrainedRun, n_codes: int | None, n_sweeps: int, burn
             out[name] = {"mean": est.mean, "min": est.min, "max": est.max, "per_trace": est.per_trace}
         return out
 
-    return cache.get_or_compute("jamroz-latent", key, compute)
+    with _exclusive(cache, f"latent-{run.key or 'nokey'}-{n_codes}-{n_sweeps}-{seed}"):
+        return cache.get_or_compute("jamroz-latent", key, compute)
 
 
 def draw_codes(source: str, n: int, seed: int = 0, model: DPGMM | None = None, latent_dim: int | None = None,
