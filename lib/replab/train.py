@@ -10,6 +10,7 @@ functions of (seed, t), and the global RNG state (dropout) travels in the checkp
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -167,6 +168,11 @@ def _data_fingerprint(data) -> str | None:
         return None
     images, labels = _unpack(data)
     h = hashlib.sha256()
+    if not isinstance(images, (torch.Tensor, np.ndarray)):
+        # a lazily rendered set: its name, size and a sample of images stand for the whole
+        n = len(images)
+        h.update(f"{getattr(data, 'name', '')}:{tuple(images.shape)}".encode())
+        images = images[torch.unique(torch.linspace(0, n - 1, min(n, 64)).long())]
     for arr in (images, labels):
         if arr is not None:
             t = torch.as_tensor(np.asarray(arr)) if not isinstance(arr, torch.Tensor) else arr
@@ -192,11 +198,19 @@ def _stream_seed(seed: int, index: int, stream: str) -> int:
 
 
 # -- data --------------------------------------------------------------------------------------------------------------
-def _unpack(data):
+def _labels_of(dataset, label_column: int | None = None):
+    """A dataset's labels, or with ``label_column`` one column of its factor classes when it has them."""
+    labels, factors = getattr(dataset, "labels", None), getattr(dataset, "factor_classes", None)
+    if factors is not None and (labels is None or label_column is not None):
+        return factors
+    return labels
+
+
+def _unpack(data, label_column: int | None = None):
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return data[0], data[1]
     if hasattr(data, "images"):
-        return data.images, getattr(data, "labels", None)
+        return data.images, _labels_of(data, label_column)
     if isinstance(data, (torch.Tensor, np.ndarray)):
         return data, None
     raise ValueError("data must be an image tensor, an (images, labels) pair, or a dataset with .images/.labels, "
@@ -204,6 +218,7 @@ def _unpack(data):
 
 
 def _load_data(config: TrainConfig, data, input_shape):
+    """(images, labels): images a uint8 or float tensor, or an indexable view of a lazily rendered set."""
     if data is None and config.dataset == SYNTHETIC:
         n = config.n or 256
         g = _generator(_stream_seed(config.subset_seed, 0, SYNTHETIC))
@@ -211,23 +226,27 @@ def _load_data(config: TrainConfig, data, input_shape):
         labels = torch.randint(0, 10, (n,), generator=g)
         return images, labels
     if data is None:
-        from . import data as _data  # written alongside; imported lazily so the engine runs on in-memory data
-        data = _data.load(config.dataset, split=config.split)
-    images, labels = _unpack(data)
+        from . import data as _data  # imported here so the engine also runs on in-memory data alone
+        dataset = _data.load(config.dataset, split=config.split)
+        if config.n is not None:
+            if config.n > len(dataset):
+                raise ValueError(f"n={config.n} is larger than the dataset ({len(dataset)} examples)")
+            dataset = dataset.sample(config.n, seed=config.subset_seed)  # the examples other pages draw too
+        images, labels = _unpack(dataset, config.label_column)
+    else:
+        images, labels = _unpack(data, config.label_column)
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(images)
+        if labels is not None and not isinstance(labels, torch.Tensor):
+            labels = torch.as_tensor(np.asarray(labels))
+        if config.n is not None:
+            if config.n > len(images):
+                raise ValueError(f"n={config.n} is larger than the dataset ({len(images)} examples)")
+            idx = torch.randperm(len(images), generator=_generator(config.subset_seed))[:config.n].sort().values
+            images, labels = images[idx], (labels[idx] if labels is not None else None)
     if tuple(images.shape[1:]) != tuple(input_shape):
         raise ValueError(f"data: images of shape {tuple(images.shape[1:])} do not fit the model's input "
                          f"{tuple(input_shape)}")
-    if config.n is not None:
-        if config.n > len(images):
-            raise ValueError(f"n={config.n} is larger than the dataset ({len(images)} examples)")
-        idx = torch.randperm(len(images), generator=_generator(config.subset_seed))[:config.n].sort().values
-        images = images[idx] if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images[idx.numpy()]))
-        if labels is not None:
-            labels = labels[idx] if isinstance(labels, torch.Tensor) else np.asarray(labels)[idx.numpy()]
-    if not isinstance(images, torch.Tensor):
-        images = torch.as_tensor(np.asarray(images))
-    if labels is not None and not isinstance(labels, torch.Tensor):
-        labels = torch.as_tensor(np.asarray(labels))
     return images, labels
 
 
@@ -255,7 +274,8 @@ class _Batches:
         n = len(images)
         if n < batch_size:
             raise ValueError(f"batch_size={batch_size} is larger than the dataset ({n} examples)")
-        on_device = device.type != "cpu" and images.numel() * images.element_size() < 4 * 2**30
+        on_device = (device.type != "cpu" and isinstance(images, torch.Tensor)
+                     and images.numel() * images.element_size() < 4 * 2**30)
         self.images = images.to(device) if on_device else images
         self.labels = labels.to(self.images.device) if labels is not None else None
         self.n, self.b, self.seed, self.device = n, batch_size, seed, device
@@ -266,11 +286,14 @@ class _Batches:
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             g = _generator(_stream_seed(self.seed, epoch, "data"))
-            self._perm, self._epoch = torch.randperm(self.n, generator=g).to(self.images.device), epoch
+            perm = torch.randperm(self.n, generator=g)
+            self._perm = perm.to(self.images.device) if isinstance(self.images, torch.Tensor) else perm
+            self._epoch = epoch
         idx = self._perm[pos * self.b:(pos + 1) * self.b]
         x = self.images[idx].to(self.device, non_blocking=True)
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        y = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
+        y = self.labels[idx.to(self.labels.device)].to(self.device, non_blocking=True) \
+            if self.labels is not None else None
         return x, y
 
 
@@ -359,13 +382,15 @@ def _fit(config: TrainConfig, data, checkpoint: Path | None, callbacks: Sequence
         norm = (torch.tensor(config.normalize_mean, device=device)[:, None, None],
                 torch.tensor(config.normalize_std, device=device)[:, None, None])
     g = torch.Generator(device=device)
+    amp = config.amp and cuda
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
     snap_set = set(config.snapshot_steps)
     model.train()
     bar = progress(range(start, config.steps), desc=f"train {config.objective}", total=config.steps - start)
     for step in bar:
         g.manual_seed(_stream_seed(config.seed, step, "noise"))
         x, y = batches(step)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.amp and cuda):
+        with autocast():
             if vae:
                 logs = loss_fn(forward, x, step, g, **params)
             else:

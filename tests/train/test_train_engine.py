@@ -26,13 +26,13 @@ def _config(**kw):
 
 def test_a_tiny_model_overfits_one_batch():
     x = _images(16, seed=1)
-    cfg = _config(batch_size=16, steps=400, lr=1e-2, objective_params={"beta": 0.05}, snapshot_steps=())
+    cfg = _config(batch_size=16, steps=200, lr=2e-2, objective_params={"beta": 0.05}, snapshot_steps=())
     run = train(cfg, cache=False, data=x)
     probs = run.model.reconstruct(x.float() / 255)
     assert run.model.training is False
     assert ((probs > 0.5) == (x > 0)).float().mean() > 0.97
     rec = run.metrics["reconstruction"]
-    assert rec.iloc[-1] < 0.25 * rec.iloc[0]
+    assert rec.iloc[-1] < 0.1 * rec.iloc[0]
 
 
 def test_a_classifier_memorises_random_labels():
@@ -155,3 +155,28 @@ def test_bad_data_raises():
         train(_config(), cache=False, data=_images(n=4))
     with pytest.raises(ValueError, match="n=40 is larger than the dataset"):
         train(_config(n=40), cache=False, data=_images())
+
+
+def _render_bits(ids):
+    """Image i shows the 16 low bits of i: a deterministic lazily rendered set."""
+    bits = (ids[:, None] >> torch.arange(16)) & 1
+    return (bits * 255).to(torch.uint8).reshape(-1, 1, 4, 4)
+
+
+def test_lazy_and_labelled_datasets(tmp_path):
+    from replab.data import ImageDataset, LazyImageDataset
+    lazy = LazyImageDataset(_render_bits, torch.arange(40_000), (1, 4, 4), name="bits")
+    assert not isinstance(lazy.images, torch.Tensor)  # too large to materialise: indexed batch by batch
+    cfg = _config(model=M.MLPConfig(latent_dim=2, hidden=(8,), input_shape=(1, 4, 4)), steps=5, snapshot_steps=())
+    run = train(cfg, ArtifactCache(tmp_path), data=lazy)
+    assert len(run.metrics) == 5 and load_run(cfg, ArtifactCache(tmp_path), data=lazy) is not None
+    images = _render_bits(torch.arange(64))
+    factors = torch.stack([torch.arange(64) % 3, torch.arange(64) % 5], 1)
+    labelled = ImageDataset(images.repeat(1, 3, 1, 1), labels=torch.arange(64) % 2, factor_classes=factors,
+                            factors=factors.float(), factor_names=("a", "b"))
+    clf = dict(model=M.VGGConfig(layout=((4, 2),), n_classes=5, image_size=4), objective="cross_entropy",
+               steps=2, snapshot_steps=())
+    train(_config(**clf, label_column=1), cache=False, data=labelled)  # factor column 1 has 5 classes
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\) for n_classes=3"):
+        train(_config(**{**clf, "model": M.VGGConfig(layout=((4, 2),), n_classes=3, image_size=4)},
+                      label_column=1), cache=False, data=labelled)
