@@ -59,7 +59,8 @@ def test_mixed_precision_matches_float64(widths, debiased):
     mixed = cka_matrix(xs, ys, debiased=debiased)
     exact = cka_matrix(xs, ys, debiased=debiased, precision="float64")
     np.testing.assert_allclose(mixed.to_numpy(), exact.to_numpy(), atol=1e-6)
-    assert np.abs(mixed.to_numpy() - exact.to_numpy()).max() > 0  # the two paths really differ
+    if max(widths) > 60:  # the Gram route (wide layers) really runs its products in float32
+        assert np.abs(mixed.to_numpy() - exact.to_numpy()).max() > 0
 
 
 def test_bad_inputs_name_the_layer():

@@ -151,10 +151,11 @@ def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debi
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The centred (or U-centred) float64 Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`."""
     if kernel == "linear":
-        # The product runs in the features' dtype (float32 under mixed precision); the centring and every sum
-        # after it in float64.
+        # The product runs in the features' dtype (float32 under mixed precision), from centred features; the
+        # Gram is centred once more in float64 (an n² cleanup of float32 rounding of the means), and every sum
+        # after it runs in float64.
         g = gram_linear(center_features(x, dtype)).double()
-        return center_gram(g, unbiased=True) if debiased else g
+        return center_gram(g, unbiased=debiased)
     if kernel == "rbf":
         return center_gram(gram_rbf(x.double(), sigma), unbiased=debiased)
     raise ValueError(f"kernel: expected 'linear' or 'rbf', got {kernel!r}")

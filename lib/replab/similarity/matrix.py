@@ -85,7 +85,9 @@ def cka_matrix(xs, ys=None, metric: str = "linear_cka", debiased: bool = False, 
     if metric == "procrustes":
         values = _procrustes_all_pairs(px, py, same)
     elif metric == "linear_cka" and _feature_route_is_cheaper(px, py, n):
-        values = _linear_cka_features(px, py, debiased, work)
+        # Narrow layers: cheap, and the debiased formula's cancellations need float64 products (float32 ones
+        # were measured 1e-6 off).
+        values = _linear_cka_features(px, py, debiased, torch.float64)
     else:
         kernel = "linear" if metric == "linear_cka" else "rbf"
         values = _cka_grams(px, py, same, kernel, sigma, debiased, group, work)
