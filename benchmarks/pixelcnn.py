@@ -15,7 +15,7 @@ Each row prints the ratio to the baseline; on a GPU it also prints the fraction 
 rows below the current one skipped) is timed in samples per second. ``--quick`` times fewer updates, skips the
 paper-size models' sampling and ``torch.compile`` of the paper-size models.
 
-    python benchmarks/pixelcnn.py [--quick] [--device auto] [--batch 16]
+    python benchmarks/pixelcnn.py [--quick] [--device auto] [--batch 16] [--paper-batch 4] [--no-compile]
 """
 from __future__ import annotations
 
@@ -115,7 +115,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer updates; no paper-size sampling or compilation")
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16, help="batch of the quick-size models")
+    p.add_argument("--paper-batch", type=int, default=None, help="batch of the paper-size models (default --batch)")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    p.add_argument("--samples", type=int, default=8, help="images drawn per sampling measurement")
+    p.add_argument("--only", choices=("training", "sampling"), default=None, help="time only one of the two")
     p.add_argument("--sizes", default=",".join(SIZES), help="comma-separated subset of " + ", ".join(SIZES))
     args = p.parse_args(argv)
     dev = get_device(args.device)
@@ -127,31 +131,35 @@ def main(argv=None):
         print(f"device: {name} (bf16 peak {peak} TFLOP/s)")
     else:
         print(f"device: CPU, {torch.get_num_threads()} threads")
-    print(f"batch {args.batch}, {n_steps} timed updates after {n_warmup} warm-up")
+    print(f"batch {args.batch} (paper sizes {args.paper_batch or args.batch}), {n_steps} timed updates after "
+          f"{n_warmup} warm-up")
     header = f"{'size':<12} {'variant':<14} {'images/s':>9} {'vs baseline':>11} {'TFLOP/s':>8} {'of bf16 peak':>12}"
     print(header)
     print("-" * len(header))
-    for size in args.sizes.split(","):
+    for size in args.sizes.split(",") if args.only != "sampling" else ():
         variants = ["baseline", "channels_last", "bf16", "compiled", "compiled-bf16"]
-        if args.quick and size.startswith("paper"):
-            variants = ["baseline", "channels_last", "bf16"]
+        if args.no_compile or (args.quick and size.startswith("paper")):
+            variants = variants[:3]
+        batch = (args.paper_batch or args.batch) if size.startswith("paper") else args.batch
         base, flops = None, None
         for variant in variants:
-            rate, extra = time_training(size, variant, dev, args.batch, n_steps, n_warmup)
+            rate, extra = time_training(size, variant, dev, batch, n_steps, n_warmup)
             if rate is None:
                 print(f"{size:<12} {variant:<14} {'—':>9}   skipped: {extra}")
                 continue
             if variant == "baseline":
                 base, flops = rate, extra
-            tflops = flops * rate / args.batch / 1e12 if flops else float("nan")
+            tflops = flops * rate / batch / 1e12 if flops else float("nan")
             frac = f"{tflops / peak:12.1%}" if peak else f"{'—':>12}"
             print(f"{size:<12} {variant:<14} {rate:9.1f} {rate / base:10.2f}x {tflops:8.3f} {frac}")
+    if args.only == "training":
+        return
     print()
     print(f"{'size':<12} {'samples':>7} {'samples/s':>10}  (H·W forward passes each, eval, no grad)")
     for size in args.sizes.split(","):
         if args.quick and size.startswith("paper"):
             continue
-        n = 16 if size.startswith("paper") else 8
+        n = args.samples
         print(f"{size:<12} {n:>7} {time_sampling(size, dev, n):10.3f}")
 
 
