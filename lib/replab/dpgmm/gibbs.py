@@ -9,8 +9,10 @@ Two interchangeable back-ends run the same sweep on the same random numbers and 
 - ``"numba"`` (CPU): one compiled loop over the points; a move costs O(K D^2) for the K triangular solves plus
   O(D^2) for the two rank-one updates, with no per-point Python overhead.
 - ``"torch"`` (any device, CUDA included): the same loop with the K solves batched in one ``solve_triangular``
-  call against the stacked factors. Every step is a tensor op, so it is dominated by dispatch latency; it exists
-  so the sampler runs where numba does not, and as a second formulation that the tests compare against.
+  call against the stacked factors, and the two touched factors refactored (``cholesky(L L^T +- w w^T)``, a few
+  launches) rather than updated column by column. Every step is a tensor op, so it is dominated by dispatch
+  latency; it exists so the sampler runs where numba does not, and as a second formulation that the tests
+  compare against. (:func:`._niw.cholesky_update` is the batched rank-one update for many chains at once.)
 
 Categorical draws use one uniform per point and the inverse CDF of the normalised weights (one ``exp`` per
 component). Gumbel-max would need K + 1 random numbers per point for the same draw; one uniform keeps both
