@@ -201,14 +201,16 @@ def renyi_vae(model, x: torch.Tensor, alpha: float = 1.0, n_samples: int = 1,
 
 
 @torch.no_grad()
-def importance_log_likelihood(model, x: torch.Tensor, n_samples: int = 2000, chunk: int = 100,
+def importance_log_likelihood(model, x: torch.Tensor, n_samples: int = 2000, chunk: int | None = None,
                               generator: torch.Generator | None = None) -> torch.Tensor:
     """Importance-sampled log p(x) ≈ LSE_k log w_k − log K with q(z|x) as proposal (Burda et al. 2016, Eq. 8 at
     K = ``n_samples``, as Peşte et al. use with K = 2000), per example, shape (B,).
 
     The K samples are drawn ``chunk`` at a time and combined with a running log-sum-exp, so memory grows with
-    ``chunk``·B, not K·B.
+    ``chunk``·B, not K·B. The default chunk keeps each decoded block near 2²⁴ values (64 MB in float32).
     """
+    if chunk is None:
+        chunk = max(1, min(n_samples, 2**24 // max(1, x.shape[0] * x[0].numel())))
     for name, v in (("n_samples", n_samples), ("chunk", chunk)):
         if not (isinstance(v, int) and v > 0):
             raise ValueError(f"{name} must be a positive integer, got {v!r}")

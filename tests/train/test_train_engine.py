@@ -50,9 +50,19 @@ def test_a_classifier_memorises_random_labels():
     assert sorted(permuted.tolist()) == sorted(y.tolist())
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
-    x = _images()
-    cfg = _config(objective="mmd_vae", objective_params={"beta": 2.0})
+RESUMABLE = {
+    "mmd_vae": dict(objective="mmd_vae", objective_params={"beta": 2.0}),
+    # dropout draws from the global RNG and augmentation from the step's generator: both must resume exactly
+    "classifier": dict(model=M.VGGConfig(layout=((4, 1), (4, 2)), n_classes=3, image_size=6, channels=1,
+                                         dropout=0.3), objective="cross_entropy", optimizer="sgd",
+                       augment=True, crop_padding=1),
+}
+
+
+@pytest.mark.parametrize("which", list(RESUMABLE))
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, which):
+    x = (_images(), torch.arange(32) % 3)
+    cfg = _config(**RESUMABLE[which])
     whole = train(cfg, ArtifactCache(tmp_path / "a"), data=x)
 
     class Killed(Exception):
