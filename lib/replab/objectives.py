@@ -123,8 +123,9 @@ def dip_vae_ii(log_px: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, lam
 
 def imq_kernel(x: torch.Tensor, y: torch.Tensor, scale: float) -> torch.Tensor:
     """Inverse multiquadratic kernel k(x, y) = C / (C + ‖x − y‖²) between rows of x and y, shape (n, m)."""
-    sq = torch.cdist(x, y).pow(2) if x.shape[-1] > 32 else (x[:, None, :] - y[None, :, :]).pow(2).sum(-1)
-    return scale / (scale + sq)
+    # ‖x‖² + ‖y‖² − 2x·y: no square root, so the gradient stays finite where x = y (cdist's is not)
+    sq = x.pow(2).sum(-1)[:, None] + y.pow(2).sum(-1)[None, :] - 2.0 * x @ y.T
+    return scale / (scale + sq.clamp_min(0.0))
 
 
 def mmd(x: torch.Tensor, y: torch.Tensor, scale: float, unbiased: bool = False) -> torch.Tensor:

@@ -30,6 +30,8 @@ class MLPConfig:
                         likelihood=self.likelihood, output_variance=self.output_variance)
 
     def __post_init__(self):
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "hidden", tuple(self.hidden))
         self.as_fc()  # validates every field with FCConfig's checks
 
 
