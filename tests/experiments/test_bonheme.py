@@ -150,6 +150,19 @@ def test_similarity_min_and_diagonal():
                                                            t["linear_cka"].to_numpy().T) / 2)
 
 
+def test_sampled_noise_is_per_model_and_reproducible():
+    a, b = _model(0), _model(1)
+    x = _images(8).float()
+    assert B.noise_seed(a) == B.noise_seed(_model(0)) != B.noise_seed(b)
+    with torch.no_grad():  # two collapsed posteriors, both N(0, I): their samples must still differ
+        for m in (a, b):
+            m.mean.weight.zero_(), m.mean.bias.zero_(), m.variance.weight.zero_(), m.variance.bias.zero_()
+    ra, rb = B.representations(a, x), B.representations(b, x)
+    assert not torch.allclose(ra["sampled"], rb["sampled"])
+    assert torch.equal(ra["sampled"], B.representations(a, x)["sampled"])
+    assert torch.equal(B.representations(a, x, seed=5)["sampled"], B.representations(b, x, seed=5)["sampled"])
+
+
 def test_part_means_and_first_step_above():
     names = ["input", "encoder.1", "encoder.2", "mean", "variance", "sampled", "decoder.1", "output"]
     table = pd.DataFrame(np.diag([1, 0.9, 0.7, 0.2, 0.4, 0.5, 0.3, 0.1]), index=names, columns=names)

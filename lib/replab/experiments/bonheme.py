@@ -41,10 +41,11 @@ from ..train import TrainConfig, TrainedRun, run_key, train
 
 __all__ = ["OBJECTIVES", "REGULARISER", "OBJECTIVE_LABELS", "ImageSet", "Member", "load_images", "model_config",
            "objective_params", "train_config", "snapshot_steps", "model_set", "train_members", "train_classifier",
-           "train_fc", "representations", "similarity", "seed_pairs", "pairwise_mean", "diagonal", "part_means", "snapshot_similarity", "snapshot_summary", "first_step_above",
-           "active_units", "collapse_scores", "decoder_layers", "retrain_schedule", "layer_module",
-           "reset_layers", "prepare_transfer", "transfer", "reconstruction_loss", "encode_means",
-           "factor_classification", "ENCODER_PARTS"]
+           "train_fc", "noise_seed", "representations", "similarity", "seed_pairs", "pairwise_mean", "diagonal",
+           "part_means", "snapshot_similarity", "snapshot_summary", "first_step_above", "active_units",
+           "collapse_scores", "decoder_layers", "retrain_schedule", "layer_module", "reset_layers",
+           "prepare_transfer", "transfer", "reconstruction_loss", "encode_means", "factor_classification",
+           "ENCODER_PARTS"]
 
 OBJECTIVES = ("beta_vae", "beta_tc_vae", "annealed_vae", "dip_vae_ii")
 REGULARISER = {"beta_vae": "beta", "beta_tc_vae": "beta", "annealed_vae": "c_max", "dip_vae_ii": "lambda_od"}
@@ -211,16 +212,26 @@ def train_fc(S, member: Member, steps: int, width: int, cache: ArtifactCache | N
 
 
 # -- similarity -----------------------------------------------------------------------------------------------------
+def noise_seed(model: nn.Module) -> int:
+    """A seed that is a function of the model's weights: the same model always draws the same noise for its
+    ``sampled`` layer, two different models draw independent noise (as two separately run models would; a shared
+    seed would make two collapsed posteriors, both N(0, I), look identical)."""
+    h = hashlib.blake2b(digest_size=8)
+    for t in model.state_dict().values():
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return int.from_bytes(h.digest(), "little") & ((1 << 63) - 1)
+
+
 @torch.no_grad()
-def representations(model: nn.Module, x: torch.Tensor, seed: int = 0, batch_size: int = 250,
+def representations(model: nn.Module, x: torch.Tensor, seed: int | None = None, batch_size: int = 250,
                     device="auto") -> dict[str, torch.Tensor]:
     """Every named layer's activations over x (float in [0, 1]), flattened to (n, features), float32 on the CPU.
 
-    The ``sampled`` layer draws its noise from a generator seeded with ``seed``, so the same call gives the
-    same numbers."""
+    The ``sampled`` layer draws its noise from a generator seeded with ``seed`` (default: :func:`noise_seed` of
+    the model), so the same call gives the same numbers."""
     dev = get_device(device)
     model = model.to(dev).eval()
-    g = torch.Generator(device=dev).manual_seed(seed)
+    g = torch.Generator(device=dev).manual_seed(noise_seed(model) if seed is None else seed)
     vae = isinstance(model, _models.VAE)
     chunks: dict[str, list[torch.Tensor]] = {}
     for start in range(0, x.shape[0], batch_size):
@@ -295,7 +306,7 @@ def part_means(table: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def snapshot_similarity(run: TrainedRun, x: torch.Tensor, seed: int = 0, metrics: Sequence[str] = METRICS,
+def snapshot_similarity(run: TrainedRun, x: torch.Tensor, seed: int | None = None, metrics: Sequence[str] = METRICS,
                         n_procrustes: int | None = None) -> dict[int, dict[str, pd.DataFrame]]:
     """Each snapshot of ``run`` against the trained model (Fig. 2): ``{step: {metric: table}}``, rows the
     snapshot's layers, columns the final model's (the last step, the model itself, is left out)."""
@@ -328,7 +339,7 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01) -> int:
     return int((mu.var(dim=0) > threshold).sum())
 
 
-def collapse_scores(model, x: torch.Tensor, seed: int = 0) -> dict[str, float]:
+def collapse_scores(model, x: torch.Tensor, seed: int | None = None) -> dict[str, float]:
     """Active units and two CKA detectors of collapse: CKA(sampled, mean) and CKA(sampled, input) of one model."""
     reps = representations(model, x, seed)
     table = cka_matrix({k: reps[k] for k in ("input", "mean", "sampled")})
