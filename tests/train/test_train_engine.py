@@ -190,3 +190,24 @@ def test_lazy_and_labelled_datasets(tmp_path):
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\) for n_classes=3"):
         train(_config(**{**clf, "model": M.VGGConfig(layout=((4, 2),), n_classes=3, image_size=4)},
                       label_column=1), cache=False, data=labelled)
+
+
+VAES = {
+    "conv64": M.Conv64Config(image_size=32, widths=(4, 4, 8, 8), hidden=16, latent_dim=3),
+    "fc": M.FCConfig(input_shape=(1, 6, 6), encoder_widths=(8,), decoder_widths=(8,), latent_dim=3),
+    "wae": M.WAECelebAConfig(channels=1, image_size=16, widths=(4, 4, 4, 4), latent_dim=3),
+}
+OBJECTIVE_PARAMS = {"beta_vae": {"beta": 4.0}, "beta_tc_vae": {"beta": 4.0, "drop_constants": True},
+                    "annealed_vae": {"c_max": 5.0}, "dip_vae_ii": {"lambda_od": 5.0},
+                    "mmd_vae": {"beta": 1.0, "unbiased": True}, "renyi": {"alpha": 0.0, "n_samples": 3}}
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVE_PARAMS))
+@pytest.mark.parametrize("which", list(VAES))
+def test_every_objective_trains_every_vae(which, objective):
+    cfg = VAES[which]
+    shape = M.build(cfg).input_shape
+    run = train(_config(model=cfg, objective=objective, objective_params=OBJECTIVE_PARAMS[objective], steps=2,
+                        snapshot_steps=()), cache=False, data=_images(16, shape=shape))
+    assert len(run.metrics) == 2 and run.metrics.notna().all().all()
+    assert all(torch.isfinite(v).all() for v in run.model.state_dict().values())

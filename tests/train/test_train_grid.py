@@ -60,3 +60,12 @@ def test_a_grid_runs_on_a_dask_cluster(tmp_path):
     remote = load_grid(grid, cache, data=data)[1]
     for k, v in local.model.state_dict().items():
         torch.testing.assert_close(remote.model.state_dict()[k], v, rtol=1e-6, atol=1e-7)
+
+
+def test_a_grid_runs_through_submitit(tmp_path):
+    submitit = pytest.importorskip("submitit")
+    executor = submitit.AutoExecutor(folder=tmp_path / "jobs", cluster="debug")  # SLURM's interface, in-process
+    cache = ArtifactCache(tmp_path / "cache")
+    members = run_grid(expand(BASE, seed=[0, 1]), executor, cache, data=_images())
+    assert [m.status for m in members] == ["trained", "trained"]
+    assert all(r is not None for r in load_grid(expand(BASE, seed=[0, 1]), cache, data=_images()))
