@@ -11,7 +11,6 @@ functions of (seed, t), and the global RNG state (dropout) travels in the checkp
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import inspect
 import logging
@@ -60,7 +59,8 @@ class TrainConfig:
     checkpoint_every, log_every : how often a resumable checkpoint is written and metrics are recorded.
     device : ``"auto"`` (CUDA when present) or a device name. ``amp`` (bfloat16 autocast) and ``compile``
         (``torch.compile``) take effect on CUDA only.
-    label_column : which column of a 2-D label array a classifier learns. ``random_labels`` replaces the labels
+    label_column : which column of a 2-D label array (or of a factor dataset's ``factor_classes``, e.g. dSprites'
+        shape, scale, ...) a classifier learns; None: the dataset's labels. ``random_labels`` replaces the labels
         by a fixed random permutation of them (drawn with ``label_seed``), as in Zhang et al.'s memorisation runs.
     augment, crop_padding : random crop (zero padding ``crop_padding``) + horizontal flip of each training image.
     normalize_mean, normalize_std : per-channel input normalisation for classifiers (None: none).
@@ -505,7 +505,3 @@ def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, dat
                 pass
     return _as_run(config, payload, key, metrics_path)
 
-
-def describe(config: TrainConfig) -> dict:
-    """The configuration as plain values (for tables and logs)."""
-    return dataclasses.asdict(config)
