@@ -147,6 +147,25 @@ def rbf_cka(x, y, sigma: float = 0.8, debiased: bool = False, names: tuple[str, 
     return float(cka(gram_rbf(x, sigma), gram_rbf(y, sigma), debiased))
 
 
+def _gram_float64(x: torch.Tensor, block: int = 256) -> torch.Tensor:
+    """``X Xᵀ`` as float64, computing only the blocks on and above the diagonal (the Gram is symmetric).
+
+    BLAS has no symmetric rank-k product in torch, so the upper block triangle is formed block by block
+    (k(k+1)/2 of the k² products) and mirrored; on CUDA one product is faster and is used as is.
+    """
+    n = x.shape[0]
+    if x.is_cuda or n <= 2 * block:
+        return (x @ x.T).double()
+    out = torch.empty(n, n, dtype=torch.float64, device=x.device)
+    starts = list(range(0, n, block))
+    for i in starts:
+        rows = x[i:i + block]
+        prod = rows @ x[i:].T  # (b, n - i): the diagonal block and everything to its right
+        out[i:i + block, i:] = prod
+        out[i + block:, i:i + block] = prod[:, block:].T
+    return out
+
+
 def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debiased: bool = False,
                dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The centred (or U-centred) float64 Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`."""
@@ -154,8 +173,11 @@ def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debi
         # The product runs in the features' dtype (float32 under mixed precision), from centred features; the
         # Gram is centred once more in float64 (an n² cleanup of float32 rounding of the means), and every sum
         # after it runs in float64.
-        g = gram_linear(center_features(x, dtype)).double()
-        return center_gram(g, unbiased=debiased)
+        g = _gram_float64(center_features(x, dtype))
+        if debiased:
+            return center_gram(g, unbiased=True)
+        means = g.mean(dim=0)
+        return g.sub_(means[:, None]).sub_(means[None, :]).add_(means.mean())  # HKH without temporaries
     if kernel == "rbf":
         return center_gram(gram_rbf(x.double(), sigma), unbiased=debiased)
     raise ValueError(f"kernel: expected 'linear' or 'rbf', got {kernel!r}")
