@@ -42,7 +42,7 @@ except ImportError:  # not POSIX: no cross-process lock, pages may then compute 
 
 __all__ = ["REGULARISERS", "cnn_config", "train_runs", "real_images", "probe_images", "accuracy", "layer_dims",
            "cnn_fingerprints", "layer_complexity", "vae_config", "prior_variance", "latent_codes", "fit_latents",
-           "latent_information", "draw_codes", "decode", "classifier_outputs", "frechet_distance", "has_labels",
+           "latent_information", "draw_codes", "decode", "classifier_outputs", "frechet_distance", "has_labels", "frechet_setup",
            "sample_quality"]
 
 # name -> (augmentation, Dropout2d rate) as in the public code's variants
@@ -412,3 +412,23 @@ def sample_quality(classifier: TrainedRun, images: torch.Tensor, reference: torc
     fr, _ = classifier_outputs(classifier, reference)
     return {"fd": frechet_distance(fa, fr), "confidence": float(pa.max(1).values.mean())}
 
+
+
+def frechet_setup(dataset: str, depth: int, width: int, n_train: int | None, epochs: int, batch_size: int,
+                  n_real: int, seed: int = 0, cache: ArtifactCache | None = None):
+    """The classifier of the Fréchet distance and its references: ``(classifier, real, floor)``.
+
+    The classifier is the true-label CNN of :func:`cnn_config` with these sizes and ``seed`` (at ``quick`` the
+    first net of the memorisation page, shared through the cache); ``real`` are ``n_real`` test images (at most
+    2,000) in [0, 1]; ``floor`` is :func:`sample_quality` of as many real training images against them. Returns
+    ``(None, None, None)`` when the dataset has no labels.
+    """
+    if not has_labels(dataset):
+        return None, None, None
+    config = cnn_config(dataset, depth, width, seed=seed, n_train=n_train or None, epochs=epochs,
+                        batch_size=batch_size)
+    classifier = train_runs([config], cache=cache)[0]
+    n = min(n_real, 2000)
+    real = real_images(dataset, n, seed=seed + 1)
+    floor = sample_quality(classifier, real_images(dataset, n, seed=seed, split="train"), real)
+    return classifier, real, floor

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 from . import image_grid, style
 
-__all__ = ["bands", "layer_bands", "width_panels", "beta_bands", "sample_rows"]
+__all__ = ["bands", "layer_bands", "width_panels", "beta_bands", "sample_rows", "quality_lines"]
 
 
 def bands(df, x: str, group: str, ax=None, order: Sequence | None = None, xlabel: str | None = None,
@@ -87,3 +87,29 @@ def sample_rows(rows: Mapping[str, object], ncols: int = 16, height: float = 1.2
         image_grid(images, ncols=ncols, ax=ax, title=label)
     fig.tight_layout()
     return list(axes[:, 0])
+
+
+def quality_lines(df, floor: Mapping[str, float] | None = None, axes=None):
+    """Fréchet distance and classifier confidence of decoded samples against β, one line per (objective, codes).
+
+    ``df`` has columns ``objective``, ``beta``, ``codes``, ``fd`` and ``confidence``; ``floor`` (the same two
+    numbers for real images) is drawn as dotted lines. Returns the two axes.
+    """
+    import matplotlib.pyplot as plt
+
+    style()
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    groups = sorted(df.groupby(["objective", "codes"]).groups, key=str)
+    for ax, col, label in zip(axes, ("fd", "confidence"), ("Fréchet distance (lower is better)", "confidence")):
+        for i, (name, codes) in enumerate(groups):
+            part = df[(df["objective"] == name) & (df["codes"] == codes)].sort_values("beta")
+            ax.plot(part["beta"], part[col], marker="o", ms=3, color=f"C{i}",
+                    ls="-" if codes == "prior" else "--", label=f"{name}, {codes}")
+        if floor is not None:
+            ax.axhline(floor[col], color="k", lw=0.8, ls=":", label="real images")
+        ax.set_xscale("log")
+        ax.set_xlabel("β")
+        ax.set_ylabel(label)
+    axes[1].legend(fontsize=7)
+    return list(axes)
