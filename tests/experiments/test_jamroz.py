@@ -150,3 +150,24 @@ def test_tiny_grid_trains_memorises_and_scores(tmp_path):
     real = jamroz.real_images("mnist10k", 40, seed=0)
     q = jamroz.sample_quality(runs[0], real, real)
     assert q["fd"] == pytest.approx(0.0, abs=1e-6) and 0.1 <= q["confidence"] <= 1.0
+
+
+def test_band_plots_draw_mean_and_min_max_band():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.collections import PolyCollection
+
+    from replab.plotting import jamroz as jplot
+
+    df = pd.DataFrame({"condition": ["a", "a", "b", "b"], "layer": [2, 1, 1, 2], "mean": [0.5, -0.01, 2.0, 3.0],
+                       "min": [0.4, -0.02, 1.5, 2.5], "max": [0.6, 0.1, 2.5, 3.5]})
+    ax = jplot.layer_bands(df, order=["a", "b"])
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1e-3, 0.5])  # sorted by layer, clamped for the log axis
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [2.0, 3.0])
+    assert ax.get_yscale() == "log" and sum(isinstance(c, PolyCollection) for c in ax.collections) == 2
+    ax = jplot.beta_bands(df.rename(columns={"layer": "beta", "condition": "objective"}))
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [-0.01, 0.5])
+    plt.close("all")
