@@ -174,8 +174,12 @@ def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debi
         # Gram is centred once more in float64 (an n² cleanup of float32 rounding of the means), and every sum
         # after it runs in float64.
         g = _gram_float64(center_features(x, dtype))
-        if debiased:
-            return center_gram(g, unbiased=True)
+        n = g.shape[0]
+        if debiased:  # center_gram(g, unbiased=True), in place
+            g.fill_diagonal_(0)
+            rows = g.sum(dim=0)
+            g.sub_(rows[:, None] / (n - 2)).sub_(rows[None, :] / (n - 2)).add_(rows.sum() / ((n - 1) * (n - 2)))
+            return g.fill_diagonal_(0)
         means = g.mean(dim=0)
         return g.sub_(means[:, None]).sub_(means[None, :]).add_(means.mean())  # HKH without temporaries
     if kernel == "rbf":
