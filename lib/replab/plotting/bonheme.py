@@ -58,6 +58,8 @@ def heatmap_grid(tables: Mapping[str, pd.DataFrame], ncols: int = 4, xlabel: str
         ax = axes[k // ncols][k % ncols]
         im = layer_heatmap(table, ax, title=title, xlabel=xlabel if k // ncols == nrows - 1 else None,
                            ylabel=ylabel if k % ncols == 0 else None)
+        if k % ncols:  # the rows are the same layers across a row of panels: label them once
+            ax.set_yticklabels([])
     for k in range(n, nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
     fig.colorbar(im, ax=axes, shrink=0.8, label=colorbar_label)
