@@ -221,3 +221,21 @@ def test_smoke_model_set_trains_and_compares_snapshots(tmp_path, monkeypatch):
     table = sims[2]["min"]
     assert list(table.index) == run.model.layer_names() and table.shape == (15, 15)
     assert B.snapshot_summary(sims).shape == (4, 4)
+
+
+def test_heatmap_grid_labels_layers_and_shares_one_scale():
+    import matplotlib
+    matplotlib.use("agg")
+    from replab.plotting import bonheme as P
+
+    names = ["input", "encoder.1", "mean", "output"]
+    tables = {t: pd.DataFrame(np.full((4, 4), v), index=names, columns=names) for t, v in (("a", 0.2), ("b", 0.9))}
+    fig = P.heatmap_grid(tables, ncols=2)
+    heat = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in heat] == ["a", "b"]
+    assert all(ax.images[0].get_clim() == (0.0, 1.0) for ax in heat)
+    assert [t.get_text() for t in heat[0].get_xticklabels()] == names
+    assert [t.get_text() for t in heat[0].get_yticklabels()] == names
+    assert len(fig.axes) == 3  # two heatmaps and one shared colour bar
+    with pytest.raises(ValueError, match="nothing to plot"):
+        P.heatmap_grid({})
