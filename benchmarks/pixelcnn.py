@@ -151,7 +151,7 @@ def main(argv=None):
                 base, flops = rate, extra
             tflops = flops * rate / batch / 1e12 if flops else float("nan")
             frac = f"{tflops / peak:12.1%}" if peak else f"{'—':>12}"
-            print(f"{size:<12} {variant:<14} {rate:9.1f} {rate / base:10.2f}x {tflops:8.3f} {frac}")
+            print(f"{size:<12} {variant:<14} {rate:9.3g} {rate / base:10.2f}x {tflops:8.3g} {frac}")
     if args.only == "training":
         return
     print()
@@ -160,7 +160,7 @@ def main(argv=None):
         if args.quick and size.startswith("paper"):
             continue
         n = args.samples
-        print(f"{size:<12} {n:>7} {time_sampling(size, dev, n):10.3f}")
+        print(f"{size:<12} {n:>7} {time_sampling(size, dev, n):10.3g}")
 
 
 if __name__ == "__main__":
