@@ -1,0 +1,60 @@
+"""Figures of the Nash et al. (2019) pages: inputs beside per-layer samples and reconstructions (Figs. 1, 2, 4)
+and cross-entropies per layer or over training (Fig. 5)."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from . import image_grid, style
+
+__all__ = ["inversion_panels", "nce_lines"]
+
+
+def inversion_panels(inputs: torch.Tensor, columns: Mapping[str, torch.Tensor], title: str | None = None):
+    """One row per input image: the input, then each named column (images (N, C, H, W), or (N, S, C, H, W) for
+    several samples side by side). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    style()
+    cols = {"input": inputs, **columns}
+    fig, axes = plt.subplots(1, len(cols), figsize=(1.3 * sum(c.shape[1] if c.ndim == 5 else 1
+                                                              for c in cols.values()) + 0.5,
+                                                     1.1 * len(inputs) + 0.5), squeeze=False)
+    for ax, (name, imgs) in zip(axes[0], cols.items()):
+        k = imgs.shape[1] if imgs.ndim == 5 else 1
+        image_grid(imgs.reshape(-1, *imgs.shape[-3:]), ncols=k, ax=ax, title=name)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def nce_lines(df, x: str, y: str = "NCE (nats)", group: str | None = None, ax=None, logx=False,
+              title: str | None = None, err: str | None = "stderr"):
+    """Negative cross-entropy against ``x`` (a layer or a number of updates), one line per ``group``."""
+    import matplotlib.pyplot as plt
+
+    style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.0))
+    groups = [(None, df)] if group is None else list(df.groupby(group, sort=False))
+    for key, part in groups:
+        xs = part[x].tolist()
+        pos = xs if logx else list(range(len(xs)))
+        ax.errorbar([max(p, 1) for p in pos] if logx else pos, part[y],
+                    yerr=None if err is None or err not in part else part[err], marker="o", capsize=3,
+                    label=None if key is None else str(key))
+        if not logx:
+            ax.set_xticks(pos, [str(v) for v in xs])
+    if logx:
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{x} (0 drawn at 1)")
+    else:
+        ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if group is not None:
+        ax.legend(frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax
