@@ -1,0 +1,70 @@
+"""Tests of the page-level helpers of Nash et al. (2019): coarse images, centroids, cached models."""
+import math
+
+import pytest
+import torch
+
+from replab.cache import ArtifactCache
+from replab.experiments import nash
+
+
+def test_coarse_inverts_upsample_and_averages():
+    x = torch.randint(0, 256, (3, 1, 7, 5), dtype=torch.uint8)
+    assert torch.equal(nash.coarse(nash.upsample(x, 4), 4), x)
+    block = torch.tensor([[[[0, 10], [20, 31]]]], dtype=torch.uint8)
+    assert int(nash.coarse(block, 2)) == round((0 + 10 + 20 + 31) / 4)
+    assert torch.equal(nash.coarse(x, 1), x)
+    with pytest.raises(ValueError, match="factor"):
+        nash.coarse(x, 3)
+    with pytest.raises(ValueError, match="uint8"):
+        nash.coarse(x.float(), 1)
+
+
+def test_ink_centroid_and_position_error_against_hand_values():
+    img = torch.zeros(2, 1, 9, 9, dtype=torch.uint8)
+    img[0, 0, 2, 5] = 255
+    img[1, 0, 1, 4] = 100
+    img[1, 0, 1, 6] = 100
+    assert torch.allclose(nash.ink_centroid(img), torch.tensor([[2.0, 5.0], [1.0, 5.0]]))
+    shifted = torch.roll(img, shifts=(3, -4), dims=(2, 3))       # 3 down, 4 left (no wrapping): distance 5
+    assert nash.position_error(img, shifted[:, None], scale=2.0) == pytest.approx(10.0)
+    assert nash.position_error(img, torch.stack([img, img], 1)) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="samples"):
+        nash.position_error(img, img)
+
+
+def test_nats_table_bound_is_difference_of_cross_entropies():
+    ce = lambda n: {"nats_per_image": n, "stderr_nats": 1.0, "bits_per_dim": n / (196 * math.log(2)),  # noqa
+                    "nce_nats": -n, "n_dims": 196}
+    t = nash.nats_table({"CONV1": ce(100.0), "FC3": ce(150.0)}, ce(180.0))
+    assert t.loc["CONV1", "I bound (nats)"] == pytest.approx(80.0)
+    assert t.loc["FC3", "I bound (bits/dim)"] == pytest.approx(30.0 / (196 * math.log(2)))
+
+
+def test_cached_classifier_snapshots_and_shared_unconditional_model(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    data = nash.load("mnist10k", 64, 16, 4, seed=0)
+    assert data.train.shape[1:] == (1, 7, 7) and data.full(data.train).shape[1:] == (1, 28, 28)
+    cfg = nash.classifier_config(n_train=64, factor=4, steps=3, batch_size=16, conv_channels=(4, 4), fc_units=8,
+                                 snapshots=(0, 3), n_test=16)
+    a, acc = nash.classifier(cfg, cache=cache)
+    b, _ = nash.classifier(cfg, cache=cache)
+    init, _ = nash.classifier(cfg, snapshot=0, cache=cache)
+    assert 0.0 <= acc <= 1.0
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert not torch.equal(a.layer1.weight, init.layer1.weight)       # 3 updates moved the weights
+    with pytest.raises(ValueError, match="snapshot"):
+        nash.classifier(cfg, snapshot=2, cache=cache)
+    kw = dict(n_filters=2, n_res=1, steps=1, batch_size=8, cache=cache)
+    model, ce = nash.inversion(cfg, "FC3", data, **kw)
+    assert ce["n_images"] == 16 and ce["nats_per_image"] > 0
+    # The unconditional model does not depend on the classifier: a second architecture reuses it.
+    _, h1 = nash.inversion(cfg, None, data, **kw)
+    _, h2 = nash.inversion({**cfg, "variant": "global_pool"}, None, data, **kw)
+    assert h1 == h2
+    assert len([e for e in cache.entries() if e["kind"] == "nash-inversion"]) == 2
+
+
+def test_load_rejects_unknown_dataset():
+    with pytest.raises(ValueError, match="dataset"):
+        nash.load("cifar100", 10, 10, 1)
