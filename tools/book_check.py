@@ -155,7 +155,11 @@ def main(argv=None) -> int:
                     continue
                 problems.append(f"{rel}: JavaScript error: {msg}")
             if rel.as_posix() in want_shots:
+                # The whole page, figures included: grow the window to the page's height for the shot.
+                height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), 16000)
+                driver.set_window_size(1280, max(height, 800))
                 driver.save_screenshot(str(shots / want_shots[rel.as_posix()]))
+                driver.set_window_size(1280, 1600)
     finally:
         driver.quit()
         server.shutdown()

@@ -86,3 +86,16 @@ def sweep(x: Sequence[float], series: Mapping[str, Sequence[float]], title: str 
     fig.update_layout(title=title, width=620, height=400, xaxis={"title": x_label, "type": "log" if log_x else "linear"},
                       yaxis={"title": y_label}, margin={"l": 60, "r": 20, "t": 50, "b": 50})
     return Interactive(fig)
+
+
+def sweep_frame(df, x: str, group: str, mean: str = "mean", low: str | None = "min", high: str | None = "max",
+                **kwargs) -> Interactive:
+    """:func:`sweep` from a long table: one line per value of ``group``, ``mean`` against ``x``, and the band
+    ``[low, high]`` when those columns are given (e.g. min and max over kept Gibbs sweeps)."""
+    series, bands = {}, {}
+    for name, part in df.sort_values(x).groupby(group, sort=False):
+        series[str(name)] = part[mean].tolist()
+        if low and high:
+            bands[str(name)] = (part[low].tolist(), part[high].tolist())
+    xs = sorted(df[x].unique().tolist())
+    return sweep(xs, series, bands=bands or None, **kwargs)
