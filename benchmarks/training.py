@@ -90,6 +90,7 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the step counts")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="half the steps and two repeats (what `make bench` runs)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,11 +99,11 @@ def main():
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}")
     for label, (cfg, steps) in WORKLOADS.items():
-        steps = max(10, int(steps * args.scale * (10 if cuda else 1)))
+        steps = max(10, int(steps * args.scale * (0.5 if args.quick else 1) * (10 if cuda else 1)))
         warmup = max(3, steps // 10)
         images = _images(M.build(cfg).input_shape)
         eng, pla = ([], []), ([], [])
-        for _ in range(args.repeats):
+        for _ in range(min(args.repeats, 2) if args.quick else args.repeats):
             for into, run in ((eng, engine_steps), (pla, plain_steps)):
                 wall, cpu = run(cfg, images, steps, warmup, device)
                 into[0].extend(wall)
