@@ -5,6 +5,7 @@ Compares replab's compiled sweep with
     sums, rebuild and factor every component's predictive, draw, add it back), and
 (b) scikit-learn's ``BayesianGaussianMixture`` (truncated variational DP mixture, a different method): seconds per
     iteration and the number of components it keeps,
+times the single-chain torch back-end and the lockstep multi-chain sampler (``GibbsChains``, for GPUs),
 and extrapolates the time of 2,000 sweeps on the paper's largest CNN layer set (25,600 points, 81 dimensions).
 
 Run: ``python benchmarks/dpgmm.py`` (``--quick`` for a short run). Times are wall-clock and CPU (process) time;
@@ -18,8 +19,10 @@ import time
 import warnings
 
 import numpy as np
+import torch
 
 from replab.dpgmm._niw import default_init_components, make_prior
+from replab.dpgmm.chains import GibbsChains
 from replab.dpgmm.gibbs import GibbsState
 
 
@@ -156,6 +159,19 @@ def main() -> None:
     tw, tc, tk = time_replab(x, 0, 0, backend="torch", n_points=100)
     print(f"torch back-end on this CPU (D = 32, N = 2,000, K = {tk}): {tw * 1e6:.0f} / {tc * 1e6:.0f} us per point "
           f"update (per-op dispatch; for devices without numba)")
+
+    n_chains = 16
+    chains = GibbsChains(x[:500], n_chains=n_chains, seed=0, device="auto")
+    chains.sweep()
+    w0, c0 = time.perf_counter(), time.process_time()
+    chains.sweep()
+    if chains.device.type == "cuda":
+        torch.cuda.synchronize()
+    cw, cc = time.perf_counter() - w0, time.process_time() - c0
+    moves = 500 * n_chains
+    print(f"GibbsChains on {chains.device.type} (D = 32, N = 500, {n_chains} chains in lockstep, "
+          f"K = {int(chains.n_components.float().mean())}): {cw / moves * 1e6:.0f} / {cc / moves * 1e6:.0f} us per "
+          f"point update and chain")
 
     # the paper's largest CNN layer set; the cost of a move grows with K, so time it at two component counts
     # (a random partition into K components keeps about K components over the next sweeps)

@@ -10,7 +10,7 @@ from scipy.special import gammaln
 
 from replab.dpgmm import DPGMM
 from replab.dpgmm._niw import log_crp, log_marginal_likelihood, make_prior
-from replab.dpgmm.gibbs import GibbsState, resample_alpha
+from replab.dpgmm.gibbs import HAVE_NUMBA, GibbsState, resample_alpha
 
 POINTS = np.array([[0.0, 0.0], [0.4, 0.1], [2.5, 2.2], [2.9, 2.6], [1.2, 1.5]])
 
@@ -125,8 +125,11 @@ def test_cuda_run_matches_cpu_run():
     rng = np.random.default_rng(6)
     x = np.concatenate([rng.normal(size=(30, 3)) + 4, rng.normal(size=(30, 3))])
     a = DPGMM(n_sweeps=4, burn_in=0, thin=1, seed=2, device="cpu").fit(x)
-    b = DPGMM(n_sweeps=4, burn_in=0, thin=1, seed=2, device="cuda").fit(x)
+    b = DPGMM(n_sweeps=4, burn_in=0, thin=1, seed=2, device="cuda", backend="torch").fit(x)
     assert b.backend_ == "torch" and (a.assignments_ == b.assignments_).all()
+    c = DPGMM(n_sweeps=4, burn_in=0, thin=1, seed=2, device="cuda").fit(x)  # auto: the compiled sweep
+    assert c.backend_ == ("numba" if HAVE_NUMBA else "torch") and (a.assignments_ == c.assignments_).all()
+    assert c.predictive().mixture_distribution.probs.device.type == "cuda"
     torch.testing.assert_close(a.score_samples(x[:5]), b.score_samples(x[:5]))
 
 

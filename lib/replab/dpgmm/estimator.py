@@ -67,8 +67,9 @@ class DPGMM:
     predictive_weights : ``"crp"`` (default): component k has weight ``n_k / (N + alpha)`` and the prior
         predictive ``alpha / (N + alpha)``; ``"alpha_plus_n"``: weights proportional to ``alpha + n_k`` over the
         existing components only, as the paper code (§1.6 item 3).
-    backend : ``"numba"`` (compiled CPU loop), ``"torch"`` (tensor ops on ``device``), or ``"auto"``: numba on
-        the CPU when installed, torch otherwise.
+    backend : ``"numba"`` (compiled CPU loop), ``"torch"`` (tensor ops on ``device``), or ``"auto"``: numba
+        when installed (even with a GPU: one chain's moves are sequential and latency bound), torch otherwise.
+        To run many chains at once on a GPU, use :class:`replab.dpgmm.GibbsChains`.
     device : where the torch back-end and the predictive live; ``"auto"`` is CUDA when present.
     refactor_every : recompute all component statistics from scratch every this many sweeps, which bounds the
         round-off that rank-one updates accumulate.
@@ -148,7 +149,9 @@ class DPGMM:
         self.device_ = runtime.get_device(self.device)
         backend = self.backend
         if backend == "auto":
-            backend = "numba" if (HAVE_NUMBA and self.device_.type == "cpu") else "torch"
+            # the single-chain sweep is latency bound: the compiled CPU loop beats per-point kernel launches on a
+            # GPU by far, so the device only decides where the predictive lives (GibbsChains runs chains there)
+            backend = "numba" if HAVE_NUMBA else "torch"
         if backend == "numba":
             warn_if_slow()
         self.backend_ = backend

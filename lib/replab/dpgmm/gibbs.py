@@ -12,7 +12,7 @@ Two interchangeable back-ends run the same sweep on the same random numbers and 
   call against the stacked factors, and the two touched factors refactored (``cholesky(L L^T +- w w^T)``, a few
   launches) rather than updated column by column. Every step is a tensor op, so it is dominated by dispatch
   latency; it exists so the sampler runs where numba does not, and as a second formulation that the tests
-  compare against. (:func:`._niw.cholesky_update` is the batched rank-one update for many chains at once.)
+  compare against. Many chains at once on a GPU: :class:`.chains.GibbsChains`.
 
 Categorical draws use one uniform per point and the inverse CDF of the normalised weights (one ``exp`` per
 component). Gumbel-max would need K + 1 random numbers per point for the same draw; one uniform keeps both
