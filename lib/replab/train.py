@@ -10,7 +10,6 @@ functions of (seed, t), and the global RNG state (dropout) travels in the checkp
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import logging
@@ -57,8 +56,9 @@ class TrainConfig:
     seed : initialisation, data order and sampling noise.
     snapshot_steps : steps (number of updates done; 0 is the initialisation) at which the weights are kept.
     checkpoint_every, log_every : how often a resumable checkpoint is written and metrics are recorded.
-    device : ``"auto"`` (CUDA when present) or a device name. ``amp`` (bfloat16 autocast) and ``compile``
-        (``torch.compile``) take effect on CUDA only.
+    device : ``"auto"`` (CUDA when present) or a device name. ``amp`` (bfloat16 autocast of the model's layers;
+        the objective stays in float32, and bfloat16 needs no loss scaling) and ``compile`` (``torch.compile`` of
+        the model) take effect on CUDA only; on a CPU they are ignored.
     label_column : which column of a 2-D label array (or of a factor dataset's ``factor_classes``, e.g. dSprites'
         shape, scale, ...) a classifier learns; None: the dataset's labels. ``random_labels`` replaces the labels
         by a fixed random permutation of them (drawn with ``label_seed``), as in Zhang et al.'s memorisation runs.
@@ -320,6 +320,42 @@ def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
                            weight_decay=config.weight_decay)
 
 
+def _float32(value):
+    """Tensors (also inside tuples such as :class:`~replab.models.VAEOutput`) of a low-precision dtype, in float32."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() and value.dtype != torch.float64 else value
+    if isinstance(value, tuple):
+        items = [_float32(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
+class _Autocast:
+    """The model seen through mixed precision: its forward, ``encode`` and ``decode`` run under bfloat16 autocast
+    and return float32, so the objective (log-sum-exps, kernel matrices, covariances) is computed in float32
+    outside autocast. Other attributes are the model's own."""
+
+    def __init__(self, model, device_type: str, dtype: torch.dtype = torch.bfloat16):
+        self._model, self._device_type, self._dtype = model, device_type, dtype
+
+    def _run(self, fn, *args, **kwargs):
+        with torch.autocast(self._device_type, dtype=self._dtype):
+            out = fn(*args, **kwargs)
+        return _float32(out)
+
+    def __call__(self, *args, **kwargs):
+        return self._run(self._model, *args, **kwargs)
+
+    def encode(self, *args, **kwargs):
+        return self._run(self._model.encode, *args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self._run(self._model.decode, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
 def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -381,24 +417,23 @@ def _fit(config: TrainConfig, data, checkpoint: Path | None, callbacks: Sequence
     if config.normalize_mean is not None:
         norm = (torch.tensor(config.normalize_mean, device=device)[:, None, None],
                 torch.tensor(config.normalize_std, device=device)[:, None, None])
+    if config.amp and cuda:
+        forward = _Autocast(forward, "cuda")
     g = torch.Generator(device=device)
-    amp = config.amp and cuda
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else contextlib.nullcontext
     snap_set = set(config.snapshot_steps)
     model.train()
     bar = progress(range(start, config.steps), desc=f"train {config.objective}", total=config.steps - start)
     for step in bar:
         g.manual_seed(_stream_seed(config.seed, step, "noise"))
         x, y = batches(step)
-        with autocast():
-            if vae:
-                logs = loss_fn(forward, x, step, g, **params)
-            else:
-                if config.augment:
-                    x = _augment(x, config.crop_padding, g)
-                if norm is not None:
-                    x = (x - norm[0]) / norm[1]
-                logs = _objectives.cross_entropy(forward(x), y)
+        if vae:
+            logs = loss_fn(forward, x, step, g, **params)
+        else:
+            if config.augment:
+                x = _augment(x, config.crop_padding, g)
+            if norm is not None:
+                x = (x - norm[0]) / norm[1]
+            logs = _objectives.cross_entropy(forward(x), y)
         optimizer.zero_grad(set_to_none=True)
         logs["loss"].backward()
         if config.grad_clip is not None:
@@ -449,7 +484,10 @@ def load_run(config: TrainConfig, cache: ArtifactCache | None = None, *, data=No
     if payload is None:
         return None
     path = cache.path(ARTIFACT_KIND, key_config)
-    return _as_run(config, payload, path.stem, path.with_suffix(".metrics.csv"))
+    metrics_path = path.with_suffix(".metrics.csv")
+    if not metrics_path.is_file():  # e.g. the process died between the artifact and its log
+        atomic_write_bytes(metrics_path, _metrics_frame(payload["metrics"]).to_csv(index=False).encode())
+    return _as_run(config, payload, path.stem, metrics_path)
 
 
 def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, data=None,

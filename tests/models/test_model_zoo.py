@@ -26,6 +26,18 @@ CONV64_SHAPES = {
 MLP_SHAPES = {"input": (1, 28, 28), "encoder.1": (200,), "encoder.2": (200,), "mean": (30,), "variance": (30,),
               "sampled": (30,), "decoder.1": (200,), "decoder.2": (200,), "output": (1, 28, 28)}
 
+# disentanglement_lib's fc_encoder / fc_decoder on 64×64 (Locatello et al. 2019, Appendix; Bonheme & Grześ App. G)
+FC_SHAPES = {"input": (1, 64, 64), "encoder.1": (1200,), "encoder.2": (1200,), "mean": (10,), "variance": (10,),
+             "sampled": (10,), "decoder.1": (1200,), "decoder.2": (1200,), "decoder.3": (1200,),
+             "output": (1, 64, 64)}
+# the WAE CelebA network at its full widths: four 5×5 stride-2 convolutions, 8×8×1024 dense, three deconvolutions
+WAE_SHAPES = {"input": (3, 64, 64), "encoder.1": (128, 32, 32), "encoder.2": (256, 16, 16),
+              "encoder.3": (512, 8, 8), "encoder.4": (1024 * 4 * 4,), "mean": (64,), "variance": (64,),
+              "sampled": (64,), "decoder.1": (1024, 8, 8), "decoder.2": (512, 16, 16), "decoder.3": (256, 32, 32),
+              "decoder.4": (128, 64, 64), "output": (3, 64, 64)}
+FULL = {"conv64": (M.Conv64Config(), CONV64_SHAPES), "mlp": (M.MLPConfig(), MLP_SHAPES),
+        "fc": (M.FCConfig(), FC_SHAPES), "wae": (M.WAECelebAConfig(), WAE_SHAPES)}
+
 
 def _hooked(model, x, names):
     """Capture module outputs by module path with forward hooks: a second route to the representations."""
@@ -42,13 +54,16 @@ def _hooked(model, x, names):
     return out
 
 
-@pytest.mark.parametrize("which", ["conv64", "mlp"])
+@pytest.mark.parametrize("which", list(FULL))
 def test_every_named_layer_has_the_papers_shape(which):
-    model = M.build(SMALL[which][0])
-    expected = {"conv64": CONV64_SHAPES, "mlp": MLP_SHAPES}[which]
-    reps = model.representations(torch.rand(3, *SMALL[which][1]), generator=torch.Generator().manual_seed(0))
+    cfg, expected = FULL[which]
+    model = M.build(cfg)
+    with torch.no_grad():
+        reps = model.representations(torch.rand(2, *expected["input"]), generator=torch.Generator().manual_seed(0))
     assert list(reps) == model.layer_names() == list(expected)
     assert {k: tuple(v.shape[1:]) for k, v in reps.items()} == expected
+    if which == "wae":  # output through a sigmoid: the Gaussian mean is a pixel value in [0, 1]
+        assert 0.0 <= float(reps["output"].min()) and float(reps["output"].max()) <= 1.0
 
 
 @pytest.mark.parametrize("which", list(SMALL))
@@ -130,7 +145,8 @@ def test_classifier_representations():
     dlib = M.build(M.DlibClassifierConfig(n_classes=3))
     reps = dlib.representations(torch.rand(2, 1, 64, 64))
     assert list(reps) == ["input"] + [f"encoder.{i}" for i in range(1, 6)] + ["output"]
-    assert reps["output"].shape == (2, 3)
+    assert {k: tuple(v.shape[1:]) for k, v in reps.items()} == {
+        **{k: v for k, v in CONV64_SHAPES.items() if k.startswith(("input", "encoder."))}, "output": (3,)}
     drop = M.build(M.VGGConfig(layout=M.vgg_layout(8, 16), dropout=0.2))
     assert any(isinstance(m, torch.nn.Dropout2d) for m in drop.modules())
 

@@ -1,13 +1,19 @@
 """The training engine: overfitting, resumption, seeding, caching, snapshots and input checks."""
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import pandas as pd
 import pytest
 import torch
 
 from replab import models as M
+from replab import objectives as O
 from replab.cache import ArtifactCache
-from replab.train import TrainConfig, _augment, load_run, train
+from replab.train import TrainConfig, _augment, _Autocast, load_run, train
 
 TINY = M.MLPConfig(latent_dim=4, hidden=(32,), input_shape=(1, 6, 6))
 
@@ -90,6 +96,93 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, which):
     assert not list((tmp_path / "b" / "_checkpoints").rglob("*.pt"))
 
 
+# The run a child process trains until it kills itself; the parent builds the same configuration from this code.
+KILLED_RUN = """
+from replab import models as M
+from replab.train import TrainConfig
+cfg = TrainConfig(M.MLPConfig(latent_dim=3, hidden=(16,), input_shape=(1, 6, 6)), objective="beta_tc_vae",
+                  objective_params={"beta": 3.0}, dataset="synthetic", n=40, batch_size=8, steps=12, lr=3e-3,
+                  checkpoint_every=4, snapshot_steps=(0, 6, 12))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_killed_process_resumes_from_its_last_checkpoint(tmp_path):
+    # SIGKILL: no exception handler, no finally block, no flush runs in the dying process
+    child = KILLED_RUN + textwrap.dedent(f"""
+        import os, signal
+        import torch
+        from replab.cache import ArtifactCache
+        from replab.train import train
+        torch.set_num_threads(1)
+
+        def kill(step, logs):
+            if step == 7:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        train(cfg, ArtifactCache({str(tmp_path / "killed")!r}), callbacks=[kill])
+        """)
+    env = {**os.environ, "REPLAB_QUIET": "1"}
+    proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    namespace = {}
+    exec(KILLED_RUN, namespace)
+    cfg = namespace["cfg"]
+    killed = ArtifactCache(tmp_path / "killed")
+    assert load_run(cfg, killed) is None
+    assert len(list((tmp_path / "killed" / "_checkpoints").rglob("last.pt"))) == 1
+    seen = []
+    resumed = train(cfg, killed, callbacks=[lambda step, logs: seen.append(step)])
+    assert seen == list(range(5, 13))  # steps 1-4 came from the checkpoint, 5-7 were lost and redone
+    whole = train(cfg, cache=False)
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    for step in (0, 6, 12):
+        for k, v in whole.snapshots[step].items():
+            assert torch.equal(v, resumed.snapshots[step][k])
+    pd.testing.assert_frame_equal(whole.metrics, resumed.metrics)
+    assert pd.read_csv(resumed.metrics_path)["step"].tolist() == list(range(1, 13))
+
+
+def test_mixed_precision_runs_the_model_in_bfloat16_and_the_objective_in_float32():
+    torch.manual_seed(0)
+    model = M.build(TINY)
+    x = _images(8).float() / 255
+    amp = _Autocast(model, "cpu")  # the engine uses it on CUDA; CPU autocast has the same semantics
+    full = model(x, generator=torch.Generator().manual_seed(0))
+    half = amp(x, generator=torch.Generator().manual_seed(0))
+    assert type(half) is type(full) and all(t.dtype == torch.float32 for t in half)
+    assert not torch.equal(half.mu, full.mu)  # the layers really ran in bfloat16 ...
+    torch.testing.assert_close(half.mu, full.mu, atol=0.05, rtol=0.05)  # ... to bfloat16 accuracy
+    assert amp.latent_dim == model.latent_dim and amp.encode(x)[0].dtype == torch.float32
+    for name, params in [("mmd_vae", {"beta": 2.0}), ("beta_tc_vae", {"beta": 4.0}), ("dip_vae_ii", {}),
+                         ("renyi", {"alpha": 0.5, "n_samples": 3})]:
+        fn = O.objective(name)
+        got = fn(amp, x, 0, torch.Generator().manual_seed(1), **params)
+        want = fn(model, x, 0, torch.Generator().manual_seed(1), **params)
+        assert all(v.dtype == torch.float32 for v in got.values()), name
+        torch.testing.assert_close(got["loss"], want["loss"], rtol=0.05, atol=0.5)
+        model.zero_grad()
+        got["loss"].backward()
+        assert all(p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all()
+                   for p in model.parameters()), name
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mixed_precision_and_compile_on_a_gpu():
+    x = _images(64)
+    base = _config(batch_size=16, steps=30, device="cuda", snapshot_steps=(), objective="mmd_vae")
+    plain = train(base, cache=False, data=x)
+    fast = train(dataclasses.replace(base, amp=True, compile=True), cache=False, data=x)
+    assert fast.metrics.notna().all().all()
+    assert all(torch.isfinite(v).all() for v in fast.model.state_dict().values())
+    # same data and noise, bfloat16 layers: the losses follow the float32 run closely
+    rel = (fast.metrics["loss"] - plain.metrics["loss"]).abs() / plain.metrics["loss"].abs()
+    assert rel.max() < 0.05
+
+
 def test_same_seed_same_numbers_and_the_cache_is_reused(tmp_path):
     x = _images()
     cfg = _config(objective="beta_tc_vae", objective_params={"beta": 4.0}, snapshot_steps=())
@@ -111,6 +204,8 @@ def test_same_seed_same_numbers_and_the_cache_is_reused(tmp_path):
     assert list(logged.columns) == ["step", "loss", "reconstruction", "kl", "tc"]
     assert logged["step"].tolist() == list(range(1, 13))
     pd.testing.assert_frame_equal(logged, first.metrics, check_dtype=False)
+    first.metrics_path.unlink()  # a lost log is rewritten from the artifact
+    assert pd.read_csv(load_run(cfg, cache, data=x).metrics_path).equals(logged)
 
 
 def test_snapshots_are_the_weights_at_those_steps():

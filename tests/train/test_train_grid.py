@@ -47,6 +47,17 @@ def test_failures_are_reported(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_default_executor_is_a_local_process_pool(tmp_path):
+    grid, data, cache = expand(BASE, seed=[0, 1]), _images(), ArtifactCache(tmp_path)
+    members = run_grid(grid, cache=cache, data=data, max_workers=2)  # two spawned worker processes
+    assert [m.status for m in members] == ["trained", "trained"]
+    local = train(grid[1], cache=False, data=data)
+    remote = load_grid(grid, cache, data=data)[1]
+    for k, v in local.model.state_dict().items():
+        torch.testing.assert_close(remote.model.state_dict()[k], v, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.slow
 def test_a_grid_runs_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     grid = expand(BASE, objective=["beta_vae", "dip_vae_ii"])
