@@ -24,7 +24,8 @@ function broadcasts over the leading dimensions, so a batch of pairs is one call
 differentiable, and keep the input dtype (use float64 where precision matters).
 
 The public code of the authors' group draws semicircles in raw (μ, σ), steps the polar angle uniformly and divides
-by μ₂ − μ₁ (see the reference notes, §4.4); none of that is done here.
+by μ₂ − μ₁ (see the reference notes, §4.4). The default geodesic does none of that; that curve is available as
+``fisher_rao_geodesic(..., legacy_semicircles=True)`` so a page can show how far it is from the true geodesic.
 """
 from __future__ import annotations
 
@@ -189,7 +190,28 @@ def _sinh_ratio(a: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
     return torch.where(small, series, large)
 
 
-def fisher_rao_geodesic(mu1, sigma1, mu2, sigma2, t):
+def _legacy_semicircles(mu1, sigma1, mu2, sigma2, tt):
+    """The interpolation of the authors' group's public code (``VAE._gaussian_interpolations``), elementwise.
+
+    In raw (μ, σ) coordinates (no μ/√2), the circle centred on the μ-axis through both points, with centre
+    c = (μ₁² + σ₁² − μ₂² − σ₂²) / (2(μ₁ − μ₂)) and radius r, is walked at uniform steps of the polar angle
+    θ around c: μ = c + r·cos θ, σ = r·sin θ. That code divides by μ₂ − μ₁; here dimensions whose means
+    (nearly) coincide take the limit of the construction, the straight segment in σ at fixed μ.
+    """
+    dm = mu1 - mu2
+    near = dm.abs() <= 1e-7 * (sigma1 + sigma2)
+    dms = torch.where(near, torch.ones_like(dm), dm)
+    c = (mu1 ** 2 + sigma1 ** 2 - mu2 ** 2 - sigma2 ** 2) / (2 * dms)
+    r = torch.hypot(mu1 - c, sigma1)
+    theta1 = torch.atan2(sigma1, mu1 - c)             # in (0, π) because σ > 0
+    theta2 = torch.atan2(sigma2, mu2 - c)
+    theta = theta1 + tt * (theta2 - theta1)
+    mu = torch.where(near, mu1 + tt * (mu2 - mu1), c + r * torch.cos(theta))
+    sigma = torch.where(near, sigma1 + tt * (sigma2 - sigma1), r * torch.sin(theta))
+    return mu, sigma
+
+
+def fisher_rao_geodesic(mu1, sigma1, mu2, sigma2, t, legacy_semicircles: bool = False):
     """Points at constant speed along the Fisher–Rao geodesic between two diagonal Gaussians (Fig. 4).
 
     Each dimension follows its half-plane geodesic (a vertical line when μ₁ = μ₂, a semicircle centred on the
@@ -208,11 +230,18 @@ def fisher_rao_geodesic(mu1, sigma1, mu2, sigma2, t):
     t : float, or tensor of shape (n_t,)
         Positions along the curve, 0 at the first Gaussian and 1 at the second (values outside [0, 1] are
         rejected).
+    legacy_semicircles : bool
+        False (default): the Fisher–Rao geodesic above. True: the curve of the authors' group's public code
+        (reference notes §4.4): semicircles in raw (μ, σ), i.e. without the μ → μ/√2 rescaling, walked at
+        uniform polar-angle steps, each dimension on its own. It has the right endpoints but is neither the
+        Fisher–Rao geodesic nor at constant speed; its Fisher–Rao length exceeds the distance.
 
     Returns
     -------
     mu, sigma : tensors of shape ``[n_t, ..., d]`` (``[..., d]`` when ``t`` is a scalar).
     """
+    if not isinstance(legacy_semicircles, bool):
+        raise ValueError(f"legacy_semicircles must be True or False, got {legacy_semicircles!r}")
     mu1, sigma1, mu2, sigma2 = _check_points(mu1, sigma1, mu2, sigma2)
     tt = torch.as_tensor(t, dtype=mu1.dtype, device=mu1.device)
     if tt.ndim > 1:
@@ -222,6 +251,9 @@ def fisher_rao_geodesic(mu1, sigma1, mu2, sigma2, t):
         raise ValueError("t: positions along the geodesic must lie in [0, 1]")
     scalar = tt.ndim == 0
     tt = tt.reshape((-1,) + (1,) * mu1.ndim)            # (n_t, 1, ..., 1)
+    if legacy_semicircles:
+        mu, sigma = _legacy_semicircles(mu1, sigma1, mu2, sigma2, tt)
+        return (mu[0], sigma[0]) if scalar else (mu, sigma)
     D = _half_plane_distance(mu1, sigma1, mu2, sigma2)  # [..., d]
     w0 = _sinh_ratio(1 - tt, D)
     w1 = _sinh_ratio(tt, D)

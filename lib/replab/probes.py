@@ -9,10 +9,13 @@ logistic regression is fitted at several training snapshots on three kinds of fe
 
 Unlike the authors' group's code, which trains a linear softmax layer for a fixed number of steps (reference
 notes §4.4), the probe here is scikit-learn's ``LogisticRegression`` (lbfgs, multinomial) on standardised
-features, fitted until its solver converges; non-convergence is reported, never silent.
+features, fitted until its solver converges; non-convergence is reported, never silent. That code's procedure is
+kept behind ``LinearProbe(legacy_fixed_steps=n)``: a softmax layer on the raw features, trained by minibatch SGD
+for exactly ``n`` steps, whose accuracy depends on the step count and the learning rate.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Iterable, Mapping
 
@@ -69,13 +72,29 @@ class LinearProbe:
         lbfgs tolerance on the projected gradient (scikit-learn's default, 1e-4).
     on_no_convergence : ``"warn"`` or ``"raise"``
         What to do when lbfgs stops at ``max_iter``: a ``RuntimeWarning`` naming the cap, or a ``RuntimeError``.
+    legacy_fixed_steps : None (default) or a positive integer
+        None: the converged, L2-penalised logistic regression above. An integer n reproduces the authors' group's
+        ``LatentVarsClassificationHook`` (reference notes §4.4): a linear softmax layer (weights drawn with
+        standard deviation 1/√n_features, zero bias) on the unstandardised features, unpenalised, trained by
+        plain SGD on the mean cross-entropy for exactly n minibatch steps. ``converged_`` is then None (not
+        checked) and ``C``, ``max_iter``, ``tol`` are unused.
+    legacy_learning_rate, legacy_batch_size : float, int
+        SGD step size and minibatch size of the legacy procedure.
+    seed : int
+        Seeds the legacy procedure's initial weights and minibatch order.
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 5000, tol: float = 1e-4, on_no_convergence: str = "warn"):
+    def __init__(self, C: float = 1.0, max_iter: int = 5000, tol: float = 1e-4, on_no_convergence: str = "warn",
+                 legacy_fixed_steps: int | None = None, legacy_learning_rate: float = 0.1,
+                 legacy_batch_size: int = 100, seed: int = 0):
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
         self.on_no_convergence = on_no_convergence
+        self.legacy_fixed_steps = legacy_fixed_steps
+        self.legacy_learning_rate = legacy_learning_rate
+        self.legacy_batch_size = legacy_batch_size
+        self.seed = seed
 
     def _check_params(self):
         if not (isinstance(self.C, (int, float)) and self.C > 0):
@@ -86,6 +105,16 @@ class LinearProbe:
             raise ValueError(f"tol must be a positive number, got {self.tol!r}")
         if self.on_no_convergence not in ("warn", "raise"):
             raise ValueError(f"on_no_convergence must be 'warn' or 'raise', got {self.on_no_convergence!r}")
+        if self.legacy_fixed_steps is not None:
+            if not (isinstance(self.legacy_fixed_steps, (int, np.integer)) and not isinstance(self.legacy_fixed_steps,
+                                                                                               bool)
+                    and self.legacy_fixed_steps >= 1):
+                raise ValueError(f"legacy_fixed_steps must be None or a positive integer, got "
+                                 f"{self.legacy_fixed_steps!r}")
+            if not (isinstance(self.legacy_learning_rate, (int, float)) and self.legacy_learning_rate > 0):
+                raise ValueError(f"legacy_learning_rate must be a positive number, got {self.legacy_learning_rate!r}")
+            if not (isinstance(self.legacy_batch_size, (int, np.integer)) and self.legacy_batch_size >= 1):
+                raise ValueError(f"legacy_batch_size must be a positive integer, got {self.legacy_batch_size!r}")
 
     @staticmethod
     def _check_xy(X, y):
@@ -108,6 +137,8 @@ class LinearProbe:
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"y: needs at least 2 classes, got {len(self.classes_)}")
+        if self.legacy_fixed_steps is not None:
+            return self._fit_legacy(X, y)
         self.scaler_ = StandardScaler().fit(X)
         model = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter, tol=self.tol)
         with warnings.catch_warnings():
@@ -125,6 +156,32 @@ class LinearProbe:
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
         return self
 
+    def _fit_legacy(self, X: np.ndarray, y: np.ndarray) -> "LinearProbe":
+        """Fixed-step minibatch SGD of a softmax layer on the raw features (the legacy procedure)."""
+        gen = torch.Generator().manual_seed(int(self.seed))
+        Xt = torch.as_tensor(X, dtype=torch.float64)
+        yt = torch.as_tensor(np.searchsorted(self.classes_, y))
+        n, d = Xt.shape
+        W = (torch.randn(d, len(self.classes_), generator=gen, dtype=torch.float64) / math.sqrt(d)).requires_grad_()
+        b = torch.zeros(len(self.classes_), dtype=torch.float64, requires_grad=True)
+        order, pos = torch.randperm(n, generator=gen), 0
+        for _ in range(int(self.legacy_fixed_steps)):
+            if pos + self.legacy_batch_size > n:        # a new pass over the data in a new order
+                order, pos = torch.randperm(n, generator=gen), 0
+            idx = order[pos:pos + self.legacy_batch_size]
+            pos += self.legacy_batch_size
+            loss = torch.nn.functional.cross_entropy(Xt[idx] @ W + b, yt[idx])
+            gW, gb = torch.autograd.grad(loss, (W, b))
+            with torch.no_grad():
+                W -= self.legacy_learning_rate * gW
+                b -= self.legacy_learning_rate * gb
+        self.scaler_ = None
+        self.n_features_in_ = d
+        self.model_ = (W.detach().numpy(), b.detach().numpy())
+        self.n_iter_ = int(self.legacy_fixed_steps)
+        self.converged_ = None
+        return self
+
     def _check_fitted(self):
         if not hasattr(self, "model_"):
             raise RuntimeError("LinearProbe: call fit(X, y) before predict or score")
@@ -133,8 +190,12 @@ class LinearProbe:
         """Predicted labels of shape (n_examples,)."""
         self._check_fitted()
         Xt = check_finite(as_tensor_2d(X, "X", dtype=torch.float64), "X").cpu().numpy()
-        if Xt.shape[1] != self.scaler_.n_features_in_:
-            raise ValueError(f"X: expected {self.scaler_.n_features_in_} features, got {Xt.shape[1]}")
+        n_features = self.n_features_in_ if self.scaler_ is None else self.scaler_.n_features_in_
+        if Xt.shape[1] != n_features:
+            raise ValueError(f"X: expected {n_features} features, got {Xt.shape[1]}")
+        if self.scaler_ is None:                        # the legacy softmax layer
+            W, b = self.model_
+            return self.classes_[np.argmax(Xt @ W + b, axis=1)]
         return self.model_.predict(self.scaler_.transform(Xt))
 
     def score(self, X, y) -> float:

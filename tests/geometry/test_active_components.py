@@ -51,3 +51,22 @@ def test_threshold_is_strict_and_validated():
 def test_bad_means_raise(means, message):
     with pytest.raises(ValueError, match=message):
         posterior_mean_spectrum(means)
+
+
+@pytest.mark.parametrize("n_active", [3, 9])
+def test_count_is_exact_for_a_vae_whose_unused_dimensions_have_constant_means(n_active):
+    from replab.experiments.peste2017 import encode
+    from replab.models import MLPConfig, MLPVAE
+
+    torch.manual_seed(0)
+    model = MLPVAE(MLPConfig(latent_dim=12, hidden=(32, 32)))
+    with torch.no_grad():
+        model.mean.weight[:n_active] *= 20                 # used: means that vary well above ε over the data
+        model.mean.weight[n_active:] = 0                   # unused: μ(x) is the bias, whatever x
+        model.mean.bias[n_active:] = torch.linspace(-1, 1, 12 - n_active)
+    x = torch.rand(400, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    mu, _ = encode(model, x, batch_size=128, device="cpu")
+    assert (mu[:, :n_active].var(0) > 0.05).all()          # the construction did what it says
+    assert active_components(mu) == n_active
+    assert active_units(mu) == n_active
+    assert (posterior_mean_spectrum(mu)[n_active:] < 1e-12).all()

@@ -53,7 +53,9 @@ def test_product_metric_combines_dimensions(gen):
     torch.testing.assert_close(fisher_rao_univariate_distance(m1, s1, m2, s2), per_dim)
 
 
-@pytest.mark.parametrize("a,b", [(2.5, -1.0), (-0.3, 4.0), (1e-3, 0.0)])
+@pytest.mark.parametrize("a,b", [(2.5, -1.0), (-0.3, 4.0), (1e-3, 0.0),
+                                 (torch.tensor([2.0, -0.5, 7.0], dtype=torch.float64),
+                                  torch.tensor([0.0, 3.0, -2.0], dtype=torch.float64))])   # a diagonal map
 def test_invariant_to_the_same_affine_map(gen, a, b):
     m1, s1 = _random_points(gen, (100, 3))
     m2, s2 = _random_points(gen, (100, 3))
@@ -201,3 +203,60 @@ def test_bad_input_raises(kwargs, message):
 def test_geodesic_rejects_positions_outside_the_unit_interval():
     with pytest.raises(ValueError, match=r"t: positions along the geodesic must lie in \[0, 1\]"):
         fisher_rao_geodesic(torch.zeros(2), torch.ones(2), torch.ones(2), torch.ones(2), torch.tensor([0.5, 1.5]))
+
+
+# ------------------------------------------------------------------ the public code's curve (legacy_semicircles)
+def test_legacy_semicircles_hand_worked_example():
+    # (−1, 1) → (1, 1) in raw (μ, σ): the circle centred at 0 of radius √2, angles 3π/4 → π/4
+    pts = [torch.tensor([v], dtype=torch.float64) for v in (-1.0, 1.0, 1.0, 1.0)]
+    t = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    mu, sigma = fisher_rao_geodesic(*pts, t, legacy_semicircles=True)
+    angles = np.array([3, 2.5, 2, 1]) * np.pi / 4
+    np.testing.assert_allclose(mu[:, 0].numpy(), math.sqrt(2) * np.cos(angles), atol=1e-12)
+    np.testing.assert_allclose(sigma[:, 0].numpy(), math.sqrt(2) * np.sin(angles), atol=1e-12)
+    # the Fisher–Rao midpoint is lower: the top of the circle of radius √(1/2 + 1) in (μ/√2, σ)
+    _, s_true = fisher_rao_geodesic(*pts, 0.5)
+    assert s_true.item() == pytest.approx(math.sqrt(1.5), abs=1e-12)
+
+
+def test_legacy_semicircles_lie_on_a_circle_at_equal_angles_and_are_not_the_geodesic(gen):
+    m1, s1 = _random_points(gen, (20, 3))
+    m2, s2 = _random_points(gen, (20, 3))
+    t = torch.linspace(0, 1, 9, dtype=torch.float64)
+    mu, sigma = fisher_rao_geodesic(m1, s1, m2, s2, t, legacy_semicircles=True)
+    torch.testing.assert_close(mu[0], m1, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(sigma[-1], s2, rtol=1e-10, atol=1e-10)
+    # independent construction: the circumcentre of the first, middle and last points (a 2×2 linear system)
+    P = np.stack([mu.numpy(), sigma.numpy()], -1)                # (9, 20, 3, 2)
+    a, b, c = P[0], P[4], P[-1]
+    A = 2 * np.stack([b - a, c - a], -2)                        # (..., 2, 2)
+    rhs = np.stack([(b ** 2).sum(-1) - (a ** 2).sum(-1), (c ** 2).sum(-1) - (a ** 2).sum(-1)], -1)
+    centre = np.linalg.solve(A, rhs[..., None])[..., 0]
+    np.testing.assert_allclose(centre[..., 1], 0.0, atol=1e-6 * np.abs(centre).max())    # on the μ-axis
+    radius = np.linalg.norm(P - centre, axis=-1)
+    np.testing.assert_allclose(radius, np.broadcast_to(radius[0], radius.shape), rtol=1e-8)
+    v = P - centre
+    cross = v[:-1, ..., 0] * v[1:, ..., 1] - v[:-1, ..., 1] * v[1:, ..., 0]
+    step = np.arctan2(cross, (v[:-1] * v[1:]).sum(-1))
+    np.testing.assert_allclose(step, np.broadcast_to(step[0], step.shape), rtol=1e-7, atol=1e-12)
+    # it is longer than the Fisher–Rao distance and its points are not at t·d from the start
+    fine = torch.linspace(0, 1, 2001, dtype=torch.float64)
+    d = fisher_rao_distance(m1, s1, m2, s2)
+    legacy_length = path_length(*fisher_rao_geodesic(m1, s1, m2, s2, fine, legacy_semicircles=True))
+    assert (legacy_length >= d - 1e-9).all() and (legacy_length > 1.01 * d).any()
+    from_start = fisher_rao_distance(m1, s1, mu[4], sigma[4])
+    assert ((from_start - 0.5 * d).abs() > 1e-3 * d).any()
+
+
+def test_legacy_semicircles_with_equal_means_are_finite_and_continuous():
+    m, s1, s2 = torch.tensor([0.3, 0.3], dtype=torch.float64), torch.tensor([0.5, 2.0], dtype=torch.float64), \
+        torch.tensor([2.0, 0.1], dtype=torch.float64)
+    t = torch.linspace(0, 1, 7, dtype=torch.float64)
+    mu, sigma = fisher_rao_geodesic(m, s1, m, s2, t, legacy_semicircles=True)
+    assert torch.isfinite(mu).all() and torch.isfinite(sigma).all()
+    torch.testing.assert_close(mu, m.expand(7, 2))
+    near_mu, near_sigma = fisher_rao_geodesic(m, s1, m + 1e-5, s2, t, legacy_semicircles=True)
+    torch.testing.assert_close(near_mu, mu, rtol=0, atol=1e-4)
+    torch.testing.assert_close(near_sigma, sigma, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="legacy_semicircles must be True or False"):
+        fisher_rao_geodesic(m, s1, m, s2, t, legacy_semicircles="argo")

@@ -30,6 +30,7 @@ def test_variance_rise_and_path_summary():
     summary = px.path_summary(mu1, s1, mu2, s2, n_steps=400)
     assert summary["fisher_rao_distance"].item() == pytest.approx(fisher_rao_distance(mu1, s1, mu2, s2).item())
     assert summary["fisher_rao_length_of_line"] > summary["fisher_rao_distance"]
+    assert summary["fisher_rao_length_of_legacy_semicircles"] > summary["fisher_rao_distance"]
     assert summary["euclidean_distance_of_means"].item() == pytest.approx(math.hypot(5.0, 4.0))
 
 

@@ -124,3 +124,49 @@ def test_bad_input_raises(call, message):
 def test_predict_before_fit_raises():
     with pytest.raises(RuntimeError, match="call fit"):
         LinearProbe().predict(np.zeros((2, 2)))
+
+
+def _softmax_sgd_reference(X, y, n_classes, steps, lr, batch, W0, orders):
+    """Plain NumPy minibatch SGD of a softmax layer with the analytic cross-entropy gradient."""
+    W, b = W0.copy(), np.zeros(n_classes)
+    Y = np.eye(n_classes)[y]
+    for idx in orders[:steps]:
+        logits = X[idx] @ W + b
+        P = np.exp(logits - logits.max(1, keepdims=True))
+        P /= P.sum(1, keepdims=True)
+        W -= lr * X[idx].T @ (P - Y[idx]) / len(idx)
+        b -= lr * (P - Y[idx]).mean(0)
+    return W, b
+
+
+def test_legacy_fixed_steps_is_plain_sgd_on_raw_features():
+    X, y = _blobs(300, 4, 3, separation=2.0, seed=7)
+    probe = LinearProbe(legacy_fixed_steps=7, legacy_learning_rate=0.05, legacy_batch_size=100, seed=3).fit(X, y)
+    assert probe.converged_ is None and probe.n_iter_ == 7
+    # rebuild the same initial weights and minibatch order from the documented seeding
+    gen = torch.Generator().manual_seed(3)
+    W0 = (torch.randn(4, 3, generator=gen, dtype=torch.float64) / 2.0).numpy()
+    orders = []
+    while len(orders) < 7:
+        perm = torch.randperm(300, generator=gen).numpy()
+        orders += [perm[i:i + 100] for i in range(0, 300, 100)]
+    W, b = _softmax_sgd_reference(X, y, 3, 7, 0.05, 100, W0, orders)
+    np.testing.assert_allclose(probe.model_[0], W, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(probe.model_[1], b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(probe.predict(X), np.argmax(X @ W + b, 1))
+
+
+def test_legacy_fixed_steps_depends_on_the_step_count_unlike_the_converged_probe():
+    # unstandardised features on very different scales: few SGD steps stay far from the converged accuracy
+    X, y = _blobs(2000, 6, 4, separation=1.5, seed=8)
+    X = X * np.array([1e-2, 1e-2, 1.0, 1.0, 1e-2, 1e-2])
+    converged = probe_accuracy(X[:1500], y[:1500], X[1500:], y[1500:])["accuracy"]
+    few = probe_accuracy(X[:1500], y[:1500], X[1500:], y[1500:], legacy_fixed_steps=5, legacy_learning_rate=0.01)
+    many = probe_accuracy(X[:1500], y[:1500], X[1500:], y[1500:], legacy_fixed_steps=3000, legacy_learning_rate=0.5)
+    assert few["converged"] is None
+    assert few["accuracy"] < converged - 0.05
+    assert many["accuracy"] > few["accuracy"]
+    with pytest.raises(ValueError, match="legacy_fixed_steps must be None or a positive integer"):
+        LinearProbe(legacy_fixed_steps=0).fit(X, y)
+    with pytest.raises(ValueError, match="legacy_learning_rate must be a positive number"):
+        LinearProbe(legacy_fixed_steps=3, legacy_learning_rate=-1).fit(X, y)

@@ -25,8 +25,8 @@ from ..geometry import (euclidean_path_length, fisher_rao_distance, fisher_rao_g
 from ..runtime import get_device
 
 __all__ = ["train_config", "train_models", "steps_per_epoch", "load_digits", "encode", "likelihood_estimates",
-           "probe_snapshots", "pixel_baseline", "interpolation_rows", "transition_sharpness", "largest_step", "sampling_variability",
-           "path_summary", "variance_rise", "pair_indices"]
+           "probe_snapshots", "pixel_baseline", "interpolation_rows", "transition_sharpness", "largest_step",
+           "sampling_variability", "path_summary", "variance_rise", "pair_indices"]
 
 
 def _dataset_size(dataset: str, split: str = "train") -> int:
@@ -251,16 +251,20 @@ def sampling_variability(model, mu1, sigma1, mu2, sigma2, n_steps: int = 10, n_d
 
 def path_summary(mu1, sigma1, mu2, sigma2, n_steps: int = 200) -> dict:
     """Lengths between two diagonal Gaussians (Fig. 4): the Fisher–Rao distance (the geodesic's length), the
-    Fisher–Rao length of the straight line in (μ, σ), and the Euclidean distance of the means.
+    Fisher–Rao lengths of the straight line in (μ, σ) and of the public code's semicircles
+    (``fisher_rao_geodesic(..., legacy_semicircles=True)``), and the Euclidean distance of the means.
 
     Inputs of shape ``[..., d]``; outputs are tensors of shape ``[...]`` (float64).
     """
     args = [torch.as_tensor(a).double() for a in (mu1, sigma1, mu2, sigma2)]
-    t = torch.linspace(0, 1, n_steps, dtype=torch.float64).reshape((-1,) + (1,) * args[0].ndim)
+    s = torch.linspace(0, 1, n_steps, dtype=torch.float64)
+    t = s.reshape((-1,) + (1,) * args[0].ndim)
     line_mu = (1 - t) * args[0] + t * args[2]
     line_sigma = (1 - t) * args[1] + t * args[3]
     return {"fisher_rao_distance": fisher_rao_distance(*args),
             "fisher_rao_length_of_line": path_length(line_mu, line_sigma),
+            "fisher_rao_length_of_legacy_semicircles": path_length(
+                *fisher_rao_geodesic(*args, s, legacy_semicircles=True)),
             "euclidean_distance_of_means": euclidean_path_length(torch.stack([args[0], args[2]]))}
 
 

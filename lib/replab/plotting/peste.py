@@ -109,11 +109,12 @@ def probe_curves(df, baseline: float | None = None, kinds: Sequence[str] = ("mea
     return axes
 
 
-def geodesic_vs_line(geodesic, line, dims: Sequence[int], axes=None):
+def geodesic_vs_line(geodesic, line, dims: Sequence[int], legacy=None, axes=None):
     """Fig. 4: curves in the (μ, σ) half-plane of chosen latent dimensions.
 
     ``geodesic`` and ``line`` are (mu, sigma) pairs of arrays of shape (n_steps, d): the Fisher–Rao geodesic
-    (solid) and the straight line in (μ, σ) (dotted) between the same two Gaussians.
+    (solid) and the straight line in (μ, σ) (dotted) between the same two Gaussians; ``legacy``, when given, is
+    the public code's semicircle (dashed, grey).
     """
     style()
     axes = axes if axes is not None else _axes_row(len(dims), width=2.6, height=2.4, sharey=False)
@@ -121,6 +122,9 @@ def geodesic_vs_line(geodesic, line, dims: Sequence[int], axes=None):
         (gm, gs), (lm, ls_) = [(np.asarray(m)[:, j], np.asarray(s)[:, j]) for m, s in (geodesic, line)]
         ax.plot(gm, gs, color=f"C{i}", lw=1.5, label="geodesic")
         ax.plot(lm, ls_, color=f"C{i}", lw=1.2, ls=":", label="straight line")
+        if legacy is not None:
+            ax.plot(np.asarray(legacy[0])[:, j], np.asarray(legacy[1])[:, j], color="0.5", lw=1.0, ls="--",
+                    label="public code's semicircle")
         ax.plot([gm[0], gm[-1]], [gs[0], gs[-1]], "ko", ms=3)
         ax.set_title(f"dimension {j}")
         ax.set_xlabel("μ")
