@@ -21,7 +21,8 @@ from .models.vae import diagonal_gaussian_log_density
 
 __all__ = ["kl_diagonal_gaussian", "beta_vae", "total_correlation", "beta_tc_vae", "annealed_vae",
            "capacity", "dip_vae_ii_penalty", "dip_vae_ii", "imq_kernel", "mmd", "mmd_vae", "log_importance_weights",
-           "renyi_bound", "renyi_vae", "importance_log_likelihood", "cross_entropy", "OBJECTIVES", "objective"]
+           "renyi_bound", "legacy_argo_renyi_bound", "renyi_vae", "importance_log_likelihood", "cross_entropy",
+           "OBJECTIVES", "objective"]
 
 
 def _check_params(name: str, **checks) -> None:
@@ -203,13 +204,35 @@ def renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
     return ref + log_mean / a
 
 
+def legacy_argo_renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The quantity the public code of Peşte et al. optimises as its Rényi bound (argo ``RenyiBound.compute``):
+    LSE over the whole (K, B) tensor of (1 − α)·log w, divided by 1 − α, one scalar for the batch.
+
+    It is not the VR bound: it reduces over the examples as well as the samples and omits −log K, so for equal
+    log-weights c it gives c + log(K·B)/(1 − α) instead of c. Offered only to reproduce that code.
+    """
+    if log_w.ndim != 2:
+        raise ValueError(f"log_w must have shape (n_samples, batch), got {tuple(log_w.shape)}")
+    if not (isinstance(alpha, numbers.Real) and math.isfinite(alpha)) or alpha == 1:
+        raise ValueError(f"alpha must be a finite number other than 1 for the legacy reduction, got {alpha!r}")
+    a = 1.0 - alpha
+    return torch.logsumexp((a * log_w).reshape(-1), dim=0) / a
+
+
 def renyi_vae(model, x: torch.Tensor, alpha: float = 1.0, n_samples: int = 1,
-              generator: torch.Generator | None = None) -> dict:
-    """The negative VR bound of Li & Turner (2016) averaged over the batch, with K = ``n_samples``."""
+              generator: torch.Generator | None = None, legacy_argo_reduction: bool = False) -> dict:
+    """The negative VR bound of Li & Turner (2016) averaged over the batch, with K = ``n_samples``.
+
+    ``legacy_argo_reduction=True`` optimises :func:`legacy_argo_renyi_bound` instead (the public code's
+    whole-tensor reduction, divided by the batch size so the loss keeps a per-example scale).
+    """
     _check_params("renyi_vae", n_samples=(n_samples, lambda v: isinstance(v, int) and v > 0, "a positive integer"))
     mu, logvar = model.encode(x)
     log_w = log_importance_weights(model, x, n_samples, generator, posterior=(mu, logvar))
-    bound = renyi_bound(log_w, alpha).mean()
+    if legacy_argo_reduction:
+        bound = legacy_argo_renyi_bound(log_w, alpha) / x.shape[0]
+    else:
+        bound = renyi_bound(log_w, alpha).mean()
     return {"loss": -bound, "bound": bound, "kl": kl_diagonal_gaussian(mu, logvar).mean().detach()}
 
 
@@ -276,8 +299,8 @@ def _run_mmd_vae(model, x, step, generator, beta=1.0, prior_variance=2.0, unbias
     return mmd_vae(log_px, out.z, beta, prior_variance, unbiased, generator)
 
 
-def _run_renyi(model, x, step, generator, alpha=1.0, n_samples=1):
-    return renyi_vae(model, x, alpha, n_samples, generator)
+def _run_renyi(model, x, step, generator, alpha=1.0, n_samples=1, legacy_argo_reduction=False):
+    return renyi_vae(model, x, alpha, n_samples, generator, legacy_argo_reduction=legacy_argo_reduction)
 
 
 OBJECTIVES: dict[str, Callable] = {

@@ -219,3 +219,27 @@ def test_renyi_objective_and_bad_arguments():
         O.importance_log_likelihood(model, x, n_samples=-1)
     with pytest.raises(ValueError, match="alpha must be a finite number"):
         O.renyi_bound(torch.zeros(3, 2), float("nan"))
+
+
+def test_legacy_argo_reduction_is_the_whole_tensor_lse_and_not_the_vr_bound():
+    # equal log-weights c: the VR bound is c at every α, the public code's reduction c + log(K·B)/(1 − α)
+    k, b, c = 5, 3, -2.5
+    log_w = torch.full((k, b), c, dtype=torch.float64)
+    for alpha in (0.0, 0.5, -1.0):
+        assert torch.allclose(O.renyi_bound(log_w, alpha), torch.full((b,), c, dtype=torch.float64))
+        legacy = O.legacy_argo_renyi_bound(log_w, alpha)
+        assert legacy.ndim == 0
+        assert abs(legacy.item() - (c + math.log(k * b) / (1 - alpha))) < 1e-12
+    # random weights: scipy's logsumexp over every entry
+    lw = torch.randn(7, 4, generator=_gen(3), dtype=torch.float64)
+    want = logsumexp(0.3 * lw.numpy()) / 0.3
+    assert abs(O.legacy_argo_renyi_bound(lw, 0.7).item() - want) < 1e-12
+    with pytest.raises(ValueError, match="other than 1"):
+        O.legacy_argo_renyi_bound(lw, 1.0)
+    model = build(MLPConfig(latent_dim=3, hidden=(8,), input_shape=(10,)))
+    x = torch.rand(4, 10).round()
+    old = O.OBJECTIVES["renyi"](model, x, 0, _gen(0), alpha=0.5, n_samples=3, legacy_argo_reduction=True)
+    with torch.no_grad():
+        lw = O.log_importance_weights(model, x, 3, _gen(0))
+    assert abs(old["bound"].item() - O.legacy_argo_renyi_bound(lw, 0.5).item() / 4) < 1e-5
+    assert old["loss"].requires_grad
