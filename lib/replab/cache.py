@@ -6,6 +6,8 @@ other code. Files live under ``REPLAB_CACHE`` (default ``.cache/replab`` at the 
 atomically (temporary file, fsync, rename) beside a JSON sidecar holding the configuration and the payload's
 SHA-256, so a corrupted or partial file is detected, removed and recomputed. Payloads are loaded with
 ``torch.load(..., weights_only=True)``: store tensors, numbers, strings and containers of them (state dicts).
+Computing an artifact holds an inter-process lock on its key, so two pages (or two grid workers on one file
+system) that need the same model train it once: the second waits, then loads it.
 """
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
+from filelock import FileLock
 
 from . import __version__
 
@@ -193,11 +197,26 @@ class ArtifactCache:
         atomic_write_bytes(self._meta_path(path), json.dumps(meta, indent=1).encode())
         return path
 
+    @contextmanager
+    def lock(self, kind: str, config: Any) -> Iterator[None]:
+        """Hold the inter-process lock of ``(kind, config)`` (a ``.lock`` file beside the payload; the operating
+        system releases it if the holder dies, so a crash never leaves the key blocked)."""
+        path = self.path(kind, config)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_suffix(".lock"))):
+            yield
+
     def get_or_compute(self, kind: str, config: Any, compute: Callable[[], Any],
                        map_location: str | torch.device = "cpu") -> Any:
-        """Load ``(kind, config)`` or compute, store and return it."""
+        """Load ``(kind, config)`` or compute, store and return it. Concurrent callers with the same key compute
+        it once: the others wait on the key's lock and then load the stored result."""
         obj = self.load(kind, config, map_location=map_location)
-        if obj is None:
+        if obj is not None:
+            return obj
+        with self.lock(kind, config):
+            if self.exists(kind, config):  # finished by another process while this one waited
+                self.misses -= 1
+                return self.load(kind, config, map_location=map_location)
             obj = compute()
             self.save(kind, config, obj)
         return obj

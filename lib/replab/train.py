@@ -10,6 +10,7 @@ functions of (seed, t), and the global RNG state (dropout) travels in the checkp
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import logging
@@ -528,12 +529,18 @@ def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, dat
         checkpoint = Path(checkpoint_dir) / f"{key}.pt"
     else:
         checkpoint = cache.root / "_checkpoints" / key / "last.pt" if cache is not None else None
-    payload = _fit(config, data, checkpoint, callbacks)
-    metrics_path = None
-    if cache is not None:
-        path = cache.save(ARTIFACT_KIND, key_config, payload)
-        metrics_path = path.with_suffix(".metrics.csv")
-        atomic_write_bytes(metrics_path, _metrics_frame(payload["metrics"]).to_csv(index=False).encode())
+    # Two processes asking for the same model (two pages built in parallel, two grid workers) train it once.
+    with cache.lock(ARTIFACT_KIND, key_config) if cache is not None else contextlib.nullcontext():
+        if cache is not None:
+            run = load_run(config, cache, data=data)
+            if run is not None:
+                return run
+        payload = _fit(config, data, checkpoint, callbacks)
+        metrics_path = None
+        if cache is not None:
+            path = cache.save(ARTIFACT_KIND, key_config, payload)
+            metrics_path = path.with_suffix(".metrics.csv")
+            atomic_write_bytes(metrics_path, _metrics_frame(payload["metrics"]).to_csv(index=False).encode())
     if checkpoint is not None and checkpoint.exists():
         checkpoint.unlink()
         if checkpoint.parent.name == key:

@@ -99,3 +99,39 @@ def test_clear(tmp_path):
 def test_bad_kind(tmp_path):
     with pytest.raises(ValueError, match="artifact kind"):
         ArtifactCache(tmp_path).path("../x", Cfg())
+
+
+_RACER = """
+import sys, time
+from pathlib import Path
+from replab.cache import ArtifactCache
+root, log = sys.argv[1], Path(sys.argv[2])
+def compute():
+    with log.open("a") as fh:
+        fh.write("computed\\n")
+    time.sleep(1.5)
+    return {"value": 7}
+out = ArtifactCache(root).get_or_compute("race", {"a": 1}, compute)
+assert out == {"value": 7}
+"""
+
+
+def test_concurrent_processes_compute_a_key_once(tmp_path):
+    import subprocess
+    import sys
+
+    log = tmp_path / "computed.txt"
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path / "cache"), str(log)]) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert log.read_text().splitlines() == ["computed"]
+
+
+def test_lock_is_released_when_the_computation_fails(tmp_path):
+    cache = ArtifactCache(tmp_path)
+
+    def boom():
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("k", {"a": 2}, boom)
+    assert cache.get_or_compute("k", {"a": 2}, lambda: {"ok": True}) == {"ok": True}
