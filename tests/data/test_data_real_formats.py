@@ -162,6 +162,33 @@ def test_symsol_npz_and_png_folder(tmp_path):
     assert torch.equal(folder_ds.images[:, 0], torch.from_numpy(images[:4]))
 
 
+def test_symsol_reference_layouts_without_labels(tmp_path):
+    """The reference code's own files: its cached N×64×64×1 float array, or the flat PNGs of its archive."""
+    from PIL import Image
+
+    images = RNG.integers(0, 256, (20, 64, 64), dtype=np.uint8)
+    npy = tmp_path / "npy"
+    (npy / "symsol_reduced").mkdir(parents=True)
+    np.save(npy / "symsol_reduced" / "symsol.npy", images[..., None] / 255.0)
+    ds = D.load("symsol", "all", root=npy)
+    assert ds.labels is None and ds.images.shape == (20, 1, 64, 64)
+    assert torch.equal(ds.images[:, 0], torch.from_numpy(images))
+    te, tr = D.load("symsol", "test", root=npy), D.load("symsol", "train", root=npy)
+    assert len(te) == 2 and len(tr) == 18
+    rows = {bytes(im.numpy().tobytes()) for im in torch.cat([te.images, tr.images])}
+    assert rows == {bytes(im.tobytes()) for im in images[:, None]}  # a partition of the 20 images
+    flat = tmp_path / "flat" / "symsol_reduced"
+    flat.mkdir(parents=True)
+    for j in (3, 1, 2):  # written out of order: read back in name order
+        Image.fromarray(images[j]).save(flat / f"img_{j:03d}.png")
+    flat_ds = D.load("symsol", "all", root=tmp_path / "flat")
+    assert flat_ds.labels is None and torch.equal(flat_ds.images[:, 0], torch.from_numpy(images[1:4]))
+    empty = tmp_path / "empty" / "symsol_reduced"
+    empty.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="png"):
+        D.load("symsol", root=tmp_path / "empty")
+
+
 @pytest.mark.parametrize("name, file", [("mnist", "train-images-idx3-ubyte"), ("cifar10", "data_batch_1"),
                                         ("svhn", "train_32x32.mat"), ("celeba", "img_align_celeba"),
                                         ("cars3d", "cars"), ("smallnorb", "training-dat.mat"),

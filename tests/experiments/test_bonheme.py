@@ -150,6 +150,19 @@ def test_similarity_min_and_diagonal():
                                                            t["linear_cka"].to_numpy().T) / 2)
 
 
+def test_model_similarity_restricts_layers_and_a_model_matches_itself():
+    a, b = _model(0).eval(), _model(1).eval()
+    x = _images(24).float()
+    layers = ["decoder.1", "output"]
+    t = B.model_similarity(a, b, x, layers)
+    assert list(t["min"].index) == layers and list(t["min"].columns) == layers
+    full = B.similarity(B.representations(a, x), B.representations(b, x))
+    assert np.allclose(t["linear_cka"].to_numpy(), full["linear_cka"].loc[layers, layers].to_numpy())
+    assert np.allclose(B.diagonal(B.model_similarity(a, a, x, layers)["min"]).to_numpy(), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="not layers of both models"):
+        B.model_similarity(a, b, x, ["decoder.9"])
+
+
 def test_sampled_noise_is_per_model_and_reproducible():
     a, b = _model(0), _model(1)
     x = _images(8).float()
@@ -199,16 +212,53 @@ def test_objective_params_and_model_set():
     assert len(members) == len(B.OBJECTIVES) * (len(S.seeds) + len(S.other_seeds))
     assert B.train_config(S, members[0]).objective == "beta_vae"
     assert B.snapshot_steps(S) == (160, 320, 480, 640, 800)
+    tc = B.train_config(S, B.Member("beta_tc_vae", 2.0, 0))
+    assert tc.objective == "beta_tc_vae" and tc.objective_params["beta"] == 2.0  # not the public config's β-VAE
+    # the papers' grid (Locatello et al.'s settings, Bonheme & Grześ 2023 App. C, Tables 5 and 6)
     full = profiles.resolve("bonheme2022.models", "full")
-    assert full.steps == 300_000 and full.seeds == [0, 1, 2, 3, 4]
+    assert full.steps == 300_000 and full.seeds == [0, 1, 2, 3, 4] and full.other_seeds == [0, 1, 2, 3, 4]
+    assert (full.batch_size, full.lr, full.image_size, full.parallel) == (64, 1e-4, 64, True)
+    assert full.strengths["beta_vae"] == [1, 2, 4, 6, 8]
+    assert full.strengths["beta_tc_vae"] == [1, 2, 4, 6, 8]
     assert full.strengths["annealed_vae"] == [5, 10, 25, 50, 75]
     assert full.strengths["dip_vae_ii"] == [1, 2, 5, 10, 20]
+    assert B.objective_params(full, "annealed_vae", 5)["iteration_threshold"] == 100_000
+    assert B.objective_params(full, "annealed_vae", 5)["gamma"] == 1000.0
+    assert len(B.model_set(full)) == 4 * 5 * 5  # objectives × strengths × seeds
+
+
+def test_paper_datasets_use_real_files_when_present_else_the_stand_in(tmp_path):
+    with pytest.warns(UserWarning, match="symsol.*using symsol_like instead"):
+        assert B.paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol_like"]
+    with pytest.warns(UserWarning, match="cars3d.*left out"):
+        assert B.paper_datasets(["dsprites", "cars3d"], root=tmp_path) == ["dsprites"]
+    images = np.random.default_rng(0).integers(0, 256, (20, 64, 64), dtype=np.uint8)
+    np.savez(tmp_path / "symsol_reduced.npz", images=images, labels=np.repeat(np.arange(5), 4))
+    assert B.paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol"]
+    with pytest.raises(ValueError, match="unknown dataset 'mnist-1k'"):
+        B.paper_datasets(["mnist-1k"])
+    full = profiles.resolve("bonheme2022.models", "full")
+    assert full.datasets == ["dsprites", "cars3d", "smallnorb"] and full.transfer_datasets == ["dsprites", "symsol"]
+    # Cars3D is in colour: its VAEs take three channels, the grey datasets one
+    assert B.train_config(full, B.Member("beta_vae", 1.0, 0, "cars3d")).model.channels == 3
+    assert B.train_config(full, B.Member("beta_vae", 1.0, 0, "smallnorb")).model.channels == 1
+
+
+def test_load_images_takes_the_whole_split_when_it_is_smaller(tmp_path, monkeypatch):
+    images = np.random.default_rng(0).integers(0, 256, (50, 64, 64), dtype=np.uint8)
+    np.savez(tmp_path / "symsol_reduced.npz", images=images, labels=np.repeat(np.arange(5), 10))
+    monkeypatch.setenv("REPLAB_DATA", str(tmp_path))
+    got = B.load_images("symsol", 1000, image_size=32, split="test", cache=ArtifactCache(tmp_path / "cache"))
+    assert got.images.shape == (5, 1, 32, 32)  # the stratified 10% test split: one image per shape
+    assert got.factor_names == ("label",) and sorted(got.factor_classes[:, 0].tolist()) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        B.load_images("dsprites", 0)
 
 
 # -- a tiny end-to-end run ---------------------------------------------------------------------------------------
 def test_smoke_model_set_trains_and_compares_snapshots(tmp_path, monkeypatch):
     monkeypatch.setenv("REPLAB_CACHE", str(tmp_path))
-    S = profiles.resolve("bonheme2022.models", "smoke", n_train=64, steps=10)
+    S = profiles.resolve("bonheme2022.models", "smoke", n_train=64, steps=10, n_snapshots=5)
     member = B.Member("beta_tc_vae", 2.0, 0)
     run = B.train_members(S, [member])[member]
     assert sorted(run.snapshots) == [2, 4, 6, 8, 10]
@@ -221,6 +271,37 @@ def test_smoke_model_set_trains_and_compares_snapshots(tmp_path, monkeypatch):
     table = sims[2]["min"]
     assert list(table.index) == run.model.layer_names() and table.shape == (15, 15)
     assert B.snapshot_summary(sims).shape == (4, 4)
+
+
+class _InlineExecutor:
+    """An executor that runs each submitted job at once, in this process (run_grid accepts any executor)."""
+
+    def __init__(self):
+        self.submitted = 0
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        self.submitted += 1
+        fut = Future()
+        fut.set_result(fn(*args))
+        return fut
+
+
+def test_model_set_trains_through_the_grid_runner_and_shares_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path))
+    S = profiles.resolve("bonheme2022.models", "smoke", n_train=64, steps=4)
+    members = [B.Member("beta_vae", 1.0, 0), B.Member("dip_vae_ii", 1.0, 0)]
+    executor = _InlineExecutor()
+    runs = B.train_members(S, members, executor=executor)
+    assert executor.submitted == 2  # each member trained once, by the grid runner
+    again = _InlineExecutor()
+    cached = B.train_members(S, members, executor=again)
+    assert again.submitted == 0  # nothing left to train: the grid and the pages share one cache entry
+    serial = B.train_members(S, members)  # the serial path (S.parallel false) finds the grid's models
+    for m in members:
+        assert all(torch.equal(v, cached[m].model.state_dict()[k]) for k, v in runs[m].model.state_dict().items())
+        assert all(torch.equal(v, serial[m].model.state_dict()[k]) for k, v in runs[m].model.state_dict().items())
 
 
 def test_heatmap_grid_labels_layers_and_shares_one_scale():

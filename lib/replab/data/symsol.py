@@ -5,9 +5,12 @@ Accepted layouts in the data root, the first found wins:
 * ``symsol_reduced.npz`` with ``images`` (N×64×64, N×1×64×64 or N×64×64×1; uint8, or floats in [0, 1] as the
   reference code's ``symsol.npy``, which are rounded to bytes) and ``labels`` (N integers 0..4);
 * ``symsol_reduced/<class>/*.png``: one folder per shape, classes numbered in sorted folder-name order
-  (``class_names`` lists them).
+  (``class_names`` lists them);
+* the reference code's own layout, which carries no labels (its dataset config declares no factors):
+  ``symsol_reduced/symsol.npy`` (N×64×64×1 floats in [0, 1], the array ``vae_ld.data.symsol`` caches), else
+  the flat ``symsol_reduced/*.png`` of its archive (sorted by name). ``labels`` is then None.
 
-Split: a fixed seeded stratified 90/10 partition.
+Split: a fixed seeded 90/10 partition, stratified by shape when labels are known.
 """
 from __future__ import annotations
 
@@ -17,21 +20,30 @@ from ._base import ImageDataset, check_split, require_file, resolve_root, split_
 
 NPZ = "symsol_reduced.npz"
 FOLDER = "symsol_reduced"
+REFERENCE_NPY = "symsol.npy"
 
 
-def _read_folder(folder) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def _read_png(path) -> np.ndarray:
     from PIL import Image
 
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), dtype=np.uint8)
+
+
+def _read_folder(folder) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    """Class sub-folders of PNGs (labelled), else the flat PNGs of the reference archive (unlabelled)."""
     classes = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
     images, labels = [], []
     for k, name in enumerate(classes):
         for png in sorted((folder / name).glob("*.png")):
-            with Image.open(png) as im:
-                images.append(np.asarray(im.convert("L"), dtype=np.uint8))
+            images.append(_read_png(png))
             labels.append(k)
-    if not images:
-        raise FileNotFoundError(f"no <class>/*.png images in {folder}")
-    return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+    if images:
+        return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+    flat = sorted(folder.glob("*.png"))
+    if not flat:
+        raise FileNotFoundError(f"no <class>/*.png or *.png images in {folder}")
+    return np.stack([_read_png(p) for p in flat]), None, ()
 
 
 def _as_bytes(images: np.ndarray) -> np.ndarray:
@@ -53,13 +65,16 @@ def load(split: str = "train", root=None, seed: int = 0, test_fraction: float = 
     check_split(split)
     folder = resolve_root(root)
     if folder is not None and (folder / FOLDER).is_dir() and not (folder / NPZ).exists():
-        images, labels, classes = _read_folder(folder / FOLDER)
+        if (folder / FOLDER / REFERENCE_NPY).exists():
+            images, labels, classes = np.load(folder / FOLDER / REFERENCE_NPY), None, ()
+        else:
+            images, labels, classes = _read_folder(folder / FOLDER)
     else:
         with np.load(require_file(root, NPZ, FOLDER)) as f:
             images, labels = f["images"], f["labels"].astype(np.int64)
         classes = tuple(str(k) for k in range(int(labels.max()) + 1))
     images = _as_bytes(images)
-    idx = split_indices(len(labels), split, test_fraction, seed, stratify=labels)
-    ds = ImageDataset(images[idx], labels=labels[idx], name="symsol")
+    idx = split_indices(len(images), split, test_fraction, seed, stratify=labels)
+    ds = ImageDataset(images[idx], labels=None if labels is None else labels[idx], name="symsol")
     ds.class_names = classes
     return ds

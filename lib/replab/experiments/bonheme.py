@@ -39,13 +39,13 @@ from ..runtime import get_device, progress
 from ..similarity import cka_matrix
 from ..train import TrainConfig, TrainedRun, run_key, train
 
-__all__ = ["OBJECTIVES", "REGULARISER", "OBJECTIVE_LABELS", "ImageSet", "Member", "load_images", "model_config",
-           "objective_params", "train_config", "snapshot_steps", "model_set", "train_members", "train_classifier",
-           "train_fc", "noise_seed", "representations", "similarity", "seed_pairs", "pairwise_mean", "diagonal",
-           "part_means", "snapshot_similarity", "snapshot_summary", "first_step_above", "active_units",
-           "collapse_scores", "decoder_layers", "retrain_schedule", "layer_module", "reset_layers",
-           "prepare_transfer", "transfer", "reconstruction_loss", "encode_means", "factor_classification",
-           "ENCODER_PARTS"]
+__all__ = ["OBJECTIVES", "REGULARISER", "OBJECTIVE_LABELS", "CHANNELS", "paper_datasets", "ImageSet", "Member",
+           "load_images", "model_config", "objective_params", "train_config", "snapshot_steps", "model_set",
+           "train_members", "train_classifier", "train_fc", "noise_seed", "representations", "similarity",
+           "model_similarity", "seed_pairs", "pairwise_mean", "diagonal", "part_means", "snapshot_similarity",
+           "snapshot_summary", "first_step_above", "active_units", "collapse_scores", "decoder_layers",
+           "retrain_schedule", "layer_module", "reset_layers", "prepare_transfer", "transfer", "reconstruction_loss",
+           "encode_means", "factor_classification", "ENCODER_PARTS"]
 
 OBJECTIVES = ("beta_vae", "beta_tc_vae", "annealed_vae", "dip_vae_ii")
 REGULARISER = {"beta_vae": "beta", "beta_tc_vae": "beta", "annealed_vae": "c_max", "dip_vae_ii": "lambda_od"}
@@ -56,6 +56,32 @@ ENCODER_PARTS = ("encoder", "latent", "sampled", "decoder")
 
 
 # -- data ---------------------------------------------------------------------------------------------------------
+CHANNELS = {"cars3d": 3, "celeba": 3}  # the papers' other datasets are grey
+STAND_INS = {"symsol": "symsol_like"}  # generated offline sets that take a real dataset's place
+
+
+def paper_datasets(names: Sequence[str], root=None) -> list[str]:
+    """The datasets of ``names`` that can be loaded here: a real dataset whose files are missing from the data
+    folder (``root`` or ``REPLAB_DATA``) is replaced by its generated stand-in (Symsol by ``symsol_like``) or,
+    without one (Cars3D, smallNORB), left out, with a warning naming it."""
+    out = []
+    for name in names:
+        if name not in _data.names():
+            raise ValueError(f"names: unknown dataset {name!r}; known: {_data.names()}")
+        try:
+            _data.load(name, split="test", root=root)
+        except FileNotFoundError as err:
+            stand_in = STAND_INS.get(name)
+            warnings.warn(f"{name}: {err}; " + (f"using {stand_in} instead" if stand_in else "left out"),
+                          stacklevel=2)
+            if stand_in is not None and stand_in not in out:
+                out.append(stand_in)
+            continue
+        if name not in out:
+            out.append(name)
+    return out
+
+
 @dataclass
 class ImageSet:
     """Images (uint8, N×C×H×W) with their factor classes (N×F) and the spec that rebuilds them (a cache key)."""
@@ -74,8 +100,9 @@ class ImageSet:
 
 def load_images(dataset: str, n: int, seed: int = 0, image_size: int = 64, split: str = "train",
                 cache: ArtifactCache | None = None) -> ImageSet:
-    """``n`` examples of ``dataset``'s ``split`` drawn with ``seed``, area-resized to ``image_size``, cached
-    (the generators render each image, which costs seconds per thousand)."""
+    """``n`` examples of ``dataset``'s ``split`` (all of them when the split is smaller) drawn with ``seed``,
+    area-resized to ``image_size``, cached (the generators render each image, which costs seconds per
+    thousand)."""
     if dataset not in _data.names():
         raise ValueError(f"dataset: unknown {dataset!r}; known: {_data.names()}")
     if not (isinstance(n, int) and n > 0):
@@ -83,7 +110,8 @@ def load_images(dataset: str, n: int, seed: int = 0, image_size: int = 64, split
     spec = {"dataset": dataset, "n": n, "seed": seed, "image_size": image_size, "split": split}
 
     def compute():
-        ds = _data.load(dataset, split=split).sample(n, seed=seed)
+        ds = _data.load(dataset, split=split)
+        ds = ds.sample(min(n, len(ds)), seed=seed)
         images = resize_area(ds.images, image_size)
         classes = ds.factor_classes
         if classes is None and ds.labels is not None:
@@ -110,9 +138,10 @@ class Member:
         return f"{OBJECTIVE_LABELS[self.objective]} {REGULARISER[self.objective]}={self.strength:g} s{self.seed}"
 
 
-def model_config(S) -> _models.Conv64Config:
-    """The disentanglement_lib conv VAE at the profile's image size and widths."""
-    return _models.Conv64Config(image_size=int(S.image_size), widths=tuple(S.widths), hidden=int(S.hidden))
+def model_config(S, dataset: str = "dsprites") -> _models.Conv64Config:
+    """The disentanglement_lib conv VAE at the profile's image size and widths, with ``dataset``'s channels."""
+    return _models.Conv64Config(image_size=int(S.image_size), widths=tuple(S.widths), hidden=int(S.hidden),
+                                channels=CHANNELS.get(dataset, 1))
 
 
 def objective_params(S, objective: str, strength: float) -> dict:
@@ -139,7 +168,7 @@ def snapshot_steps(S) -> tuple[int, ...]:
 
 
 def train_config(S, member: Member) -> TrainConfig:
-    return TrainConfig(model=model_config(S), objective=member.objective,
+    return TrainConfig(model=model_config(S, member.dataset), objective=member.objective,
                        objective_params=objective_params(S, member.objective, member.strength),
                        dataset=member.dataset, batch_size=int(S.batch_size), steps=int(S.steps), lr=float(S.lr),
                        seed=int(member.seed), snapshot_steps=snapshot_steps(S),
@@ -202,7 +231,8 @@ def train_classifier(S, steps: int, seed: int = 0, factor: str = "shape",
 def train_fc(S, member: Member, steps: int, width: int, cache: ArtifactCache | None = None) -> TrainedRun:
     """The fully connected disentanglement_lib VAE (App. G) for one member, on the same data."""
     s = int(S.image_size)
-    fc = _models.FCConfig(input_shape=(1, s, s), encoder_widths=(width, width), decoder_widths=(width,) * 3)
+    fc = _models.FCConfig(input_shape=(CHANNELS.get(member.dataset, 1), s, s), encoder_widths=(width, width),
+                          decoder_widths=(width,) * 3)
     config = TrainConfig(model=fc, objective=member.objective,
                          objective_params=objective_params(S, member.objective, member.strength),
                          dataset=member.dataset, batch_size=int(S.batch_size), steps=int(steps), lr=float(S.lr),
@@ -261,6 +291,18 @@ def similarity(reps_a: dict, reps_b: dict | None = None, metrics: Sequence[str] 
         out["min"] = pd.DataFrame(np.minimum.reduce([out[m].loc[first.index, first.columns].to_numpy()
                                                      for m in metrics]), index=first.index, columns=first.columns)
     return out
+
+
+def model_similarity(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, layers: Sequence[str] | None = None,
+                     metrics: Sequence[str] = METRICS, n_procrustes: int | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`similarity` of two models' ``layers`` (default: all) over the same inputs ``x``."""
+    reps_a, reps_b = representations(model_a, x), representations(model_b, x)
+    if layers is not None:
+        missing = [n for n in layers if n not in reps_a or n not in reps_b]
+        if missing:
+            raise ValueError(f"layers: {missing} are not layers of both models; layers: {list(reps_a)}")
+        reps_a, reps_b = ({n: r[n] for n in layers} for r in (reps_a, reps_b))
+    return similarity(reps_a, reps_b, metrics, n_procrustes)
 
 
 def seed_pairs(a_models: Sequence[Member], b_models: Sequence[Member]) -> list[tuple[Member, Member]]:
