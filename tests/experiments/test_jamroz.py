@@ -67,6 +67,54 @@ def test_frechet_distance_one_dimension_and_second_formulation(seed):
         jamroz.frechet_distance(torch.zeros(5, 2), torch.zeros(5, 3))
 
 
+def _with_moments(rng, mean, cov, n):
+    """n rows whose sample mean and (ddof=1) covariance are exactly ``mean`` and ``cov`` (cov may be singular)."""
+    z = rng.normal(size=(n, len(mean)))
+    z -= z.mean(0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T  # sample covariance exactly I
+    w, v = np.linalg.eigh(cov)
+    return np.asarray(mean) + z @ (v * np.sqrt(np.clip(w, 0, None))).T
+
+
+def test_frechet_distance_closed_form_on_gaussians():
+    rng = np.random.default_rng(3)
+    # 2-D, non-commuting covariances: tr √M = √(tr M + 2 √det M) for a 2×2 matrix with non-negative eigenvalues,
+    # and M = Σa Σb has det Σa · det Σb and the eigenvalues of Σa^½ Σb Σa^½.
+    mu_a, mu_b = np.array([1.0, -2.0]), np.array([0.5, 0.5])
+    ca, cb = np.array([[2.0, 0.8], [0.8, 1.0]]), np.array([[0.5, -0.3], [-0.3, 3.0]])
+    m = ca @ cb
+    root = np.sqrt(np.trace(m) + 2 * np.sqrt(np.linalg.det(ca) * np.linalg.det(cb)))
+    want = ((mu_a - mu_b) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * root
+    a, b = _with_moments(rng, mu_a, ca, 50), _with_moments(rng, mu_b, cb, 80)
+    assert jamroz.frechet_distance(torch.as_tensor(a), torch.as_tensor(b)) == pytest.approx(want, rel=1e-9)
+    # commuting (diagonal) covariances, one of them singular (a dead feature): ‖Δμ‖² + Σ (σa,i − σb,i)²
+    sa, sb = np.array([1.0, 0.0, 3.0]), np.array([2.0, 1.0, 0.5])
+    a = _with_moments(rng, np.zeros(3), np.diag(sa ** 2), 40)
+    b = _with_moments(rng, np.ones(3), np.diag(sb ** 2), 60)
+    want = 3.0 + ((sa - sb) ** 2).sum()
+    assert jamroz.frechet_distance(torch.as_tensor(a), torch.as_tensor(b)) == pytest.approx(want, rel=1e-7)
+
+
+def test_frechet_distance_large_samples_approach_the_population_value():
+    # the population distance between N(0, I) and N(μ, 4I) in 5-D is ‖μ‖² + 5 (2 − 1)²
+    rng = np.random.default_rng(4)
+    mu = np.array([1.0, 0.0, -1.0, 0.5, 0.0])
+    a, b = rng.normal(size=(20000, 5)), mu + 2.0 * rng.normal(size=(20000, 5))
+    assert jamroz.frechet_distance(torch.as_tensor(a), torch.as_tensor(b)) == pytest.approx(2.25 + 5.0, abs=0.1)
+
+
+def test_frechet_distance_symmetric_and_rotation_invariant():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6)), rng.normal(size=(150, 6)) + 1.0
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    fd = jamroz.frechet_distance(torch.as_tensor(a), torch.as_tensor(b))
+    assert jamroz.frechet_distance(torch.as_tensor(b), torch.as_tensor(a)) == pytest.approx(fd, rel=1e-8)
+    assert jamroz.frechet_distance(torch.as_tensor(a @ q), torch.as_tensor(b @ q)) == pytest.approx(fd, rel=1e-7)
+    assert fd > 0
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        jamroz.frechet_distance(torch.zeros(1, 2), torch.zeros(5, 2))
+
+
 @pytest.fixture(scope="module")
 def correlated_dpgmm():
     rng = np.random.default_rng(0)
@@ -87,6 +135,15 @@ def test_draw_codes_joint_keeps_and_factorial_drops_dependence(correlated_dpgmm)
     torch.testing.assert_close(iqr(fact), iqr(joint), atol=0.1, rtol=0)
     torch.testing.assert_close(jamroz.draw_codes("joint", 50, seed=2, model=correlated_dpgmm),
                                jamroz.draw_codes("joint", 50, seed=2, model=correlated_dpgmm))
+    # "trace" draws from p(z* | c_t) of the chosen kept sweep: its mean is that sweep's mixture mean
+    for t in (0, correlated_dpgmm.n_traces_ - 1):
+        want = correlated_dpgmm.predictive(trace_index=t, device="cpu").mean.float()
+        got = jamroz.draw_codes("trace", 20000, seed=3, model=correlated_dpgmm, trace_index=t).mean(0)
+        torch.testing.assert_close(got, want, atol=0.05, rtol=0)
+    torch.testing.assert_close(jamroz.draw_codes("trace", 10, seed=4, model=correlated_dpgmm),
+                               jamroz.draw_codes("trace", 10, seed=4, model=correlated_dpgmm, trace_index=-1))
+    with pytest.raises(ValueError, match="trace_index"):
+        jamroz.draw_codes("trace", 10, model=correlated_dpgmm, trace_index=correlated_dpgmm.n_traces_)
 
 
 def test_draw_codes_prior_variance_and_errors():
@@ -150,6 +207,64 @@ def test_tiny_grid_trains_memorises_and_scores(tmp_path):
     real = jamroz.real_images("mnist10k", 40, seed=0)
     q = jamroz.sample_quality(runs[0], real, real)
     assert q["fd"] == pytest.approx(0.0, abs=1e-6) and 0.1 <= q["confidence"] <= 1.0
+    # one pass gives the last block's pooled output and the softmax of the head, as two separate forward passes
+    feats, probs = jamroz.classifier_outputs(runs[0], real)
+    with torch.no_grad():
+        h = real
+        for block in runs[0].model.blocks.values():
+            h = block(h)
+        torch.testing.assert_close(feats, h.mean((2, 3)).double(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(probs, torch.softmax(runs[0].model(real), 1).double(), rtol=1e-5, atol=1e-6)
+    other = jamroz.real_images("mnist10k", 30, seed=1)
+    by_images = jamroz.sample_quality(runs[0], other, real)
+    assert jamroz.sample_quality(runs[0], other, feats) == pytest.approx(by_images)  # features as the reference
+    assert by_images["fd"] > 0
+    with pytest.raises(ValueError, match=r"images: expected a tensor of shape \(n, C, H, W\)"):
+        jamroz.classifier_outputs(runs[0], real[0])
+
+
+def test_random_labels_are_one_fixed_permutation_for_every_seed():
+    from replab.train import _classifier_labels, _load_data
+
+    def labels_of(cfg):
+        images, labels = _load_data(cfg, None, (1, 28, 28))  # the training subset and its true labels
+        return _classifier_labels(cfg, labels, len(images))
+
+    true = labels_of(jamroz.cnn_config("mnist10k", 8, 8, n_train=300, epochs=1, batch_size=50))
+    r0, r1 = (labels_of(jamroz.cnn_config("mnist10k", 8, 8, labels="random", seed=s, n_train=300, epochs=1,
+                                          batch_size=50)) for s in (0, 1))
+    torch.testing.assert_close(r0, r1)  # the same permutation whatever the network's seed
+    assert sorted(r0.tolist()) == sorted(true.tolist())  # a permutation of the true labels, class counts kept
+    assert (r0 != true).float().mean() > 0.75  # about 90% change for 10 balanced classes
+
+
+def test_train_runs_goes_through_the_grid_runner(tmp_path, monkeypatch):
+    import replab.grid as grid
+
+    calls = []
+    real = grid.run_grid
+    monkeypatch.setattr(grid, "run_grid", lambda configs, **kw: calls.append(kw) or real(configs, **kw))
+    cache = ArtifactCache(tmp_path)
+    cfgs = [jamroz.cnn_config("mnist10k", 8, 8, seed=s, n_train=50, epochs=1, batch_size=25) for s in (0, 1)]
+    runs = jamroz.train_runs(cfgs, cache=cache)
+    assert len(calls) == 1 and isinstance(calls[0]["executor"], jamroz._InProcess)
+    assert [r.config.seed for r in runs] == [0, 1] and all(cache.exists("train", c) for c in cfgs)
+    # two seeds, two different nets
+    w0, w1 = (next(r.model.parameters()).detach() for r in runs)
+    assert not torch.allclose(w0, w1)
+    members = grid.run_grid(cfgs, cache=cache)
+    assert [m.status for m in members] == ["cached", "cached"]
+    with pytest.raises(ValueError, match="n_jobs: expected a positive integer"):
+        jamroz.train_runs(cfgs, n_jobs=0, cache=cache)
+
+
+@pytest.mark.slow
+def test_train_runs_with_worker_processes_matches_in_process(tmp_path):
+    cfg = jamroz.cnn_config("mnist10k", 8, 8, seed=5, n_train=50, epochs=1, batch_size=25, device="cpu")
+    pooled = jamroz.train_runs([cfg], n_jobs=2, cache=ArtifactCache(tmp_path / "pool"))[0]
+    local = jamroz.train_runs([cfg], cache=ArtifactCache(tmp_path / "local"))[0]
+    for (name, a), (_, b) in zip(pooled.model.state_dict().items(), local.model.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
 
 
 def test_band_plots_draw_mean_and_min_max_band():
@@ -170,4 +285,13 @@ def test_band_plots_draw_mean_and_min_max_band():
     ax = jplot.beta_bands(df.rename(columns={"layer": "beta", "condition": "objective"}))
     assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [-0.01, 0.5])
+    # several rows per β (one per kept sweep): the mean as the line, the min-max as a band; one row: no band
+    q = pd.DataFrame({"objective": ["m"] * 5, "codes": ["dp", "dp", "dp", "prior", "prior"],
+                      "beta": [1.0, 1.0, 10.0, 1.0, 10.0], "fd": [1.0, 3.0, 5.0, 7.0, 8.0],
+                      "confidence": [0.5, 0.7, 0.9, 0.2, 0.1]})
+    axes = jplot.quality_lines(q, floor={"fd": 0.5, "confidence": 0.95})
+    np.testing.assert_allclose(axes[0].lines[0].get_ydata(), [2.0, 5.0])
+    np.testing.assert_allclose(axes[1].lines[0].get_ydata(), [0.6, 0.9])
+    np.testing.assert_allclose(axes[0].lines[1].get_ydata(), [7.0, 8.0])
+    assert sum(isinstance(c, PolyCollection) for c in axes[0].collections) == 1
     plt.close("all")

@@ -2,8 +2,9 @@
 
 - CNN grids (Section 4, App. C): VGG-style nets of a given depth and width trained with true labels, with one fixed
   random permutation of the labels (memorising nets), with augmentation, dropout or both, ``n`` seeds per setting,
-  through :mod:`replab.train` (cached by configuration, so pages share the nets). Their kernel fingerprints
-  (:mod:`replab.fingerprints`) are modelled per layer by a DP-GMM and summarised by the relative entropy (Eq. 7).
+  through the grid runner :mod:`replab.grid` (cached by configuration, so pages share the nets). Their kernel
+  fingerprints (:mod:`replab.fingerprints`) are modelled per layer by a DP-GMM and summarised by the relative
+  entropy (Eq. 7).
 - VAE β-sweeps (Section 5): β-VAEs and MMD-VAEs; the DP-GMM of the sampled test-set codes gives the relative
   entropy and the total correlation (Eqs. 7 and 10) of the aggregated posterior, and a sampler for latent codes.
 - Sample quality (Section 5.2, Fig. 4, made numeric here): the Fréchet distance between features of a classifier
@@ -32,8 +33,7 @@ from ..distributions import student_t_marginal_mixture
 from ..dpgmm import DPGMM, relative_entropy, total_correlation
 from ..fingerprints import PAPER_LAYER_DIMS, fingerprints
 from ..models import MLPConfig, VGGConfig, WAECelebAConfig, vgg_layout
-from ..runtime import progress
-from ..train import TrainConfig, TrainedRun, run_key, train
+from ..train import TrainConfig, TrainedRun
 
 try:
     import fcntl
@@ -42,8 +42,8 @@ except ImportError:  # not POSIX: no cross-process lock, pages may then compute 
 
 __all__ = ["REGULARISERS", "cnn_config", "train_runs", "real_images", "probe_images", "accuracy", "layer_dims",
            "cnn_fingerprints", "layer_complexity", "vae_config", "prior_variance", "latent_codes", "fit_latents",
-           "latent_information", "draw_codes", "decode", "classifier_outputs", "frechet_distance", "has_labels", "frechet_setup",
-           "sample_quality"]
+           "latent_information", "draw_codes", "decode", "classifier_outputs", "frechet_distance", "has_labels",
+           "frechet_setup", "sample_quality"]
 
 # name -> (augmentation, Dropout2d rate) as in the public code's variants
 REGULARISERS = {"none": (False, 0.0), "augmentation": (True, 0.0), "dropout": (False, 0.2), "both": (True, 0.2)}
@@ -125,24 +125,51 @@ def _exclusive(cache: ArtifactCache, name: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+class _LockedFuture:
+    """A member of :func:`replab.grid.run_grid` trained in this process when its result is asked for, under the
+    member's lock (so that the grid's progress bar follows the training)."""
+
+    def __init__(self, cache: ArtifactCache, key: str, fn, args):
+        self._cache, self._key, self._fn, self._args = cache, key, fn, args
+
+    def result(self):
+        with _exclusive(self._cache, f"train-{self._key}"):
+            return self._fn(*self._args)
+
+
+class _InProcess:
+    """An executor for :func:`replab.grid.run_grid` that trains the members one after the other in this process
+    (the cheapest on a small CPU: no worker imports torch again), each under its lock."""
+
+    def __init__(self, cache: ArtifactCache):
+        self.cache = cache
+
+    def submit(self, fn, config, cache_root, key, *rest):
+        return _LockedFuture(self.cache, key, fn, (config, cache_root, key, *rest))
+
+
 def train_runs(configs: Sequence[TrainConfig], n_jobs: int = 1, cache: ArtifactCache | None = None
                ) -> list[TrainedRun]:
-    """Train (or load from the cache) every configuration; ``n_jobs > 1`` goes through :func:`replab.grid.run_grid`.
+    """Train (or load from the cache) every configuration through :func:`replab.grid.run_grid`.
 
-    With ``n_jobs=1`` the members train one after the other in this process, which is the cheapest on a small CPU,
-    each under a lock so that two pages running at once never train the same member twice.
+    ``n_jobs=1`` trains the members one after the other in this process, each under a lock so that two pages
+    running at once never train the same member twice (the second waits, then loads it); ``n_jobs > 1`` uses the
+    grid's pool of that many worker processes. Members already in the cache are loaded, not trained.
     """
-    configs = list(configs)
-    cache = ArtifactCache() if cache is None else cache
-    if n_jobs > 1:
-        from ..grid import load_grid, run_grid
+    from ..grid import load_grid, run_grid
 
+    configs = list(configs)
+    if not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs >= 1):
+        raise ValueError(f"n_jobs: expected a positive integer, got {n_jobs!r}")
+    cache = ArtifactCache() if cache is None else cache
+    if n_jobs == 1:
+        run_grid(configs, executor=_InProcess(cache), cache=cache)
+    else:
         run_grid(configs, cache=cache, max_workers=n_jobs)
-        return load_grid(configs, cache=cache)
-    runs = []
-    for config in progress(configs, desc="train grid"):
-        with _exclusive(cache, f"train-{run_key(config)}"):
-            runs.append(train(config, cache))
+    runs = load_grid(configs, cache=cache)
+    missing = [i for i, r in enumerate(runs) if r is None]
+    if missing:  # only if the cache folder lost them between training and loading
+        raise RuntimeError(f"train_runs: members {missing} are not in the cache {cache.root} after training")
     return runs
 
 
@@ -326,12 +353,12 @@ def latent_information(run: TrainedRun, n_codes: int | None, n_sweeps: int, burn
 
 
 def draw_codes(source: str, n: int, seed: int = 0, model: DPGMM | None = None, latent_dim: int | None = None,
-               variance: float = 1.0) -> torch.Tensor:
+               variance: float = 1.0, trace_index: int = -1) -> torch.Tensor:
     """``n`` latent codes (float32) from one of four sources.
 
     - ``"prior"``: N(0, variance·I) in ``latent_dim`` dimensions;
     - ``"joint"``: the DP-GMM posterior predictive p(z*) (Eq. 6, averaged over kept sweeps);
-    - ``"trace"``: p(z* | c) given the last kept sweep, the sampler of Section 5.2;
+    - ``"trace"``: p(z* | c) given one kept sweep (``trace_index``, default the last), the sampler of Section 5.2;
     - ``"factorial"``: the product of the predictive's marginals p_ind(z*) (Eq. 8), every dimension drawn alone.
     """
     if not (isinstance(n, int) and n > 0):
@@ -347,7 +374,7 @@ def draw_codes(source: str, n: int, seed: int = 0, model: DPGMM | None = None, l
         if source == "joint":
             return model.sample(n, seed=seed).float()
         if source == "trace":
-            return model.predictive(trace_index=-1, device="cpu").sample((n,)).float()
+            return model.predictive(trace_index=trace_index, device="cpu").sample((n,)).float()
         if source == "factorial":
             dist = model.predictive(device="cpu")
             comp = dist.component_distribution
@@ -370,17 +397,17 @@ def decode(model, z: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def classifier_outputs(run: TrainedRun, images: torch.Tensor, batch_size: int = 500
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features (the last block's globally average-pooled output) and softmax probabilities of a classifier.
-
-    ``images`` are floats in [0, 1] (or uint8); they are normalised as the classifier was trained.
-    """
+    """Features (the last block's globally average-pooled output) and softmax probabilities of a classifier,
+    from one pass over ``images`` (floats in [0, 1] or uint8, normalised here as the classifier was trained)."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images: expected a tensor of shape (n, C, H, W), got {got}")
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     x = _normalise(x, run.config.dataset)
     last = f"block.{len(run.config.model.layout)}"
-    feats = capture(run.model, x, layers=[last], reduce="gap", batch_size=batch_size)[last].double()
     dev = next(run.model.parameters()).device
-    probs = torch.cat([torch.softmax(run.model(b.to(dev)), 1).cpu() for b in x.split(batch_size)]).double()
-    return feats, probs
+    out = capture(run.model, x, layers=[last, "output"], reduce="gap", batch_size=batch_size, device=dev)
+    return out[last].double(), torch.softmax(out["output"].double(), 1)
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -406,29 +433,32 @@ def has_labels(dataset: str) -> bool:
 
 
 def sample_quality(classifier: TrainedRun, images: torch.Tensor, reference: torch.Tensor) -> dict:
-    """Fréchet distance of ``images`` to ``reference`` (real images) on the classifier's features, and the
-    classifier's mean top-class probability on ``images`` (its confidence)."""
-    fa, pa = classifier_outputs(classifier, images)
-    fr, _ = classifier_outputs(classifier, reference)
-    return {"fd": frechet_distance(fa, fr), "confidence": float(pa.max(1).values.mean())}
+    """Fréchet distance of ``images`` to ``reference`` on the classifier's features, and the classifier's mean
+    top-class probability on ``images`` (its confidence).
 
+    ``reference`` is either real images (n, C, H, W) or their features from :func:`classifier_outputs` (n, F),
+    which :func:`frechet_setup` returns so that the real images pass through the classifier once per page.
+    """
+    fa, pa = classifier_outputs(classifier, images)
+    fr = reference if torch.as_tensor(reference).ndim == 2 else classifier_outputs(classifier, reference)[0]
+    return {"fd": frechet_distance(fa, fr), "confidence": float(pa.max(1).values.mean())}
 
 
 def frechet_setup(dataset: str, depth: int, width: int, n_train: int | None, epochs: int, batch_size: int,
                   n_real: int, seed: int = 0, cache: ArtifactCache | None = None):
-    """The classifier of the Fréchet distance and its references: ``(classifier, real, floor)``.
+    """The classifier of the Fréchet distance and its reference: ``(classifier, reference, floor)``.
 
     The classifier is the true-label CNN of :func:`cnn_config` with these sizes and ``seed`` (at ``quick`` the
-    first net of the memorisation page, shared through the cache); ``real`` are ``n_real`` test images (at most
-    2,000) in [0, 1]; ``floor`` is :func:`sample_quality` of as many real training images against them. Returns
-    ``(None, None, None)`` when the dataset has no labels.
+    first net of the memorisation page, shared through the cache); ``reference`` holds the classifier's features of
+    ``n_real`` real test images (at most the split), for :func:`sample_quality`; ``floor`` is :func:`sample_quality` of
+    as many real training images against them. Returns ``(None, None, None)`` when the dataset has no labels.
     """
     if not has_labels(dataset):
         return None, None, None
     config = cnn_config(dataset, depth, width, seed=seed, n_train=n_train or None, epochs=epochs,
                         batch_size=batch_size)
     classifier = train_runs([config], cache=cache)[0]
-    n = min(n_real, 2000)
-    real = real_images(dataset, n, seed=seed + 1)
-    floor = sample_quality(classifier, real_images(dataset, n, seed=seed, split="train"), real)
-    return classifier, real, floor
+    n = min(n_real, len(_data.load(dataset, split="test")), _train_size(dataset))
+    reference = classifier_outputs(classifier, real_images(dataset, n, seed=seed + 1))[0]
+    floor = sample_quality(classifier, real_images(dataset, n, seed=seed, split="train"), reference)
+    return classifier, reference, floor

@@ -92,8 +92,10 @@ def sample_rows(rows: Mapping[str, object], ncols: int = 16, height: float = 1.2
 def quality_lines(df, floor: Mapping[str, float] | None = None, axes=None):
     """Fréchet distance and classifier confidence of decoded samples against β, one line per (objective, codes).
 
-    ``df`` has columns ``objective``, ``beta``, ``codes``, ``fd`` and ``confidence``; ``floor`` (the same two
-    numbers for real images) is drawn as dotted lines. Returns the two axes.
+    ``df`` has columns ``objective``, ``beta``, ``codes``, ``fd`` and ``confidence``, and may hold several rows per
+    (objective, codes, β), e.g. one per kept Gibbs sweep: the line is then their mean and the shaded band their
+    minimum and maximum. ``floor`` (the same two numbers for real images) is drawn as dotted lines. Returns the two
+    axes.
     """
     import matplotlib.pyplot as plt
 
@@ -103,9 +105,12 @@ def quality_lines(df, floor: Mapping[str, float] | None = None, axes=None):
     groups = sorted(df.groupby(["objective", "codes"]).groups, key=str)
     for ax, col, label in zip(axes, ("fd", "confidence"), ("Fréchet distance (lower is better)", "confidence")):
         for i, (name, codes) in enumerate(groups):
-            part = df[(df["objective"] == name) & (df["codes"] == codes)].sort_values("beta")
-            ax.plot(part["beta"], part[col], marker="o", ms=3, color=f"C{i}",
+            part = df[(df["objective"] == name) & (df["codes"] == codes)]
+            stats = part.groupby("beta")[col].agg(["mean", "min", "max"]).sort_index()
+            ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=f"C{i}",
                     ls="-" if codes == "prior" else "--", label=f"{name}, {codes}")
+            if (stats["max"] > stats["min"]).any():
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.2, lw=0)
         if floor is not None:
             ax.axhline(floor[col], color="k", lw=0.8, ls=":", label="real images")
         ax.set_xscale("log")
