@@ -85,7 +85,8 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
         ``None`` means every representation the model exposes (required for a plain module).
     reduce : "flatten" or "gap" (global average pooling over spatial axes of conv maps)
     batch_size : batch size when ``data`` is a tensor or a Dataset
-    device : "auto", "cpu" or "cuda"
+    device : "auto", "cpu" or "cuda": where the forward passes run (the model is moved there for the pass and back
+        to its own device afterwards)
     cache_key : optional configuration (dataclass, dict) identifying the model and the data; when given, the result
         is stored in (and loaded from) the artifact cache under kind ``"activations"``.
     cache : optional :class:`replab.cache.ArtifactCache` (default: the shared one)
@@ -112,8 +113,17 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
     return _capture(model, data, layers, reduce, batch_size, device)
 
 
+def _model_devices(model: nn.Module) -> set[torch.device]:
+    return {t.device for t in list(model.parameters()) + list(model.buffers())}
+
+
 def _capture(model, data, layers, reduce, batch_size, device) -> dict[str, torch.Tensor]:
     dev = get_device(device)
+    # The batches go to ``dev``; a model held on one other device is moved there for the pass and moved back after
+    # (a model split over several devices is left where it is).
+    held = _model_devices(model)
+    home = next(iter(held)) if len(held) == 1 else None
+    move = home is not None and home != dev
     own = callable(getattr(model, "representations", None))
     if layers is None and not own:
         raise ValueError("layers: give the module names to capture (this model has no representations() method)")
@@ -129,6 +139,8 @@ def _capture(model, data, layers, reduce, batch_size, device) -> dict[str, torch
     handles = [m.register_forward_hook(hook_for(name)) for name, m in modules.items()]
     was_training = model.training
     model.eval()
+    if move:
+        model.to(dev)
     try:
         with torch.no_grad():
             for batch in progress(_batches(data, batch_size), desc="capture"):
@@ -154,6 +166,8 @@ def _capture(model, data, layers, reduce, batch_size, device) -> dict[str, torch
         for h in handles:
             h.remove()
         model.train(was_training)
+        if move:
+            model.to(home)
     if not chunks:
         raise ValueError("data: no batch was given")
     return {name: torch.cat(parts) for name, parts in chunks.items()}

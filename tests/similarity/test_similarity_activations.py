@@ -82,3 +82,14 @@ def test_cache_key_stores_and_reloads(tmp_path):
     b = capture(net, x, ["4"], cache_key={"model": "toy", "seed": 0}, cache=cache, device="cpu")
     assert cache.hits == 1 and cache.misses == 1
     torch.testing.assert_close(a["4"], b["4"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_model_runs_on_the_gpu_and_is_moved_back():
+    net, x = _net(), _data()
+    acts = capture(net, x, ["4"], device="cuda")
+    assert all(p.device.type == "cpu" for p in net.parameters())
+    net.eval()
+    with torch.no_grad():
+        want = net(x)
+    torch.testing.assert_close(acts["4"], want, atol=1e-5, rtol=1e-4)

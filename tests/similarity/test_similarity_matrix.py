@@ -80,3 +80,30 @@ def test_bad_inputs_name_the_layer():
         cka_matrix(xs, precision="half")
     with pytest.raises(ValueError, match=r"^xs: no layers given$"):
         cka_matrix({})
+
+
+@pytest.mark.parametrize("n,block", [(31, 7), (601, 256)])  # a last block shorter than the others
+def test_blocked_gram_equals_one_product(n, block):
+    from replab.similarity.cka import _gram_float64
+
+    x = torch.randn(n, 13, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    np.testing.assert_allclose(_gram_float64(x, block=block).numpy(), (x @ x.T).numpy(), rtol=0, atol=1e-12)
+
+
+def test_gram_route_beyond_one_block_matches_per_pair():
+    # n = 600 > 2 blocks of 256, so the Grams are formed block by block and mirrored.
+    xs = _layers(9, 600, (700, 900), offset=3.0)
+    ys = _layers(10, 600, (800, 650))
+    table = cka_matrix(xs, ys)
+    want = np.array([[linear_cka(x, y) for y in ys.values()] for x in xs.values()])
+    np.testing.assert_allclose(table.to_numpy(), want, atol=1e-6)
+
+
+def test_rbf_bandwidth_error_names_the_layer():
+    xs = _layers(11, 20, (3, 4))
+    dup = torch.zeros(20, 3)
+    dup[15:] = torch.randn(5, 3, generator=torch.Generator().manual_seed(12))  # 15 identical rows: median D² = 0
+    with pytest.raises(ValueError, match=r"^layer 'dup' of ys: the median pairwise distance is 0"):
+        cka_matrix(xs, {"ok": xs["layer0"], "dup": dup}, metric="rbf_cka")
+    with pytest.raises(ValueError, match=r"^y: the median pairwise distance is 0"):
+        rbf_cka(xs["layer0"], dup)

@@ -26,11 +26,12 @@ def gram_linear(x: torch.Tensor) -> torch.Tensor:
     return x @ x.T
 
 
-def gram_rbf(x: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
+def gram_rbf(x: torch.Tensor, threshold: float = 1.0, name: str = "x") -> torch.Tensor:
     """The RBF kernel ``exp(-‖xᵢ - xⱼ‖² / (2σ²))`` with ``σ = threshold × median pairwise distance``.
 
     As in Kornblith et al., the median is taken over the squared distances of the whole n×n matrix (diagonal
-    included), so ``σ² = threshold² · median(D²)``.
+    included), so ``σ² = threshold² · median(D²)``. ``name`` labels the layer in the error raised when that median
+    is 0.
     """
     if not threshold > 0:
         raise ValueError(f"threshold (sigma): expected a positive number, got {threshold!r}")
@@ -39,7 +40,7 @@ def gram_rbf(x: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
     sq_dist = (sq_norms[:, None] + sq_norms[None, :] - 2 * dot).clamp_min(0)
     sq_median = _median(sq_dist.flatten())
     if sq_median <= 0:
-        raise ValueError("gram_rbf: the median pairwise distance is 0 (most examples are identical); "
+        raise ValueError(f"{name}: the median pairwise distance is 0 (most examples are identical); "
                          "the RBF bandwidth is undefined")
     return torch.exp(-sq_dist / (2 * threshold ** 2 * sq_median))
 
@@ -144,7 +145,7 @@ def linear_cka(x, y, debiased: bool = False, names: tuple[str, str] = ("x", "y")
 def rbf_cka(x, y, sigma: float = 0.8, debiased: bool = False, names: tuple[str, str] = ("x", "y")) -> float:
     """CKA with RBF kernels of bandwidth ``sigma`` × the median pairwise distance (Kornblith et al. 2019)."""
     x, y = prepare_pair(x, y, names, min_rows=4 if debiased else 2, why=_DEBIASED_WHY if debiased else "")
-    return float(cka(gram_rbf(x, sigma), gram_rbf(y, sigma), debiased))
+    return float(cka(gram_rbf(x, sigma, names[0]), gram_rbf(y, sigma, names[1]), debiased))
 
 
 def _gram_float64(x: torch.Tensor, block: int = 256) -> torch.Tensor:
@@ -167,7 +168,7 @@ def _gram_float64(x: torch.Tensor, block: int = 256) -> torch.Tensor:
 
 
 def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debiased: bool = False,
-               dtype: torch.dtype = torch.float64) -> torch.Tensor:
+               dtype: torch.dtype = torch.float64, name: str = "x") -> torch.Tensor:
     """The centred (or U-centred) float64 Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`."""
     if kernel == "linear":
         # The product runs in the features' dtype (float32 under mixed precision), from centred features; the
@@ -183,6 +184,6 @@ def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debi
         means = g.mean(dim=0)
         return g.sub_(means[:, None]).sub_(means[None, :]).add_(means.mean())  # HKH without temporaries
     if kernel == "rbf":
-        return center_gram(gram_rbf(x.double(), sigma), unbiased=debiased)
+        return center_gram(gram_rbf(x.double(), sigma, name), unbiased=debiased)
     raise ValueError(f"kernel: expected 'linear' or 'rbf', got {kernel!r}")
 

@@ -125,15 +125,15 @@ def _linear_cka_features(px: dict, py: dict, debiased: bool, work: torch.dtype) 
 def _cka_grams(px: dict, py: dict, same: bool, kernel: str, sigma: float, debiased: bool,
                group: int, work: torch.dtype) -> torch.Tensor:
     """All HSIC values as one float64 product of the stacked flattened Grams."""
-    gx = torch.stack([layer_gram(t, kernel, sigma, debiased, work).flatten()
-                      for t in progress(px.values(), desc="Gram matrices (xs)")])
+    gx = torch.stack([layer_gram(t, kernel, sigma, debiased, work, f"layer {k!r} of xs").flatten()
+                      for k, t in progress(px.items(), desc="Gram matrices (xs)")])
     norm_x = torch.linalg.vector_norm(gx, dim=1)
     if same:
         return (gx @ gx.T) / torch.outer(norm_x, norm_x)
     names = list(py)
     cols = []
     for start in progress(range(0, len(names), group), desc="Gram matrices (ys)"):
-        gy = torch.stack([layer_gram(py[k], kernel, sigma, debiased, work).flatten()
+        gy = torch.stack([layer_gram(py[k], kernel, sigma, debiased, work, f"layer {k!r} of ys").flatten()
                           for k in names[start:start + group]])
         cols.append((gx @ gy.T) / torch.outer(norm_x, torch.linalg.vector_norm(gy, dim=1)))
         del gy
