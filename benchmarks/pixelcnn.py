@@ -7,13 +7,18 @@ For the paper's sizes (Nash et al., Appendix A: 64 filters and a 256-way softmax
 
 * ``baseline``: the model as written, eager, NCHW, fp32: the model without the speed measures;
 * ``channels_last``: inputs and weights in channels-last memory layout;
-* ``compiled``: ``torch.compile`` (fused element-wise ops; skipped with a note where it fails on this machine);
-* ``bf16``: channels-last under bfloat16 autocast (the likelihood stays in float32).
+* ``compiled``: channels-last and ``torch.compile`` (fused element-wise ops; skipped with a note where it fails
+  on this machine);
+* ``baseline-bf16``: the model without the speed measures (eager, NCHW) under bfloat16 autocast (the
+  likelihood stays in float32), the bf16 baseline;
+* ``bf16``, ``compiled-bf16``: the same speed measures under bfloat16 autocast.
 
-Each row prints the ratio to the baseline; on a GPU it also prints the fraction of the bf16 peak reached
-(FLOPs counted by ``torch.utils.flop_counter``). Sampling (``H·W`` forward passes in eval mode without gradients,
+Each row prints the ratio to the baseline of its own precision (``vs baseline``: fp32 rows against
+``baseline``, bf16 rows against ``baseline-bf16``) and to the fp32 baseline; on a GPU it also prints the
+fraction of the bf16 peak reached (FLOPs counted by ``torch.utils.flop_counter``). Sampling (``H·W`` forward passes in eval mode without gradients,
 rows below the current one skipped) is timed in samples per second. ``--quick`` times fewer updates, skips the
-paper-size models' sampling and ``torch.compile`` of the paper-size models.
+paper-size models' sampling and ``torch.compile`` of the paper-size models, and on a CPU times the paper-size
+models on batches of 2 with one timed update (a 196-filter update takes tens of seconds per image on 2 cores).
 
     python benchmarks/pixelcnn.py [--quick] [--device auto] [--batch 16] [--paper-batch 4] [--no-compile]
 """
@@ -44,10 +49,11 @@ def _sync(dev):
         torch.cuda.synchronize()
 
 
-def _make(size, dev, channels_last, seed=0):
+def _make(size, dev, channels_last, seed=0, n_init=16):
     torch.manual_seed(seed)
     m = PixelCNNpp(dropout=0.5, **SIZES[size]).to(dev)
-    x = torch.randint(0, 256, (16, *SIZES[size]["image_shape"]), device=dev)
+    # Data-dependent initialisation on one batch (two images at least, so every channel has a spread).
+    x = torch.randint(0, 256, (max(2, n_init), *SIZES[size]["image_shape"]), device=dev)
     m.initialize(x)
     if channels_last:
         m = m.to(memory_format=torch.channels_last)
@@ -82,7 +88,7 @@ def _flops(model, x):
 def time_training(size, variant, dev, batch, n_steps, n_warmup):
     """Images per second of full training updates for one (size, variant); None with a reason if it fails."""
     channels_last = variant in ("channels_last", "compiled", "bf16", "compiled-bf16")
-    model = _make(size, dev, channels_last)
+    model = _make(size, dev, channels_last, n_init=min(16, batch))
     x = torch.randint(0, 256, (batch, *SIZES[size]["image_shape"]), device=dev)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -116,7 +122,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer updates; no paper-size sampling or compilation")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch", type=int, default=16, help="batch of the quick-size models")
-    p.add_argument("--paper-batch", type=int, default=None, help="batch of the paper-size models (default --batch)")
+    p.add_argument("--paper-batch", type=int, default=None,
+                   help="batch of the paper-size models (default --batch; 2 with --quick on a CPU)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     p.add_argument("--samples", type=int, default=8, help="images drawn per sampling measurement")
     p.add_argument("--only", choices=("training", "sampling"), default=None, help="time only one of the two")
@@ -124,6 +131,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     dev = get_device(args.device)
     n_steps, n_warmup = (2, 1) if args.quick else (5, 2)
+    cpu_quick = args.quick and dev.type == "cpu"
+    paper_batch = args.paper_batch or (2 if cpu_quick else args.batch)
+    paper_steps = 1 if cpu_quick else n_steps
     peak = None
     if dev.type == "cuda":
         name = torch.cuda.get_device_name(dev)
@@ -131,27 +141,34 @@ def main(argv=None):
         print(f"device: {name} (bf16 peak {peak} TFLOP/s)")
     else:
         print(f"device: CPU, {torch.get_num_threads()} threads")
-    print(f"batch {args.batch} (paper sizes {args.paper_batch or args.batch}), {n_steps} timed updates after "
-          f"{n_warmup} warm-up")
-    header = f"{'size':<12} {'variant':<14} {'images/s':>9} {'vs baseline':>11} {'TFLOP/s':>8} {'of bf16 peak':>12}"
+    print(f"batch {args.batch} (paper sizes {paper_batch}), {n_steps} timed updates (paper sizes {paper_steps}) "
+          f"after {n_warmup} warm-up")
+    header = (f"{'size':<12} {'variant':<14} {'images/s':>9} {'vs baseline':>11} {'vs fp32':>8} {'TFLOP/s':>8} "
+              f"{'of bf16 peak':>12}")
     print(header)
     print("-" * len(header))
     for size in args.sizes.split(",") if args.only != "sampling" else ():
-        variants = ["baseline", "channels_last", "bf16", "compiled", "compiled-bf16"]
+        variants = ["baseline", "channels_last", "compiled", "baseline-bf16", "bf16", "compiled-bf16"]
         if args.no_compile or (args.quick and size.startswith("paper")):
-            variants = variants[:3]
-        batch = (args.paper_batch or args.batch) if size.startswith("paper") else args.batch
-        base, flops = None, None
+            variants = [v for v in variants if not v.startswith("compiled")]
+        paper = size.startswith("paper")
+        batch, steps = (paper_batch, paper_steps) if paper else (args.batch, n_steps)
+        bases, flops = {}, None
         for variant in variants:
-            rate, extra = time_training(size, variant, dev, batch, n_steps, n_warmup)
+            rate, extra = time_training(size, variant, dev, batch, steps, n_warmup)
             if rate is None:
                 print(f"{size:<12} {variant:<14} {'—':>9}   skipped: {extra}")
                 continue
+            precision = "bf16" if variant.endswith("bf16") else "fp32"
+            if variant.startswith("baseline"):
+                bases[precision] = rate
             if variant == "baseline":
-                base, flops = rate, extra
+                flops = extra
             tflops = flops * rate / batch / 1e12 if flops else float("nan")
             frac = f"{tflops / peak:12.1%}" if peak else f"{'—':>12}"
-            print(f"{size:<12} {variant:<14} {rate:9.3g} {rate / base:10.2f}x {tflops:8.3g} {frac}")
+            own = f"{rate / bases[precision]:10.2f}x" if precision in bases else f"{'—':>11}"
+            fp32 = f"{rate / bases['fp32']:7.2f}x" if "fp32" in bases else f"{'—':>8}"
+            print(f"{size:<12} {variant:<14} {rate:9.3g} {own} {fp32} {tflops:8.3g} {frac}")
     if args.only == "training":
         return
     print()

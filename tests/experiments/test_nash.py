@@ -68,3 +68,46 @@ def test_cached_classifier_snapshots_and_shared_unconditional_model(tmp_path):
 def test_load_rejects_unknown_dataset():
     with pytest.raises(ValueError, match="dataset"):
         nash.load("cifar100", 10, 10, 1)
+
+
+def test_paper_settings_per_dataset():
+    """Appendix A: softmax for grey pixels, 10 logistics for colour; dropout 0.1 only for CONV1 on SVHN and
+    CIFAR-10; context dropout 0.2 only for CIFAR-10's FC3; classifier widths (32, 32) and (64, 128)."""
+    grey = nash.paper_inversion_settings("mnist10k", "CONV1")
+    assert grey == {"likelihood": "softmax", "n_mix": 1, "dropout": 0.5, "context_dropout": 0.0}
+    assert nash.paper_inversion_settings("svhn", "CONV1")["dropout"] == 0.1
+    assert nash.paper_inversion_settings("svhn", "FC3") == {"likelihood": "logistic", "n_mix": 10, "dropout": 0.5,
+                                                            "context_dropout": 0.0}
+    assert nash.paper_inversion_settings("cifar10", "FC3")["context_dropout"] == 0.2
+    assert nash.paper_inversion_settings("cifar10", None)["context_dropout"] == 0.0
+    assert nash.classifier_config("mnist10k")["conv_channels"] == [32, 32]
+    assert nash.classifier_config("cifar10")["conv_channels"] == [64, 128]
+    assert nash.is_colour("svhn") and not nash.is_colour("affmnist")
+    with pytest.raises(ValueError, match="dataset"):
+        nash.is_colour("imagenet")
+
+
+def test_colour_dataset_runs_the_colour_models(tmp_path, monkeypatch):
+    """With CIFAR-10-shaped data (a stand-in for the real files), the classifier has the colour widths and the
+    inversion models a logistic mixture with the dataset's dropouts."""
+    from replab.data import ImageDataset
+
+    def fake_load(name, split="train", **kw):
+        assert name == "cifar10"
+        g = torch.Generator().manual_seed(0 if split == "train" else 1)
+        return ImageDataset(torch.randint(0, 256, (40, 3, 32, 32), generator=g, dtype=torch.uint8),
+                            labels=torch.randint(0, 10, (40,), generator=g), name=name)
+
+    monkeypatch.setattr(nash._data, "load", fake_load)
+    cache = ArtifactCache(tmp_path)
+    data = nash.load("cifar10", 16, 8, 4)
+    assert data.train.shape[1:] == (3, 8, 8)
+    cfg = nash.classifier_config("cifar10", n_train=16, factor=4, steps=2, batch_size=8, n_test=8)
+    clf, _ = nash.classifier(cfg, cache=cache, device="cpu")
+    assert clf.shapes["CONV1"] == (64, 14, 14) and clf.shapes["CONV2"] == (128, 5, 5)
+    kw = dict(n_filters=2, n_res=1, steps=1, batch_size=8, cache=cache, device="cpu")
+    m1, ce = nash.inversion(cfg, "CONV1", data, **kw)
+    m3, _ = nash.inversion(cfg, "FC3", data, **kw)
+    assert m1.config.likelihood == "logistic" and m1.config.n_mix == 10 and m1.config.dropout == 0.1
+    assert m3.config.dropout == 0.5 and m3.config.context_dropout == 0.2
+    assert ce["n_dims"] == 3 * 8 * 8 and ce["nats_per_image"] > 0

@@ -61,16 +61,67 @@ def test_likelihood_of_a_subpixel_ignores_later_subpixels(likelihood, channels, 
         assert float(diff[c, i, j]) > 0.0
 
 
-def test_model_probabilities_over_all_values_of_a_pixel_sum_to_one():
-    m = _model("softmax", 1, (3,))
+@pytest.mark.parametrize("likelihood", ["softmax", "logistic"])
+def test_model_probabilities_over_all_values_of_a_pixel_sum_to_one(likelihood):
+    """Whole-model check on a grey pixel: the 256 images that differ only at (4, 5) get conditionals that sum to
+    1 there (a leak from the pixel into its own parameters would break this)."""
+    m = _model(likelihood, 1, (3,))
     x = torch.randint(0, 256, (1, 1, 8, 8), generator=torch.Generator().manual_seed(3)).expand(256, -1, -1, -1)
     x = x.clone()
     x[:, 0, 4, 5] = torch.arange(256)
     ctx = torch.randn(1, 3).expand(256, -1)
     m.initialize(x[:16], ctx[:16]).eval()
     with torch.no_grad():
-        logp = m.likelihood.log_prob_pixels(m(x, ctx), x)[:, 0, 4, 5]
+        logp = m.likelihood.log_prob_pixels(m(x, ctx), x)
+    logp = logp[:, 0, 4, 5] if likelihood == "softmax" else logp[:, 4, 5]
     assert abs(float(torch.logsumexp(logp.double(), 0))) < 1e-5
+
+
+@pytest.mark.parametrize("context_shape", [(5,), (2, 3, 3)])
+def test_every_residual_layer_receives_a_context_bias(context_shape):
+    """Appendix A: the context is projected to a bias added in every residual layer; a vector gives one bias per
+    channel, a spatial map (resized to each resolution, 1×1 convolutions) a bias that varies over space."""
+    from replab.inversion.pixelcnn import GatedResidual
+    m = _model("softmax", 1, context_shape, n_res=2)
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(0, 256, (2, 1, 8, 8), generator=g)
+    ctx = torch.randn(2, *context_shape, generator=g)
+    m.initialize(x, ctx).eval()
+    seen = []
+
+    def hook(module, args, kwargs):
+        seen.append((args[0].shape[2:], kwargs.get("bias")))
+
+    handles = [mod.register_forward_pre_hook(hook, with_kwargs=True) for mod in m.modules()
+               if isinstance(mod, GatedResidual)]
+    with torch.no_grad():
+        out = m(x, ctx)
+    for h in handles:
+        h.remove()
+    n_layers = sum(isinstance(mod, GatedResidual) for mod in m.modules())
+    # two streams; up blocks of n_res = 2 layers, down blocks of 2, 3, 3 (PixelCNN++)
+    assert n_layers == 2 * (3 * 2 + 2 + 3 + 3) == len(seen)
+    for size, bias in seen:
+        assert bias is not None and bias.shape[:2] == (2, 2 * 8)
+        if len(context_shape) == 1:
+            assert bias.shape[2:] == (1, 1)
+        else:
+            assert tuple(bias.shape[2:]) == tuple(size)
+            assert float(bias.flatten(2).std(-1).min()) > 0           # varies over space
+    # A different context changes the outputs everywhere, including the first pixel, which sees no pixel.
+    with torch.no_grad():
+        other = m(x, torch.randn(2, *context_shape, generator=g))
+    assert float((other - out)[:, :, 0, 0].abs().min(dim=1).values.max()) > 0
+
+
+def test_context_dropout_acts_on_the_projected_biases_in_training_only():
+    m = _model("softmax", 1, (5,), context_dropout=0.5)
+    ctx = torch.randn(64, 5, generator=torch.Generator().manual_seed(12))
+    m.train()
+    zeros = torch.cat([b.flatten() for level in m.context_biases(ctx) for b in level]) == 0
+    assert 0.4 < float(zeros.float().mean()) < 0.6
+    m.eval()
+    assert not any(bool((b == 0).any()) for level in m.context_biases(ctx) for b in level)
 
 
 def test_row_cropped_forward_equals_full_forward():
@@ -131,6 +182,8 @@ def test_weight_norm_and_data_dependent_initialisation():
     w = conv.weight()
     torch.testing.assert_close(w.flatten(1).norm(dim=1), conv.g.detach())
     x = torch.randn(64, 3, 6, 6) * 4 + 2
+    with torch.no_grad():
+        conv.bias.normal_()                     # the initialisation must not depend on an earlier bias
     conv._data_init = True
     conv(x)
     with torch.no_grad():

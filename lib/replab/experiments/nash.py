@@ -10,6 +10,12 @@ training-dynamics models invert classifier snapshots kept during the same traini
 inversion models describe, exactly and without dequantisation), and the classifier sees that coarse image
 upsampled back by pixel repetition. The map coarse ↔ classifier input is a bijection, so the likelihoods, the
 information bound and Table 1's check are all about the classifier's actual inputs. ``factor = 1`` is the paper.
+
+**Datasets.** Grey ``mnist10k`` / ``mnist`` (28×28) and ``affmnist`` (40×40), and, when their files are given,
+colour ``svhn`` and ``cifar10`` (32×32×3). The dataset fixes the paper's per-dataset choices (Appendix A): 32 and
+32 classifier filters for grey images, 64 and 128 for colour; a 256-way softmax for grey pixels, a mixture of 10
+discretised logistics for colour; inversion dropout 0.5, except 0.1 for CONV1 on SVHN and CIFAR-10; an extra
+dropout of 0.2 on the projected context of the CIFAR-10 FC3 model. Every helper takes ``device="auto"``.
 """
 from __future__ import annotations
 
@@ -23,10 +29,32 @@ from ..inversion import (Classifier, ClassifierConfig, MSEDecoder, PixelCNNConfi
                          fit_classifier, fit_mse_decoder, fit_pixelcnn)
 from ..inversion.fit import accuracy
 
-__all__ = ["coarse", "upsample", "Data", "load", "classifier_config", "classifier", "inversion", "mse_decoder",
+__all__ = ["coarse", "upsample", "Data", "load", "is_colour", "paper_inversion_settings", "classifier_config", "classifier", "inversion", "mse_decoder",
            "ink_centroid", "position_error", "nats_table"]
 
-_FULL = {"mnist10k": 28, "mnist": 28, "affmnist": 40}
+# The classifier's input shape per dataset.
+_SHAPES = {"mnist10k": (1, 28, 28), "mnist": (1, 28, 28), "affmnist": (1, 40, 40), "svhn": (3, 32, 32),
+           "cifar10": (3, 32, 32)}
+
+
+def _check_dataset(dataset: str) -> tuple:
+    if dataset not in _SHAPES:
+        raise ValueError(f"dataset: expected one of {sorted(_SHAPES)}, got {dataset!r}")
+    return _SHAPES[dataset]
+
+
+def is_colour(dataset: str) -> bool:
+    """Whether ``dataset`` has colour images (SVHN, CIFAR-10), which the paper models with logistic mixtures."""
+    return _check_dataset(dataset)[0] == 3
+
+
+def paper_inversion_settings(dataset: str, layer: str | None) -> dict:
+    """The per-dataset choices of Appendix A for the inversion model of ``layer`` (``None``: unconditional):
+    likelihood, mixture size, dropout and context dropout."""
+    colour = is_colour(dataset)
+    return {"likelihood": "logistic" if colour else "softmax", "n_mix": 10 if colour else 1,
+            "dropout": 0.1 if colour and layer == "CONV1" else 0.5,
+            "context_dropout": 0.2 if dataset == "cifar10" and layer == "FC3" else 0.0}
 
 
 def coarse(images: torch.Tensor, factor: int) -> torch.Tensor:
@@ -52,8 +80,7 @@ class Data:
     classifier's view of them (:meth:`full`)."""
 
     def __init__(self, dataset: str, n_train: int, n_test: int, factor: int, seed: int = 0):
-        if dataset not in _FULL:
-            raise ValueError(f"dataset: expected one of {sorted(_FULL)}, got {dataset!r}")
+        _check_dataset(dataset)
         self.dataset, self.factor = dataset, int(factor)
         tr = _data.load(dataset, split="train").sample(int(n_train), seed)
         te = _data.load(dataset, split="test").sample(int(n_test), seed)
@@ -70,9 +97,12 @@ def load(dataset: str, n_train: int, n_test: int, factor: int, seed: int = 0) ->
 
 
 def classifier_config(dataset="mnist10k", variant="conv", n_train=2000, factor=2, steps=500, batch_size=64,
-                      lr=3e-4, dropout=0.5, conv_channels=(32, 32), fc_units=256, hidden_units=2048, seed=0,
+                      lr=3e-4, dropout=0.5, conv_channels=None, fc_units=256, hidden_units=2048, seed=0,
                       snapshots=(), n_test=500) -> dict:
-    """The configuration (a plain dict, the cache key) of one classifier run."""
+    """The configuration (a plain dict, the cache key) of one classifier run; ``conv_channels=None`` takes the
+    paper's (32, 32) for grey datasets and (64, 128) for colour ones."""
+    if conv_channels is None:
+        conv_channels = (64, 128) if is_colour(dataset) else (32, 32)
     return {"dataset": dataset, "variant": variant, "n_train": int(n_train), "factor": int(factor),
             "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "dropout": float(dropout),
             "conv_channels": list(conv_channels), "fc_units": int(fc_units), "hidden_units": int(hidden_units),
@@ -80,15 +110,14 @@ def classifier_config(dataset="mnist10k", variant="conv", n_train=2000, factor=2
 
 
 def _build_classifier(cfg: dict) -> Classifier:
-    size = _FULL[cfg["dataset"]]
-    return Classifier(ClassifierConfig(image_shape=(1, size, size), variant=cfg["variant"],
+    return Classifier(ClassifierConfig(image_shape=_check_dataset(cfg["dataset"]), variant=cfg["variant"],
                                        conv_channels=tuple(cfg["conv_channels"]), fc_units=cfg["fc_units"],
                                        hidden_units=cfg["hidden_units"], dropout=cfg["dropout"]))
 
 
-def classifier(cfg: dict, snapshot: int | None = None, cache: ArtifactCache | None = None):
-    """The trained classifier of ``cfg`` (or its state after ``snapshot`` updates), in eval mode, with its
-    test accuracy: ``(model, accuracy)``."""
+def classifier(cfg: dict, snapshot: int | None = None, cache: ArtifactCache | None = None, device: str = "auto"):
+    """The trained classifier of ``cfg`` (or its state after ``snapshot`` updates), in eval mode on the CPU, with
+    its test accuracy: ``(model, accuracy)``. Training runs on ``device``."""
     cache = cache or ArtifactCache()
 
     def compute():
@@ -96,8 +125,9 @@ def classifier(cfg: dict, snapshot: int | None = None, cache: ArtifactCache | No
         torch.manual_seed(cfg["seed"])
         model = _build_classifier(cfg)
         hist = fit_classifier(model, d.full(d.train), d.train_labels, n_steps=cfg["steps"],
-                              batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"], device="cpu",
+                              batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"], device=device,
                               snapshot_steps=cfg["snapshots"])
+        model.cpu()
         snaps = {str(k): v for k, v in hist["snapshots"].items()}
         accs = {}
         for k, state in snaps.items():
@@ -122,13 +152,18 @@ def classifier(cfg: dict, snapshot: int | None = None, cache: ArtifactCache | No
 
 
 def inversion(clf_cfg: dict, layer: str | None, data: Data, snapshot: int | None = None, n_filters=8, n_res=1,
-              dropout=0.5, steps=200, batch_size=16, lr=1e-3, lr_decay=0.9999, seed=0,
-              cache: ArtifactCache | None = None):
+              dropout=None, steps=200, batch_size=16, lr=1e-3, lr_decay=0.9999, seed=0,
+              cache: ArtifactCache | None = None, device: str = "auto"):
     """The PixelCNN++ p(x | h) of ``layer`` of a classifier (``layer=None``: the unconditional model of the same
-    size), trained on ``data.train`` and scored on ``data.test``: ``(model, CrossEntropy-like dict)``."""
+    size), trained on ``data.train`` (on ``device``) and scored on ``data.test``: ``(model on the CPU,
+    CrossEntropy-like dict)``. Likelihood, mixture size and context dropout follow the dataset
+    (:func:`paper_inversion_settings`), and so does ``dropout`` when it is ``None``."""
     cache = cache or ArtifactCache()
-    inv = {"n_filters": int(n_filters), "n_res": int(n_res), "dropout": float(dropout), "steps": int(steps),
-           "batch_size": int(batch_size), "lr": float(lr), "lr_decay": float(lr_decay), "seed": int(seed)}
+    paper = paper_inversion_settings(clf_cfg["dataset"], layer)
+    inv = {"n_filters": int(n_filters), "n_res": int(n_res),
+           "dropout": float(paper["dropout"] if dropout is None else dropout), "steps": int(steps),
+           "batch_size": int(batch_size), "lr": float(lr), "lr_decay": float(lr_decay), "seed": int(seed),
+           "likelihood": paper["likelihood"], "n_mix": paper["n_mix"], "context_dropout": paper["context_dropout"]}
     key = {"classifier": clf_cfg if layer is not None else {"dataset": clf_cfg["dataset"],
                                                             "n_train": clf_cfg["n_train"],
                                                             "factor": clf_cfg["factor"], "seed": clf_cfg["seed"],
@@ -136,10 +171,11 @@ def inversion(clf_cfg: dict, layer: str | None, data: Data, snapshot: int | None
            "layer": layer, "snapshot": snapshot, **inv, "n_train": len(data.train), "n_test": len(data.test)}
     ctx_shape = None
     if layer is not None:
-        clf, _ = classifier(clf_cfg, snapshot, cache)
+        clf, _ = classifier(clf_cfg, snapshot, cache, device)
         ctx_shape = tuple(clf.shapes[layer])
-    pcfg = PixelCNNConfig(image_shape=tuple(data.train.shape[1:]), n_filters=inv["n_filters"], n_res=inv["n_res"],
-                          dropout=inv["dropout"], context_shape=ctx_shape)
+    pcfg = PixelCNNConfig(image_shape=tuple(data.train.shape[1:]), likelihood=inv["likelihood"],
+                          n_filters=inv["n_filters"], n_res=inv["n_res"], n_mix=inv["n_mix"], dropout=inv["dropout"],
+                          context_shape=ctx_shape, context_dropout=inv["context_dropout"])
 
     def contexts(images):
         return None if layer is None else clf.extract(data.full(images), layer)
@@ -148,8 +184,9 @@ def inversion(clf_cfg: dict, layer: str | None, data: Data, snapshot: int | None
         torch.manual_seed(inv["seed"])
         model = PixelCNNpp(pcfg)
         fit_pixelcnn(model, data.train, contexts(data.train), n_steps=inv["steps"], batch_size=inv["batch_size"],
-                     lr=inv["lr"], lr_decay=inv["lr_decay"], seed=inv["seed"], device="cpu")
-        ce = cross_entropy(model, data.test, contexts(data.test), device="cpu")
+                     lr=inv["lr"], lr_decay=inv["lr_decay"], seed=inv["seed"], device=device)
+        ce = cross_entropy(model, data.test, contexts(data.test), device=device)
+        model.cpu()
         return {"state": model.state_dict(), "ce": ce.as_dict() | {"n_dims": ce.n_dims}}
 
     out = cache.get_or_compute("nash-inversion", key, compute)
@@ -159,12 +196,13 @@ def inversion(clf_cfg: dict, layer: str | None, data: Data, snapshot: int | None
 
 
 def mse_decoder(clf_cfg: dict, layer: str, data: Data, steps=300, batch_size=64, width=32, lr=1e-3, seed=0,
-                cache: ArtifactCache | None = None) -> MSEDecoder:
-    """The MSE decoder (Eq. 3) of ``layer``, trained on ``data.train`` to output the coarse images."""
+                cache: ArtifactCache | None = None, device: str = "auto") -> MSEDecoder:
+    """The MSE decoder (Eq. 3) of ``layer``, trained on ``data.train`` (on ``device``) to output the coarse
+    images; returned on the CPU."""
     cache = cache or ArtifactCache()
     key = {"classifier": clf_cfg, "layer": layer, "steps": int(steps), "batch_size": int(batch_size),
            "width": int(width), "lr": float(lr), "seed": int(seed), "n_train": len(data.train)}
-    clf, _ = classifier(clf_cfg, None, cache)
+    clf, _ = classifier(clf_cfg, None, cache, device)
 
     def build():
         torch.manual_seed(int(seed))
@@ -173,8 +211,8 @@ def mse_decoder(clf_cfg: dict, layer: str, data: Data, steps=300, batch_size=64,
     def compute():
         dec = build()
         fit_mse_decoder(dec, data.train, clf.extract(data.full(data.train), layer), n_steps=int(steps),
-                        batch_size=int(batch_size), lr=float(lr), seed=int(seed), device="cpu")
-        return dec.state_dict()
+                        batch_size=int(batch_size), lr=float(lr), seed=int(seed), device=device)
+        return dec.cpu().state_dict()
 
     dec = build()
     dec.load_state_dict(cache.get_or_compute("nash-mse", key, compute))

@@ -97,9 +97,10 @@ class _WeightNormed(nn.Module):
             # A channel constant over the batch (identical images, 1×1 maps) keeps its scale.
             scale = self.init_scale / torch.where(std > 1e-6, std, torch.ones_like(std))
             shape = [1, -1] + [1] * (y.ndim - 2)
-            y = (y - (mean + self.bias).view(shape)) * scale.view(shape)
+            # y = Wx + b: the new layer gives scale·(Wx − mean(Wx)), whatever the bias was before.
+            y = (y - mean.view(shape)) * scale.view(shape)
             self.g.mul_(scale)
-            self.bias.copy_(-mean * scale)
+            self.bias.copy_((self.bias - mean) * scale)
         return y
 
 
@@ -259,16 +260,18 @@ class PixelCNNpp(nn.Module):
     def context_biases(self, context: torch.Tensor | None):
         """Per-level lists of the bias added in each residual layer, in the order the layers run.
 
-        Vector contexts give biases of shape (B, 2F, 1, 1), spatial ones (B, 2F, h_l, w_l)."""
+        Vector contexts give biases of shape (B, 2F, 1, 1), spatial ones (B, 2F, h_l, w_l). ``context_dropout``
+        acts on the projections' outputs (Appendix A: "dropout ... to the outputs of the linear projection")."""
         if context is None or self.context_proj is None:
             return None
-        context = self.context_drop(context.float())
+        context = context.float()
         out = []
         for lvl, proj in enumerate(self.context_proj):
             if context.ndim == 2:
                 b = proj(context)[:, :, None, None]
             else:
                 b = proj(F.interpolate(context, size=self.sizes[lvl], mode="bilinear", align_corners=False))
+            b = self.context_drop(b)
             out.append(list(b.chunk(self.layers_per_level[lvl], dim=1)))
         return out
 
