@@ -9,8 +9,8 @@ Compares, on the same activations and in one run:
   ``torch-cka`` (``CKA.compare`` over a model, debiased minibatch with a single batch);
 * Procrustes against an explicit SVD of XᵀY (what the paper's code does) at n = 2,000, p = 8,192.
 
-Printed for each: CPU time, the time ratio to replab, the peak resident memory added while it ran, and the
-largest absolute difference from the float64 NumPy reference; at the end, each target of the issue (at least 10×
+replab and pytorch-cka run twice and keep their faster run; the slow baselines run once. Printed for each: CPU
+time, the time ratio to replab, the peak resident memory added while it ran, and the largest absolute difference from the float64 NumPy reference; at the end, each target of the issue (at least 10×
 faster than (a), faster than every peer, values within 1e-6, Procrustes at least 30× faster than the explicit SVD)
 with its measured value and whether it is met. Slow baselines run on a subset of the pairs and are
 extrapolated by their cost model (stated in the output): the 16 "diagonal" pairs (layer i with layer i) hold
@@ -164,6 +164,23 @@ def run_peer(label, fn):
 
 
 # --- the benchmark -------------------------------------------------------------------------------------------
+# The all-pairs methods that take seconds (replab and pytorch-cka) run this many times and keep the fastest run,
+# so neither pays for first-call costs (thread pools, allocator growth) that the other does not; the slow
+# per-pair baselines run once.
+FAST_REPEATS = 2
+
+
+def best_of(repeats: int, fn):
+    """Run ``fn`` ``repeats`` times under :class:`Measure`; the fastest measure (by CPU time) and its result."""
+    best = result = None
+    for _ in range(repeats):
+        with Measure() as m:
+            out = fn()
+        if best is None or m.seconds < best.seconds:
+            best, result = m, out
+    return best, result
+
+
 def bench_cka(xs, ys, full_reference: bool, peers: bool, skip_slow: bool = False):
     names_x, names_y = list(xs), list(ys)
     n = next(iter(xs.values())).shape[0]
@@ -174,8 +191,7 @@ def bench_cka(xs, ys, full_reference: bool, peers: bool, skip_slow: bool = False
     print(f"\nLinear CKA, {len(names_x)}×{len(names_y)} layers, n = {n}")
     print(f"  {'method':<44s} {'CPU time':>11s} {'vs ours':>9s} {'peak mem':>12s}")
 
-    with Measure() as m:
-        ours = cka_matrix(xs, ys, metric="linear_cka")
+    m, ours = best_of(FAST_REPEATS, lambda: cka_matrix(xs, ys, metric="linear_cka"))
     t_ours = m.seconds
     if skip_slow:  # the reference on the 4 narrowest diagonal pairs only, for the differences
         ref_pairs = diag[:4]
@@ -187,8 +203,7 @@ def bench_cka(xs, ys, full_reference: bool, peers: bool, skip_slow: bool = False
         report("(a) NumPy reference per pair, float64", r.seconds * scale, r.peak_mb, 0.0, note, t_ours,
                speedup_target=10)
 
-    with Measure() as md:
-        ours_d = cka_matrix(xs, ys, metric="linear_cka", debiased=True)
+    md, ours_d = best_of(FAST_REPEATS, lambda: cka_matrix(xs, ys, metric="linear_cka", debiased=True))
     sub = diag[: max(2, len(diag) // 4)] if not full_reference else ref_pairs
     ref_d = reference_pairs(xs, ys, sub, debiased=True)
     report("replab cka_matrix (debiased)", md.seconds, md.peak_mb, max_diff_vs(ours_d, ref_d), ours=None,
@@ -200,8 +215,8 @@ def bench_cka(xs, ys, full_reference: bool, peers: bool, skip_slow: bool = False
     def pytorch_cka():
         from cka import cka_from_features
 
-        with Measure() as p:
-            vals = cka_from_features([xs[k] for k in names_x], [ys[k] for k in names_y])
+        p, vals = best_of(FAST_REPEATS, lambda: cka_from_features([xs[k] for k in names_x],
+                                                                  [ys[k] for k in names_y]))
         import pandas as pd
 
         table = pd.DataFrame(vals.numpy(), index=names_x, columns=names_y)

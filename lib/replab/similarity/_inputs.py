@@ -31,9 +31,9 @@ def prepare(x, name: str = "x", min_rows: int = 2, why: str = "", dtype: torch.d
         raise ValueError(f"{name}: has no features (shape {tuple(t.shape)})")
     if dtype is not None or not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16):
         t = t.to(dtype or torch.float64)
-    # One pass gives both checks: NaN and inf propagate into the column extremes, and a constant layer has
-    # equal extremes in every column.
-    lo, hi = torch.aminmax(t, dim=0)
+    # The column extremes give both checks: NaN and inf propagate into them, and a constant layer has equal
+    # extremes in every column. (amin and amax reduce over rows in vectorised loops; aminmax(dim=0) is ~5× slower.)
+    lo, hi = t.amin(dim=0), t.amax(dim=0)
     if not bool(torch.isfinite(lo).all() and torch.isfinite(hi).all()):
         check_finite(t, name)
     if torch.equal(lo, hi):

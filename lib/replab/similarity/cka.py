@@ -148,7 +148,7 @@ def rbf_cka(x, y, sigma: float = 0.8, debiased: bool = False, names: tuple[str, 
     return float(cka(gram_rbf(x, sigma, names[0]), gram_rbf(y, sigma, names[1]), debiased))
 
 
-def _gram_float64(x: torch.Tensor, block: int = 256) -> torch.Tensor:
+def _gram_float64(x: torch.Tensor, block: int = 256, out: torch.Tensor | None = None) -> torch.Tensor:
     """``X Xᵀ`` as float64, computing only the blocks on and above the diagonal (the Gram is symmetric).
 
     BLAS has no symmetric rank-k product in torch, so the upper block triangle is formed block by block
@@ -156,8 +156,9 @@ def _gram_float64(x: torch.Tensor, block: int = 256) -> torch.Tensor:
     """
     n = x.shape[0]
     if x.is_cuda or n <= 2 * block:
-        return (x @ x.T).double()
-    out = torch.empty(n, n, dtype=torch.float64, device=x.device)
+        return (x @ x.T).double() if out is None else out.copy_(x @ x.T)
+    if out is None:
+        out = torch.empty(n, n, dtype=torch.float64, device=x.device)
     starts = list(range(0, n, block))
     for i in starts:
         rows = x[i:i + block]
@@ -168,13 +169,14 @@ def _gram_float64(x: torch.Tensor, block: int = 256) -> torch.Tensor:
 
 
 def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debiased: bool = False,
-               dtype: torch.dtype = torch.float64, name: str = "x") -> torch.Tensor:
-    """The centred (or U-centred) float64 Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`."""
+               dtype: torch.dtype = torch.float64, name: str = "x", out: torch.Tensor | None = None) -> torch.Tensor:
+    """The centred (or U-centred) float64 Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`
+    (written into ``out``, an n×n float64 tensor, when given)."""
     if kernel == "linear":
         # The product runs in the features' dtype (float32 under mixed precision), from centred features; the
         # Gram is centred once more in float64 (an n² cleanup of float32 rounding of the means), and every sum
         # after it runs in float64.
-        g = _gram_float64(center_features(x, dtype))
+        g = _gram_float64(center_features(x, dtype), out=out)
         n = g.shape[0]
         if debiased:  # center_gram(g, unbiased=True), in place
             g.fill_diagonal_(0)
@@ -184,6 +186,7 @@ def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debi
         means = g.mean(dim=0)
         return g.sub_(means[:, None]).sub_(means[None, :]).add_(means.mean())  # HKH without temporaries
     if kernel == "rbf":
-        return center_gram(gram_rbf(x.double(), sigma, name), unbiased=debiased)
+        g = center_gram(gram_rbf(x.double(), sigma, name), unbiased=debiased)
+        return g if out is None else out.copy_(g)
     raise ValueError(f"kernel: expected 'linear' or 'rbf', got {kernel!r}")
 

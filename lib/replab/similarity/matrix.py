@@ -124,17 +124,25 @@ def _linear_cka_features(px: dict, py: dict, debiased: bool, work: torch.dtype) 
 
 def _cka_grams(px: dict, py: dict, same: bool, kernel: str, sigma: float, debiased: bool,
                group: int, work: torch.dtype) -> torch.Tensor:
-    """All HSIC values as one float64 product of the stacked flattened Grams."""
-    gx = torch.stack([layer_gram(t, kernel, sigma, debiased, work, f"layer {k!r} of xs").flatten()
-                      for k, t in progress(px.items(), desc="Gram matrices (xs)")])
+    """All HSIC values as one float64 product of the stacked flattened Grams (each Gram written in place into
+    its row, so no second copy of the stack is held)."""
+    n = next(iter(px.values())).shape[0]
+    dev = next(iter(px.values())).device
+
+    def stacked(layers: dict, names: list, what: str, desc: str | None = None) -> torch.Tensor:
+        out = torch.empty(len(names), n * n, dtype=torch.float64, device=dev)
+        for i, k in enumerate(progress(names, desc=desc) if desc else names):
+            layer_gram(layers[k], kernel, sigma, debiased, work, f"layer {k!r} of {what}", out=out[i].view(n, n))
+        return out
+
+    gx = stacked(px, list(px), "xs", desc="Gram matrices (xs)")
     norm_x = torch.linalg.vector_norm(gx, dim=1)
     if same:
         return (gx @ gx.T) / torch.outer(norm_x, norm_x)
     names = list(py)
     cols = []
     for start in progress(range(0, len(names), group), desc="Gram matrices (ys)"):
-        gy = torch.stack([layer_gram(py[k], kernel, sigma, debiased, work, f"layer {k!r} of ys").flatten()
-                          for k in names[start:start + group]])
+        gy = stacked(py, names[start:start + group], "ys")
         cols.append((gx @ gy.T) / torch.outer(norm_x, torch.linalg.vector_norm(gy, dim=1)))
         del gy
     return torch.cat(cols, dim=1)
