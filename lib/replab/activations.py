@@ -5,9 +5,19 @@ Shared by the similarity pages (Bonheme & Grześ 2022, 2023), the DP-GMM fingerp
 (or through the model's own ``representations(x) -> dict`` when it has one, as the VAE zoo does), flattens conv
 maps (or global-average-pools them with ``reduce="gap"``), and returns ``{name: tensor of shape (n, features)}``
 as float32 on the CPU, batch by batch, so the device only ever holds one batch.
+
+With a ``cache_key`` the result is stored in the artifact cache. Activations larger than ``stream_mb`` stream to
+it while they are captured: past that size every batch is appended to one raw float32 file per layer, and the
+finished set (a folder ``activations/<key>/`` with a ``stream.json`` index, moved into place atomically) is
+returned, and later reloaded, as memory-mapped tensors, so RAM never holds the whole set.
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
@@ -72,7 +82,7 @@ def _resolve_modules(model: nn.Module, layers: Sequence[str]) -> dict[str, nn.Mo
 
 def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce: str = "flatten",
             batch_size: int = 256, device: str | torch.device = "auto", cache_key: Any = None,
-            cache=None) -> dict[str, torch.Tensor]:
+            cache=None, stream_mb: float = 1024.0) -> dict[str, torch.Tensor]:
     """Collect the activations of ``layers`` of ``model`` over ``data``.
 
     Parameters
@@ -90,6 +100,8 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
     cache_key : optional configuration (dataclass, dict) identifying the model and the data; when given, the result
         is stored in (and loaded from) the artifact cache under kind ``"activations"``.
     cache : optional :class:`replab.cache.ArtifactCache` (default: the shared one)
+    stream_mb : with ``cache_key``: once the captured activations exceed this many MiB, the rest streams to the
+        cache on disk and the result is memory-mapped (see the module docstring).
 
     Returns
     -------
@@ -103,21 +115,122 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
         raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if isinstance(layers, str):
         layers = [layers]
+    if not (isinstance(stream_mb, (int, float)) and stream_mb > 0):
+        raise ValueError(f"stream_mb: expected a positive number of MiB, got {stream_mb!r}")
     if cache_key is not None:
         from .cache import ArtifactCache
 
         store = cache if cache is not None else ArtifactCache()
         key = {"config": cache_key, "layers": list(layers) if layers is not None else None, "reduce": reduce}
-        return store.get_or_compute("activations", key,
-                                    lambda: _capture(model, data, layers, reduce, batch_size, device))
+        streamed = _load_streamed(store, key)
+        if streamed is not None:
+            return streamed
+        payload = store.load(KIND, key)
+        if payload is not None:
+            return payload
+        with store.lock(KIND, key):
+            streamed = _load_streamed(store, key)
+            if streamed is not None:
+                return streamed
+            if store.exists(KIND, key):
+                return store.load(KIND, key)
+            spill = _Spill(store.root / KIND, store.key(KIND, key), stream_mb)
+            out = _capture(model, data, layers, reduce, batch_size, device, spill)
+            if spill.active:
+                return out
+            store.save(KIND, key, out)
+            return out
     return _capture(model, data, layers, reduce, batch_size, device)
+
+
+KIND = "activations"
+_INDEX = "stream.json"
+
+
+class _Spill:
+    """Where a capture goes once it outgrows memory: one raw float32 file per layer, appended batch by batch in a
+    hidden folder that is renamed to ``<folder>/<key>`` when complete (a crash leaves no half-written entry)."""
+
+    def __init__(self, folder: Path, key: str, limit_mb: float):
+        self.folder, self.key, self.limit = Path(folder), key, limit_mb * 2**20
+        self.active = False
+        self.tmp: Path | None = None
+        self.files: dict[str, Any] = {}
+        self.shapes: dict[str, list[int]] = {}
+
+    def should_start(self, held_bytes: int) -> bool:
+        return not self.active and held_bytes > self.limit
+
+    def start(self, chunks: dict[str, list[torch.Tensor]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.key}.", suffix=".partial", dir=self.folder))
+        self.active = True
+        for name, parts in chunks.items():
+            for part in parts:
+                self.append(name, part)
+            parts.clear()
+
+    def append(self, name: str, t: torch.Tensor) -> None:
+        if name not in self.files:
+            self.files[name] = open(self.tmp / f"{len(self.files)}.f32", "wb")
+            self.shapes[name] = [0, int(t.shape[1])]
+        self.files[name].write(t.contiguous().numpy().tobytes())
+        self.shapes[name][0] += int(t.shape[0])
+
+    def finish(self) -> dict[str, torch.Tensor]:
+        layers = []
+        for i, (name, fh) in enumerate(self.files.items()):
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+            layers.append({"name": name, "file": f"{i}.f32", "shape": self.shapes[name]})
+        (self.tmp / _INDEX).write_text(json.dumps({"layers": layers}, indent=1))
+        final = self.folder / self.key
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(self.tmp, final)
+        return _map_streamed(final)
+
+    def abandon(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _map_streamed(folder: Path) -> dict[str, torch.Tensor] | None:
+    """Memory-map a streamed capture; None when its index is missing or a file is shorter than it says."""
+    try:
+        index = json.loads((folder / _INDEX).read_text())
+        out = {}
+        for layer in index["layers"]:
+            rows, cols = layer["shape"]
+            path = folder / layer["file"]
+            if path.stat().st_size != rows * cols * 4:
+                return None
+            flat = torch.from_file(str(path), shared=False, size=rows * cols, dtype=torch.float32)
+            out[layer["name"]] = flat.view(rows, cols)
+        return out
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _load_streamed(store, key) -> dict[str, torch.Tensor] | None:
+    folder = store.root / KIND / store.key(KIND, key)
+    if not folder.is_dir():
+        return None
+    out = _map_streamed(folder)
+    if out is None:  # a damaged entry (a file truncated or removed by hand): drop it and recompute
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
 
 
 def _model_devices(model: nn.Module) -> set[torch.device]:
     return {t.device for t in list(model.parameters()) + list(model.buffers())}
 
 
-def _capture(model, data, layers, reduce, batch_size, device) -> dict[str, torch.Tensor]:
+def _capture(model, data, layers, reduce, batch_size, device, spill: _Spill | None = None
+             ) -> dict[str, torch.Tensor]:
     dev = get_device(device)
     # The batches go to ``dev``; a model held on one other device is moved there for the pass and moved back after
     # (a model split over several devices is left where it is).
@@ -130,6 +243,7 @@ def _capture(model, data, layers, reduce, batch_size, device) -> dict[str, torch
     modules = {} if own else _resolve_modules(model, layers)
     chunks: dict[str, list[torch.Tensor]] = {}
     current: dict[str, torch.Tensor] = {}
+    held_bytes = 0  # activations held in memory
 
     def hook_for(name):
         def hook(_module, _inputs, output):
@@ -160,8 +274,20 @@ def _capture(model, data, layers, reduce, batch_size, device) -> dict[str, torch
                         raise ValueError(f"layers: no activation was recorded for {missing}: "
                                          "these modules are not called by the model's forward pass")
                 for name in (names if own else modules):
-                    chunks.setdefault(name, []).append(
-                        reduce_activation(current[name], reduce, name).detach().to("cpu", torch.float32))
+                    t = reduce_activation(current[name], reduce, name).detach().to("cpu", torch.float32)
+                    if spill is not None and spill.active:
+                        spill.append(name, t)
+                    else:
+                        chunks.setdefault(name, []).append(t)
+                        held_bytes += t.numel() * 4
+                if spill is not None and spill.should_start(held_bytes):
+                    spill.start(chunks)
+        if spill is not None and spill.active:
+            return spill.finish()
+    except BaseException:
+        if spill is not None:
+            spill.abandon()
+        raise
     finally:
         for h in handles:
             h.remove()

@@ -242,6 +242,17 @@ class ArtifactCache:
                     meta = {}
             out.append({"kind": path.parent.name, "key": path.stem, "bytes": path.stat().st_size,
                         "intact": self._valid(path), "config": meta.get("config")})
+        # Captures too large for memory are folders of raw arrays with an index (replab.activations).
+        for index in sorted(self.root.glob("*/*/stream.json")):
+            folder = index.parent
+            try:
+                layers = json.loads(index.read_text())["layers"]
+                sizes = [(folder / layer["file"]).stat().st_size for layer in layers]
+                intact = all(size == 4 * layer["shape"][0] * layer["shape"][1] for size, layer in zip(sizes, layers))
+            except (OSError, ValueError, KeyError):
+                sizes, intact = [], False
+            out.append({"kind": folder.parent.name, "key": folder.name, "bytes": sum(sizes), "intact": intact,
+                        "config": None})
         return out
 
     def clear(self, kind: str | None = None) -> int:
@@ -250,6 +261,6 @@ class ArtifactCache:
         targets = [self.root / kind] if kind else [p for p in self.root.glob("*") if p.is_dir()]
         for folder in targets:
             if folder.is_dir():
-                n += len(list(folder.glob("*.pt")))
+                n += len(list(folder.glob("*.pt"))) + len(list(folder.glob("*/stream.json")))
                 shutil.rmtree(folder)
         return n

@@ -93,3 +93,57 @@ def test_cpu_model_runs_on_the_gpu_and_is_moved_back():
     with torch.no_grad():
         want = net(x)
     torch.testing.assert_close(acts["4"], want, atol=1e-5, rtol=1e-4)
+
+
+def test_large_captures_stream_to_the_cache_and_come_back_memory_mapped(tmp_path):
+    net, x = _net(), _data()
+    want = capture(net, x, ["1", "4"], device="cpu", batch_size=5)
+    cache = ArtifactCache(tmp_path)
+    key = {"model": "toy", "seed": 1}
+    # a limit of a few hundred bytes: the first batch stays in memory, every later one is appended to disk
+    got = capture(net, x, ["1", "4"], cache_key=key, cache=cache, device="cpu", batch_size=5, stream_mb=1e-4)
+    folders = [p for p in (tmp_path / "activations").iterdir() if p.is_dir()]
+    assert len(folders) == 1 and (folders[0] / "stream.json").is_file()
+    assert not list((tmp_path / "activations").glob(".*partial"))  # the hidden work folder was renamed
+    assert list(got) == ["1", "4"]
+    for name in want:
+        assert got[name].shape == want[name].shape
+        torch.testing.assert_close(got[name], want[name])
+    # reloaded from disk without running the model
+    calls = []
+    handle = net.register_forward_hook(lambda *a: calls.append(1))
+    again = capture(net, x, ["1", "4"], cache_key=key, cache=cache, device="cpu", batch_size=5, stream_mb=1e-4)
+    assert calls == []
+    torch.testing.assert_close(again["4"], want["4"])
+    # a truncated layer file is detected: the entry is dropped and recomputed
+    raw = folders[0] / "1.f32"
+    raw.write_bytes(raw.read_bytes()[:-4])
+    fixed = capture(net, x, ["1", "4"], cache_key=key, cache=cache, device="cpu", batch_size=5, stream_mb=1e-4)
+    handle.remove()
+    assert calls  # the model ran again
+    torch.testing.assert_close(fixed["4"], want["4"])
+    with pytest.raises(ValueError, match="stream_mb"):
+        capture(net, x, ["4"], cache_key=key, cache=cache, stream_mb=0)
+
+
+def test_a_failed_capture_leaves_no_partial_stream(tmp_path):
+    net, x = _net(), _data()
+    cache = ArtifactCache(tmp_path)
+
+    def batches():
+        yield x[:5]
+        yield x[5:10]
+        raise RuntimeError("loader died")
+
+    with pytest.raises(RuntimeError, match="loader died"):
+        capture(net, batches(), ["4"], cache_key={"m": 2}, cache=cache, device="cpu", stream_mb=1e-5)
+    assert [p.name for p in (tmp_path / "activations").iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_streamed_captures_are_listed_by_the_cache(tmp_path):
+    net, x = _net(), _data()
+    cache = ArtifactCache(tmp_path)
+    capture(net, x, ["4"], cache_key={"m": 3}, cache=cache, device="cpu", batch_size=5, stream_mb=1e-5)
+    entries = [e for e in cache.entries() if e["kind"] == "activations"]
+    assert len(entries) == 1 and entries[0]["intact"] and entries[0]["bytes"] == 4 * 10 * _net()(x).shape[1]
+    assert cache.clear("activations") == 1 and not (tmp_path / "activations").exists()
