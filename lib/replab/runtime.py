@@ -60,7 +60,15 @@ def quiet() -> bool:
 def progress(iterable: Optional[Iterable[T]] = None, desc: str | None = None, total: int | None = None,
              **kwargs) -> Iterable[T]:
     """A tqdm progress bar over ``iterable`` that is silent under tests (see :func:`quiet`)."""
-    from tqdm.auto import tqdm
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        # In a kernel without ipywidgets, tqdm.auto falls back to the text bar and warns (with the path of its
+        # own installation) on the page; the text bar is what is wanted there.
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
 
     kwargs.setdefault("disable", quiet())
     kwargs.setdefault("leave", False)

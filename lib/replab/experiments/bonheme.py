@@ -572,8 +572,8 @@ def factor_classification(z_train: np.ndarray, y_train: np.ndarray, z_test: np.n
             continue
         for clf_name in classifiers:
             if clf_name == "logistic_regression":
-                # standardised inputs so that lbfgs converges on unscaled latent means
-                clf = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=lr_cs, cv=3, max_iter=500))
+                # standardised inputs and enough iterations that lbfgs converges at the weakest penalties too
+                clf = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=lr_cs, cv=3, max_iter=5000))
             else:
                 clf = GradientBoostingClassifier(n_estimators=gb_estimators, random_state=seed)
             with warnings.catch_warnings():  # scikit-learn's announcements of future defaults
