@@ -320,3 +320,14 @@ def test_heatmap_grid_labels_layers_and_shares_one_scale():
     assert len(fig.axes) == 3  # two heatmaps and one shared colour bar
     with pytest.raises(ValueError, match="nothing to plot"):
         P.heatmap_grid({})
+
+
+def test_pages_that_classify_factors_replace_unlabelled_real_files_by_the_stand_in(tmp_path):
+    # the public code's Symsol layout: images only, no factor classes to classify
+    (tmp_path / "symsol_reduced").mkdir()
+    np.save(tmp_path / "symsol_reduced" / "symsol.npy",
+            np.random.default_rng(0).integers(0, 256, (12, 64, 64), dtype=np.uint8))
+    assert B.paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol"]
+    with pytest.warns(UserWarning, match="symsol.*no factor classes.*using symsol_like instead"):
+        assert B.paper_datasets(["dsprites", "symsol"], root=tmp_path, need_factors=True) == ["dsprites",
+                                                                                                "symsol_like"]

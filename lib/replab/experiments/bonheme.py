@@ -60,16 +60,20 @@ CHANNELS = {"cars3d": 3, "celeba": 3}  # the papers' other datasets are grey
 STAND_INS = {"symsol": "symsol_like"}  # generated offline sets that take a real dataset's place
 
 
-def paper_datasets(names: Sequence[str], root=None) -> list[str]:
+def paper_datasets(names: Sequence[str], root=None, need_factors: bool = False) -> list[str]:
     """The datasets of ``names`` that can be loaded here: a real dataset whose files are missing from the data
     folder (``root`` or ``REPLAB_DATA``) is replaced by its generated stand-in (Symsol by ``symsol_like``) or,
-    without one (Cars3D, smallNORB), left out, with a warning naming it."""
+    without one (Cars3D, smallNORB), left out, with a warning naming it. With ``need_factors`` (pages that classify
+    factors), a dataset whose files carry no factor classes (the public code's Symsol files) is treated the same
+    way."""
     out = []
     for name in names:
         if name not in _data.names():
             raise ValueError(f"names: unknown dataset {name!r}; known: {_data.names()}")
         try:
-            _data.load(name, split="test", root=root)
+            loaded = _data.load(name, split="test", root=root)
+            if need_factors and loaded.factor_classes is None:
+                raise FileNotFoundError("its files carry no factor classes, which this page classifies")
         except FileNotFoundError as err:
             stand_in = STAND_INS.get(name)
             warnings.warn(f"{name}: {err}; " + (f"using {stand_in} instead" if stand_in else "left out"),
