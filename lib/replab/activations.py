@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
+from .cache import ARRAY_INDEX, ArtifactCache, map_array_folder
 from .runtime import get_device, progress
 
 __all__ = ["capture", "reduce_activation", "REDUCTIONS"]
@@ -118,22 +119,15 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
     if not (isinstance(stream_mb, (int, float)) and stream_mb > 0):
         raise ValueError(f"stream_mb: expected a positive number of MiB, got {stream_mb!r}")
     if cache_key is not None:
-        from .cache import ArtifactCache
-
         store = cache if cache is not None else ArtifactCache()
         key = {"config": cache_key, "layers": list(layers) if layers is not None else None, "reduce": reduce}
-        streamed = _load_streamed(store, key)
-        if streamed is not None:
-            return streamed
-        payload = store.load(KIND, key)
-        if payload is not None:
-            return payload
+        # Under the key's lock: a second process asking for the same capture waits, then loads it.
         with store.lock(KIND, key):
-            streamed = _load_streamed(store, key)
-            if streamed is not None:
-                return streamed
-            if store.exists(KIND, key):
-                return store.load(KIND, key)
+            stored = _load_streamed(store, key)
+            if stored is None:
+                stored = store.load(KIND, key)
+            if stored is not None:
+                return stored
             spill = _Spill(store.root / KIND, store.key(KIND, key), stream_mb)
             out = _capture(model, data, layers, reduce, batch_size, device, spill)
             if spill.active:
@@ -144,7 +138,6 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
 
 
 KIND = "activations"
-_INDEX = "stream.json"
 
 
 class _Spill:
@@ -184,12 +177,12 @@ class _Spill:
             os.fsync(fh.fileno())
             fh.close()
             layers.append({"name": name, "file": f"{i}.f32", "shape": self.shapes[name]})
-        (self.tmp / _INDEX).write_text(json.dumps({"layers": layers}, indent=1))
+        (self.tmp / ARRAY_INDEX).write_text(json.dumps({"layers": layers}, indent=1))
         final = self.folder / self.key
         if final.exists():
             shutil.rmtree(final)
         os.replace(self.tmp, final)
-        return _map_streamed(final)
+        return map_array_folder(final)
 
     def abandon(self) -> None:
         for fh in self.files.values():
@@ -198,28 +191,11 @@ class _Spill:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _map_streamed(folder: Path) -> dict[str, torch.Tensor] | None:
-    """Memory-map a streamed capture; None when its index is missing or a file is shorter than it says."""
-    try:
-        index = json.loads((folder / _INDEX).read_text())
-        out = {}
-        for layer in index["layers"]:
-            rows, cols = layer["shape"]
-            path = folder / layer["file"]
-            if path.stat().st_size != rows * cols * 4:
-                return None
-            flat = torch.from_file(str(path), shared=False, size=rows * cols, dtype=torch.float32)
-            out[layer["name"]] = flat.view(rows, cols)
-        return out
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def _load_streamed(store, key) -> dict[str, torch.Tensor] | None:
     folder = store.root / KIND / store.key(KIND, key)
     if not folder.is_dir():
         return None
-    out = _map_streamed(folder)
+    out = map_array_folder(folder)
     if out is None:  # a damaged entry (a file truncated or removed by hand): drop it and recompute
         shutil.rmtree(folder, ignore_errors=True)
     return out

@@ -31,7 +31,11 @@ from . import __version__
 log = logging.getLogger("replab.cache")
 
 __all__ = ["ArtifactCache", "config_hash", "code_fingerprint", "default_root", "repo_root", "atomic_write_bytes",
-           "atomic_torch_save", "safe_torch_load"]
+           "atomic_torch_save", "safe_torch_load", "map_array_folder", "ARRAY_INDEX"]
+
+# An artifact too large for memory (a streamed capture, replab.activations) is a folder of raw float32 files, one
+# per array, with this index naming each array, its file and its shape.
+ARRAY_INDEX = "stream.json"
 
 
 def repo_root(start: Path | None = None) -> Path | None:
@@ -120,6 +124,25 @@ def atomic_torch_save(obj: Any, path: Path) -> str:
 def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
     """Load a file written by :func:`atomic_torch_save` with ``weights_only=True``."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def map_array_folder(folder: Path) -> dict[str, torch.Tensor] | None:
+    """The arrays of an array folder (see :data:`ARRAY_INDEX`), memory-mapped; None when its index is missing or
+    a file's size differs from what the index says (a partial or damaged entry)."""
+    folder = Path(folder)
+    try:
+        index = json.loads((folder / ARRAY_INDEX).read_text())
+        out = {}
+        for entry in index["layers"]:
+            rows, cols = entry["shape"]
+            path = folder / entry["file"]
+            if path.stat().st_size != rows * cols * 4:
+                return None
+            flat = torch.from_file(str(path), shared=False, size=rows * cols, dtype=torch.float32)
+            out[entry["name"]] = flat.view(rows, cols)
+        return out
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class ArtifactCache:
@@ -242,17 +265,11 @@ class ArtifactCache:
                     meta = {}
             out.append({"kind": path.parent.name, "key": path.stem, "bytes": path.stat().st_size,
                         "intact": self._valid(path), "config": meta.get("config")})
-        # Captures too large for memory are folders of raw arrays with an index (replab.activations).
-        for index in sorted(self.root.glob("*/*/stream.json")):
+        for index in sorted(self.root.glob(f"*/*/{ARRAY_INDEX}")):
             folder = index.parent
-            try:
-                layers = json.loads(index.read_text())["layers"]
-                sizes = [(folder / layer["file"]).stat().st_size for layer in layers]
-                intact = all(size == 4 * layer["shape"][0] * layer["shape"][1] for size, layer in zip(sizes, layers))
-            except (OSError, ValueError, KeyError):
-                sizes, intact = [], False
-            out.append({"kind": folder.parent.name, "key": folder.name, "bytes": sum(sizes), "intact": intact,
-                        "config": None})
+            size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != ARRAY_INDEX)
+            out.append({"kind": folder.parent.name, "key": folder.name, "bytes": size,
+                        "intact": map_array_folder(folder) is not None, "config": None})
         return out
 
     def clear(self, kind: str | None = None) -> int:
@@ -261,6 +278,6 @@ class ArtifactCache:
         targets = [self.root / kind] if kind else [p for p in self.root.glob("*") if p.is_dir()]
         for folder in targets:
             if folder.is_dir():
-                n += len(list(folder.glob("*.pt"))) + len(list(folder.glob("*/stream.json")))
+                n += len(list(folder.glob("*.pt"))) + len(list(folder.glob(f"*/{ARRAY_INDEX}")))
                 shutil.rmtree(folder)
         return n

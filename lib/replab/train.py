@@ -521,15 +521,12 @@ def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, dat
     cache = _resolve_cache(cache)
     key_config = _key_config(config, data)
     key = cache.key(ARTIFACT_KIND, key_config) if cache is not None else config_hash(key_config)
-    if cache is not None:
-        run = load_run(config, cache, data=data)
-        if run is not None:
-            return run
     if checkpoint_dir is not None:
         checkpoint = Path(checkpoint_dir) / f"{key}.pt"
     else:
         checkpoint = cache.root / "_checkpoints" / key / "last.pt" if cache is not None else None
-    # Two processes asking for the same model (two pages built in parallel, two grid workers) train it once.
+    # Under the key's lock: two processes asking for the same model (two pages built in parallel, two grid
+    # workers) train it once; the second waits, then loads it.
     with cache.lock(ARTIFACT_KIND, key_config) if cache is not None else contextlib.nullcontext():
         if cache is not None:
             run = load_run(config, cache, data=data)

@@ -200,7 +200,7 @@ def test_tiny_grid_trains_memorises_and_scores(tmp_path):
     hits = cache.hits
     again = jamroz.train_runs(cfgs[:1], cache=cache)[0]  # loaded under the lock, not trained again
     assert cache.hits == hits + 1 and again.key == runs[0].key
-    assert (tmp_path / "_locks").is_dir()
+    assert cache.path("train", cfgs[0]).with_suffix(".lock").is_file()  # trained under the key's lock
     # "train" accuracy is measured against the labels the net was trained on (permuted for the random run)
     for run in runs:
         assert 0.0 <= jamroz.accuracy(run, "train") <= 1.0

@@ -17,7 +17,6 @@ weight decay 1e-6 and Dropout2d(0.2) for the CNNs; Adam, σ² = 0.3 for the β-V
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import asdict
 from functools import lru_cache
 from typing import Mapping, Sequence
@@ -34,11 +33,6 @@ from ..dpgmm import DPGMM, relative_entropy, total_correlation
 from ..fingerprints import PAPER_LAYER_DIMS, fingerprints
 from ..models import MLPConfig, VGGConfig, WAECelebAConfig, vgg_layout
 from ..train import TrainConfig, TrainedRun
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no cross-process lock, pages may then compute a shared artifact twice
-    fcntl = None
 
 __all__ = ["REGULARISERS", "cnn_config", "train_runs", "real_images", "probe_images", "accuracy", "layer_dims",
            "cnn_fingerprints", "layer_complexity", "vae_config", "prior_variance", "latent_codes", "fit_latents",
@@ -108,52 +102,32 @@ def cnn_config(dataset: str = "mnist10k", depth: int = 8, width: int = 64, label
                        checkpoint_every=10_000, log_every=10, device=device)
 
 
-@contextmanager
-def _exclusive(cache: ArtifactCache, name: str):
-    """Hold an exclusive lock named ``name`` under the cache folder: the book runs two pages at once, and a page
-    that needs a model its neighbour is training waits for it and then loads it instead of training it again."""
-    if fcntl is None:
-        yield
-        return
-    path = cache.root / "_locks" / f"{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+class _Deferred:
+    """A member of :func:`replab.grid.run_grid` trained in this process when its result is asked for (so that the
+    grid's progress bar follows the training). Two pages training the same member at once are kept apart by the
+    artifact cache's per-key lock inside :func:`replab.train.train`."""
 
-
-class _LockedFuture:
-    """A member of :func:`replab.grid.run_grid` trained in this process when its result is asked for, under the
-    member's lock (so that the grid's progress bar follows the training)."""
-
-    def __init__(self, cache: ArtifactCache, key: str, fn, args):
-        self._cache, self._key, self._fn, self._args = cache, key, fn, args
+    def __init__(self, fn, args):
+        self._fn, self._args = fn, args
 
     def result(self):
-        with _exclusive(self._cache, f"train-{self._key}"):
-            return self._fn(*self._args)
+        return self._fn(*self._args)
 
 
 class _InProcess:
     """An executor for :func:`replab.grid.run_grid` that trains the members one after the other in this process
-    (the cheapest on a small CPU: no worker imports torch again), each under its lock."""
+    (the cheapest on a small CPU: no worker imports torch again)."""
 
-    def __init__(self, cache: ArtifactCache):
-        self.cache = cache
-
-    def submit(self, fn, config, cache_root, key, *rest):
-        return _LockedFuture(self.cache, key, fn, (config, cache_root, key, *rest))
+    def submit(self, fn, *args):
+        return _Deferred(fn, args)
 
 
 def train_runs(configs: Sequence[TrainConfig], n_jobs: int = 1, cache: ArtifactCache | None = None
                ) -> list[TrainedRun]:
     """Train (or load from the cache) every configuration through :func:`replab.grid.run_grid`.
 
-    ``n_jobs=1`` trains the members one after the other in this process, each under a lock so that two pages
-    running at once never train the same member twice (the second waits, then loads it); ``n_jobs > 1`` uses the
+    ``n_jobs=1`` trains the members one after the other in this process (two pages running at once never train
+    the same member twice: the cache's per-key lock makes the second wait, then load it); ``n_jobs > 1`` uses the
     grid's pool of that many worker processes. Members already in the cache are loaded, not trained.
     """
     from ..grid import load_grid, run_grid
@@ -163,7 +137,7 @@ def train_runs(configs: Sequence[TrainConfig], n_jobs: int = 1, cache: ArtifactC
         raise ValueError(f"n_jobs: expected a positive integer, got {n_jobs!r}")
     cache = ArtifactCache() if cache is None else cache
     if n_jobs == 1:
-        run_grid(configs, executor=_InProcess(cache), cache=cache)
+        run_grid(configs, executor=_InProcess(), cache=cache)
     else:
         run_grid(configs, cache=cache, max_workers=n_jobs)
     runs = load_grid(configs, cache=cache)
@@ -348,8 +322,8 @@ def latent_information(run: TrainedRun, n_codes: int | None, n_sweeps: int, burn
             out[name] = {"mean": est.mean, "min": est.min, "max": est.max, "per_trace": est.per_trace}
         return out
 
-    with _exclusive(cache, f"latent-{run.key or 'nokey'}-{n_codes}-{n_sweeps}-{seed}"):
-        return cache.get_or_compute("jamroz-latent", key, compute)
+    # get_or_compute holds the key's lock: two pages needing the same DP-GMM run compute it once
+    return cache.get_or_compute("jamroz-latent", key, compute)
 
 
 def draw_codes(source: str, n: int, seed: int = 0, model: DPGMM | None = None, latent_dim: int | None = None,
