@@ -25,23 +25,9 @@ import torch
 from .. import runtime
 from .._validation import as_tensor_2d, check_finite, check_min_rows
 from ._niw import NIWPrior, default_init_components, log_marginal_from_factors, make_prior
+from .gibbs import resample_alpha_batch
 
 __all__ = ["GibbsChains", "resample_alpha_batch"]
-
-
-def resample_alpha_batch(alpha: np.ndarray, k: np.ndarray, n: int, a: float, b: float, rng: np.random.Generator,
-                         legacy: bool = False) -> np.ndarray:
-    """The Escobar-West auxiliary-variable update of :func:`.gibbs.resample_alpha`, for arrays of chains.
-
-    ``v ~ Beta(alpha + 1, N)``, ``s ~ Bernoulli(N / (N + alpha))``, ``alpha ~ Gamma(a + K - s, b - log v)``; with
-    ``legacy=True`` the paper code's shape ``a + K - 1 + s`` (reference notes §1.6 item 1).
-    """
-    alpha = np.asarray(alpha, dtype=np.float64)
-    k = np.asarray(k, dtype=np.float64)
-    v = rng.beta(alpha + 1.0, n)
-    s = (rng.random(alpha.shape) < n / (n + alpha)).astype(np.float64)
-    shape = a + k - 1.0 + s if legacy else a + k - s
-    return rng.gamma(shape, 1.0 / (b - np.log(v)))
 
 
 class GibbsChains:

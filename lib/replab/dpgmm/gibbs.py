@@ -403,19 +403,27 @@ class GibbsState:
         return log_marginal_from_factors(self.counts[occ], self.chols[occ], self.prior)
 
 
-def resample_alpha(alpha: float, k: int, n: int, a: float, b: float, rng: np.random.Generator,
-                   legacy: bool = False) -> float:
-    """One Gibbs update of the DP concentration under a Gamma(a, b) prior (rate b), given K components of N points.
+def resample_alpha_batch(alpha, k, n: int, a: float, b: float, rng: np.random.Generator,
+                         legacy: bool = False) -> np.ndarray:
+    """One Gibbs update of the DP concentration under a Gamma(a, b) prior (rate b), given K components of N points,
+    for one chain or an array of chains (``alpha`` and ``k`` broadcast together).
 
     Auxiliary variables (Escobar & West 1995, in the form of Teh et al. 2006): ``v ~ Beta(alpha + 1, N)``,
     ``s ~ Bernoulli(N / (N + alpha))``, then ``alpha ~ Gamma(a + K - s, b - log v)``. With ``legacy=True`` the
     shape is the paper code's ``a + K - 1 + s`` (reference notes §1.6 item 1), which is biased upwards.
     """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
     v = rng.beta(alpha + 1.0, n)
-    s = float(rng.random() < n / (n + alpha))
+    s = (rng.random(alpha.shape) < n / (n + alpha)).astype(np.float64)
     shape = a + k - 1.0 + s if legacy else a + k - s
-    rate = b - math.log(v)
-    return float(rng.gamma(shape, 1.0 / rate))
+    return rng.gamma(shape, 1.0 / (b - np.log(v)))
+
+
+def resample_alpha(alpha: float, k: int, n: int, a: float, b: float, rng: np.random.Generator,
+                   legacy: bool = False) -> float:
+    """:func:`resample_alpha_batch` for one chain."""
+    return float(resample_alpha_batch(alpha, k, n, a, b, rng, legacy))
 
 
 def warn_if_slow() -> None:
