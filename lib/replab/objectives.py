@@ -22,6 +22,7 @@ from .models.vae import diagonal_gaussian_log_density
 __all__ = ["kl_diagonal_gaussian", "beta_vae", "total_correlation", "beta_tc_vae", "annealed_vae",
            "capacity", "dip_vae_ii_penalty", "dip_vae_ii", "imq_kernel", "mmd", "mmd_vae", "log_importance_weights",
            "renyi_bound", "legacy_argo_renyi_bound", "renyi_vae", "importance_log_likelihood", "cross_entropy",
+           "binary_cross_entropy",
            "OBJECTIVES", "objective"]
 
 
@@ -265,6 +266,16 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     """Classification loss: the batch-mean cross-entropy, with the batch accuracy beside it."""
     loss = F.cross_entropy(logits, labels)
     acc = (logits.argmax(-1) == labels).float().mean()
+    return {"loss": loss, "accuracy": acc}
+
+
+def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Multi-label loss: one logistic output per attribute (several may be present at once), the binary
+    cross-entropy −[y log σ(s) + (1 − y) log(1 − σ(s))] averaged over the batch and the attributes, with the mean
+    per-attribute accuracy (σ(s) > ½ taken as present) beside it."""
+    targets = targets.to(logits.dtype)
+    loss = F.binary_cross_entropy_with_logits(logits, targets)  # log-sigmoid form: no overflow for large |s|
+    acc = ((logits > 0).to(logits.dtype) == targets).float().mean()
     return {"loss": loss, "accuracy": acc}
 
 

@@ -1,5 +1,6 @@
 """One training engine for every model of the zoo: VAEs under any objective of :mod:`replab.objectives`, and
-classifiers under cross-entropy (with random labels, augmentation and dropout as Jamroż et al. and Nash et al. need).
+classifiers under cross-entropy, or binary cross-entropy over a dataset's binary attributes (multi-label, CelebA's
+40), with random labels, augmentation and dropout as Jamroż et al. and Nash et al. need.
 
 A run is described by a :class:`TrainConfig`; :func:`train` trains it once and stores the result in the artifact
 cache under the configuration's hash, so every page that asks for the same configuration reuses it. Snapshots of
@@ -34,6 +35,11 @@ log = logging.getLogger("replab.train")
 __all__ = ["TrainConfig", "TrainedRun", "train", "load_run", "run_key", "CLASSIFIER_OBJECTIVE", "ARTIFACT_KIND"]
 
 CLASSIFIER_OBJECTIVE = "cross_entropy"
+# classifier objectives -> the loss of replab.objectives: one label per image (softmax), or a 0/1 row of binary
+# attributes per image (one logistic output each, e.g. CelebA's 40)
+CLASSIFIER_OBJECTIVES = {"cross_entropy": _objectives.cross_entropy,
+                         "binary_cross_entropy": _objectives.binary_cross_entropy}
+MULTI_LABEL = "binary_cross_entropy"
 ARTIFACT_KIND = "train"
 OPTIMIZERS = ("adam", "sgd")
 SYNTHETIC = "synthetic"
@@ -46,7 +52,9 @@ class TrainConfig:
     Parameters
     ----------
     model : a model configuration dataclass of :mod:`replab.models`.
-    objective : a name in :data:`replab.objectives.OBJECTIVES` for VAEs, ``"cross_entropy"`` for classifiers.
+    objective : a name in :data:`replab.objectives.OBJECTIVES` for VAEs; for classifiers ``"cross_entropy"``
+        (one label per image) or ``"binary_cross_entropy"`` (multi-label: the model's ``n_classes`` outputs are one
+        logit per binary attribute of the dataset's ``attributes``, e.g. CelebA's 40).
     objective_params : the objective's hyper-parameters (e.g. ``{"beta": 4}``).
     dataset, split, n : the data, through ``replab.data.load(dataset, split=split)``; ``n`` examples drawn at
         random with ``subset_seed`` (None: all). ``dataset="synthetic"`` is seeded noise shaped like the model's
@@ -104,8 +112,9 @@ class TrainConfig:
         vae = _models.is_vae_config(self.model)
         if vae:
             fn = _objectives.objective(self.objective)
-        elif self.objective != CLASSIFIER_OBJECTIVE:
-            raise ValueError(f"objective must be {CLASSIFIER_OBJECTIVE!r} for a classifier, got {self.objective!r}")
+        elif self.objective not in CLASSIFIER_OBJECTIVES:
+            raise ValueError(f"objective must be one of {tuple(CLASSIFIER_OBJECTIVES)} for a classifier, got "
+                             f"{self.objective!r}")
         else:
             fn = None
         if not isinstance(self.objective_params, dict):
@@ -117,7 +126,7 @@ class TrainConfig:
                 raise ValueError(f"objective_params: unknown parameter(s) {unknown} for {self.objective!r}; "
                                  f"known: {allowed}")
         elif self.objective_params:
-            raise ValueError("objective_params must be empty for cross_entropy")
+            raise ValueError(f"objective_params must be empty for {self.objective}")
         for name in ("batch_size", "steps", "checkpoint_every", "log_every"):
             v = getattr(self, name)
             if not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
@@ -140,6 +149,8 @@ class TrainConfig:
             raise ValueError("normalize_mean and normalize_std must be given together")
         if vae and (self.random_labels or self.augment or self.normalize_mean is not None):
             raise ValueError("random_labels, augment and normalize_* apply to classifiers only")
+        if self.objective == MULTI_LABEL and self.label_column is not None:
+            raise ValueError("label_column applies to cross_entropy; binary_cross_entropy learns every attribute")
         get_device(self.device) if self.device != "auto" else None
 
 
@@ -164,10 +175,10 @@ class TrainedRun:
 
 
 # -- keys, seeds ------------------------------------------------------------------------------------------------------
-def _data_fingerprint(data) -> str | None:
+def _data_fingerprint(data, multi_label: bool = False) -> str | None:
     if data is None:
         return None
-    images, labels = _unpack(data)
+    images, labels = _unpack(data, multi_label=multi_label)
     h = hashlib.sha256()
     if not isinstance(images, (torch.Tensor, np.ndarray)):
         # a lazily rendered set: its name, size and a sample of images stand for the whole
@@ -184,7 +195,7 @@ def _data_fingerprint(data) -> str | None:
 
 
 def _key_config(config: TrainConfig, data) -> Any:
-    fp = _data_fingerprint(data)
+    fp = _data_fingerprint(data, config.objective == MULTI_LABEL)
     return config if fp is None else {"train": config, "data": fp}
 
 
@@ -199,19 +210,22 @@ def _stream_seed(seed: int, index: int, stream: str) -> int:
 
 
 # -- data --------------------------------------------------------------------------------------------------------------
-def _labels_of(dataset, label_column: int | None = None):
-    """A dataset's labels, or with ``label_column`` one column of its factor classes when it has them."""
+def _labels_of(dataset, label_column: int | None = None, multi_label: bool = False):
+    """A dataset's labels, or with ``label_column`` one column of its factor classes when it has them; for a
+    multi-label classifier its binary attributes."""
+    if multi_label:
+        return getattr(dataset, "attributes", None)
     labels, factors = getattr(dataset, "labels", None), getattr(dataset, "factor_classes", None)
     if factors is not None and (labels is None or label_column is not None):
         return factors
     return labels
 
 
-def _unpack(data, label_column: int | None = None):
+def _unpack(data, label_column: int | None = None, multi_label: bool = False):
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return data[0], data[1]
     if hasattr(data, "images"):
-        return data.images, _labels_of(data, label_column)
+        return data.images, _labels_of(data, label_column, multi_label)
     if isinstance(data, (torch.Tensor, np.ndarray)):
         return data, None
     raise ValueError("data must be an image tensor, an (images, labels) pair, or a dataset with .images/.labels, "
@@ -233,9 +247,9 @@ def _load_data(config: TrainConfig, data, input_shape):
             if config.n > len(dataset):
                 raise ValueError(f"n={config.n} is larger than the dataset ({len(dataset)} examples)")
             dataset = dataset.sample(config.n, seed=config.subset_seed)  # the examples other pages draw too
-        images, labels = _unpack(dataset, config.label_column)
+        images, labels = _unpack(dataset, config.label_column, config.objective == MULTI_LABEL)
     else:
-        images, labels = _unpack(data, config.label_column)
+        images, labels = _unpack(data, config.label_column, config.objective == MULTI_LABEL)
         if isinstance(images, np.ndarray):
             images = torch.from_numpy(images)
         if labels is not None and not isinstance(labels, torch.Tensor):
@@ -252,6 +266,8 @@ def _load_data(config: TrainConfig, data, input_shape):
 
 
 def _classifier_labels(config: TrainConfig, labels, n: int) -> torch.Tensor:
+    if config.objective == MULTI_LABEL:
+        return _attribute_targets(config, labels, n)
     if labels is None:
         raise ValueError(f"dataset {config.dataset!r} has no labels to train a classifier on")
     labels = torch.as_tensor(labels)
@@ -266,6 +282,24 @@ def _classifier_labels(config: TrainConfig, labels, n: int) -> torch.Tensor:
     if config.random_labels:
         labels = labels[torch.randperm(n, generator=_generator(config.label_seed))]
     return labels
+
+
+def _attribute_targets(config: TrainConfig, attributes, n: int) -> torch.Tensor:
+    """The 0/1 attribute rows a multi-label classifier learns (rows permuted for ``random_labels``)."""
+    if attributes is None:
+        raise ValueError(f"dataset {config.dataset!r} has no binary attributes to train a multi-label classifier "
+                         f"on (binary_cross_entropy)")
+    attributes = torch.as_tensor(attributes)
+    n_out = config.model.n_classes
+    if attributes.ndim != 2 or attributes.shape[1] != n_out:
+        raise ValueError(f"attributes: expected shape (n, {n_out}) for n_classes={n_out} outputs, got "
+                         f"{tuple(attributes.shape)}")
+    if attributes.numel() and not bool(((attributes == 0) | (attributes == 1)).all()):
+        raise ValueError("attributes: binary_cross_entropy needs 0/1 targets")
+    attributes = attributes.float()
+    if config.random_labels:
+        attributes = attributes[torch.randperm(n, generator=_generator(config.label_seed))]
+    return attributes
 
 
 class _Batches:
@@ -412,7 +446,7 @@ def _fit(config: TrainConfig, data, checkpoint: Path | None, callbacks: Sequence
 
     cuda = device.type == "cuda"
     forward = torch.compile(model) if (config.compile and cuda) else model
-    loss_fn = _objectives.objective(config.objective) if vae else None
+    loss_fn = _objectives.objective(config.objective) if vae else CLASSIFIER_OBJECTIVES[config.objective]
     params = dict(config.objective_params)
     norm = None
     if config.normalize_mean is not None:
@@ -434,7 +468,7 @@ def _fit(config: TrainConfig, data, checkpoint: Path | None, callbacks: Sequence
                 x = _augment(x, config.crop_padding, g)
             if norm is not None:
                 x = (x - norm[0]) / norm[1]
-            logs = _objectives.cross_entropy(forward(x), y)
+            logs = loss_fn(forward(x), y)
         optimizer.zero_grad(set_to_none=True)
         logs["loss"].backward()
         if config.grad_clip is not None:

@@ -89,6 +89,80 @@ def test_celeba_centre_crop_and_resize(tmp_path):
     assert len(D.load("celeba", "train", root=tmp_path, limit=2)) == 1
 
 
+ATTRIBUTE_NAMES = ("5_o_Clock_Shadow", "Eyeglasses", "Smiling", "Young")
+
+
+def _celeba_folder(root, n=5, attributes=None, kaggle=False):
+    """A CelebA root in the official layout: ``n`` 218×178 JPEGs and, unless ``attributes`` is False, the
+    attribute file (image count, names, then one aligned line of 1/-1 per image, as the official file is written)."""
+    from PIL import Image
+
+    folder = root / "img_align_celeba"
+    folder.mkdir(parents=True)
+    for k in range(n):
+        Image.fromarray(np.full((218, 178, 3), 30 * k, np.uint8)).save(folder / f"{k + 1:06d}.jpg")
+    table = np.array([[1 if (k >> j) & 1 else -1 for j in range(len(ATTRIBUTE_NAMES))] for k in range(n)])
+    if attributes is not False:
+        if kaggle:
+            lines = ["image_id," + ",".join(ATTRIBUTE_NAMES)]
+            lines += [f"{k + 1:06d}.jpg," + ",".join(str(v) for v in row) for k, row in enumerate(table)]
+            (root / "list_attr_celeba.csv").write_text("\n".join(lines) + "\n")
+        else:
+            lines = [str(n), " ".join(ATTRIBUTE_NAMES) + " "]
+            lines += [f"{k + 1:06d}.jpg " + " ".join(f"{v:2d}" for v in row) for k, row in enumerate(table)]
+            (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    return (table > 0).astype(np.int64)
+
+
+@pytest.mark.parametrize("kaggle", [False, True])
+def test_celeba_attributes_follow_the_files(tmp_path, kaggle):
+    table = _celeba_folder(tmp_path, 5, kaggle=kaggle)
+    (tmp_path / "list_eval_partition.txt").write_text(
+        "".join(f"{k + 1:06d}.jpg {p}\n" for k, p in enumerate((0, 2, 1, 2, 0))))
+    ds = D.load("celeba", "all", root=tmp_path)
+    assert ds.labels is None and ds.attribute_names == ATTRIBUTE_NAMES
+    assert ds.attributes.dtype == torch.int64 and ds.attributes.tolist() == table.tolist()
+    assert ds[3][1].tolist() == table[3].tolist()  # the item's target is the image's attribute row
+    te = D.load("celeba", "test", root=tmp_path)  # images 2 and 4 of the official partition
+    assert te.attributes.tolist() == table[[1, 3]].tolist() and torch.equal(te.images, ds.images[[1, 3]])
+    sub = ds.sample(3, seed=1)
+    rows = [int(np.flatnonzero((ds.images.reshape(5, -1) == im.reshape(1, -1)).all(1))[0]) for im in sub.images]
+    assert sub.attributes.tolist() == table[rows].tolist() and sub.attribute_names == ATTRIBUTE_NAMES
+    assert D.load("celeba", "all", root=tmp_path, limit=2).attributes.tolist() == table[:2].tolist()
+
+
+def test_celeba_without_the_attribute_file_is_unlabelled(tmp_path):
+    _celeba_folder(tmp_path, 2, attributes=False)
+    ds = D.load("celeba", "all", root=tmp_path)
+    assert ds.attributes is None and ds.attribute_names == () and ds[1][1].item() == -1
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda lines: ["7"] + lines[1:], "the header says 7 images, the file lists 3"),
+    (lambda lines: ["three"] + lines[1:], "the first line must be the number of images"),
+    (lambda lines: lines[:2] + [lines[2].replace(" 1", " 0", 1).replace("-1", " 0", 1)] + lines[3:],
+     "attribute values must be 1 or -1"),
+    (lambda lines: lines[:3] + [lines[3].rsplit(" ", 1)[0]] + lines[4:], "the line of '000002.jpg' has 3 values"),
+    (lambda lines: ["2"] + lines[1:4], "no attributes for 1 image"),
+])
+def test_celeba_bad_attribute_files_are_named(tmp_path, edit, message):
+    _celeba_folder(tmp_path, 3)
+    path = tmp_path / "list_attr_celeba.txt"
+    path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
+    with pytest.raises(ValueError, match=message):
+        D.load("celeba", "all", root=tmp_path)
+
+
+def test_attribute_tables_are_checked():
+    images = np.zeros((3, 1, 2, 2), np.uint8)
+    with pytest.raises(ValueError, match=r"attributes: expected shape \(3, n_attributes\)"):
+        D.ImageDataset(images, attributes=np.zeros((2, 4)), attribute_names=list("abcd"))
+    with pytest.raises(ValueError, match="attributes: expected 0/1 values"):
+        D.ImageDataset(images, attributes=-np.ones((3, 1)), attribute_names=["a"])
+    with pytest.raises(ValueError, match="attribute_names: expected 1 names"):
+        D.ImageDataset(images, attributes=np.ones((3, 1)), attribute_names=["a", "b"])
+
+
 def test_cars3d_mat_layout_and_resize(tmp_path):
     from scipy.io import savemat
 

@@ -295,3 +295,61 @@ def test_band_plots_draw_mean_and_min_max_band():
     np.testing.assert_allclose(axes[0].lines[1].get_ydata(), [7.0, 8.0])
     assert sum(isinstance(c, PolyCollection) for c in axes[0].collections) == 1
     plt.close("all")
+
+
+def _celeba(root, n=48):
+    """A CelebA root in the official layout whose 3 random attributes are visible (each brightens one colour
+    channel of a noisy image); every fourth image is in the test partition."""
+    from PIL import Image
+
+    folder = root / "img_align_celeba"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    table = np.where(rng.random((n, 3)) < 0.5, 1, -1)
+    for k, row in enumerate(table):
+        pixels = np.where(row > 0, 170, 70) + rng.integers(-50, 50, (218, 178, 3))
+        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{k + 1:06d}.jpg", quality=95)
+    lines = [str(n), "Black_Hair Smiling Young"] + [f"{k + 1:06d}.jpg " + " ".join(f"{v:2d}" for v in row)
+                                                     for k, row in enumerate(table)]
+    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    (root / "list_eval_partition.txt").write_text("".join(f"{k + 1:06d}.jpg {2 if k % 4 == 3 else 0}\n"
+                                                          for k in range(n)))
+    return (table > 0).astype(np.int64)
+
+
+def test_the_frechet_classifier_of_celeba_learns_its_attributes(tmp_path, monkeypatch):
+    table = _celeba(tmp_path / "data")
+    monkeypatch.setenv("REPLAB_DATA", str(tmp_path / "data"))
+    assert jamroz.classifier_targets("celeba") == ("binary_cross_entropy", 3) and jamroz.has_labels("celeba")
+    cfg = jamroz.cnn_config("celeba", 8, 8, n_train=None, epochs=60, batch_size=12)
+    assert cfg.objective == "binary_cross_entropy" and cfg.model.n_classes == 3 and cfg.model.image_size == 64
+    classifier, reference, floor = jamroz.frechet_setup("celeba", 8, 8, None, 60, 12, n_real=12,
+                                                        cache=ArtifactCache(tmp_path / "cache"))
+    assert classifier.config == cfg and reference.shape == (12, cfg.model.layout[-1][0])
+    # accuracy is the mean over attributes, checked against the attribute file
+    test = table[3::4]
+    with torch.no_grad():
+        images = jamroz.real_images("celeba", 12, seed=0)  # the whole test split, in file order
+        logits = classifier.model(images)
+    expected = ((logits > 0).long().numpy() == test).mean()
+    assert jamroz.accuracy(classifier, "test") == pytest.approx(expected) and expected > 0.8  # chance: 0.5
+    assert jamroz.accuracy(classifier, "train") == 1.0
+    # confidence: the mean of max(p, 1 − p) over images and attributes of the sigmoid outputs
+    q = jamroz.sample_quality(classifier, images, reference)
+    p = torch.sigmoid(logits.double())
+    assert q["fd"] == pytest.approx(0.0, abs=1e-6)
+    assert q["confidence"] == pytest.approx(float(torch.maximum(p, 1 - p).mean()), rel=1e-6)
+    assert 0.5 <= floor["confidence"] <= 1.0 and floor["fd"] >= 0
+    # grey images carry no attribute: the classifier is less sure of them than of real ones
+    grey = torch.full((12, 3, 64, 64), 0.5)
+    assert jamroz.sample_quality(classifier, grey, reference)["confidence"] < q["confidence"]
+
+
+def test_celeba_without_attributes_has_no_frechet_classifier(tmp_path, monkeypatch):
+    _celeba(tmp_path, n=8)
+    (tmp_path / "list_attr_celeba.txt").unlink()
+    monkeypatch.setenv("REPLAB_DATA", str(tmp_path))
+    assert jamroz.classifier_targets("celeba") is None and not jamroz.has_labels("celeba")
+    assert jamroz.frechet_setup("celeba", 8, 8, None, 1, 2, n_real=2) == (None, None, None)
+    with pytest.raises(ValueError, match="has neither class labels nor binary attributes"):
+        jamroz.cnn_config("celeba", 8, 8, epochs=1, batch_size=2)

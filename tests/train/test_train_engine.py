@@ -56,6 +56,56 @@ def test_a_classifier_memorises_random_labels():
     assert sorted(permuted.tolist()) == sorted(y.tolist())
 
 
+def _attribute_images(n=48, seed=4):
+    """Images whose 3 binary attributes are independent and visible: attribute j lights the j-th third of the
+    image; a fourth attribute is noise the images do not show."""
+    g = torch.Generator().manual_seed(seed)
+    attributes = (torch.rand(n, 4, generator=g) < 0.5).long()
+    x = torch.zeros(n, 1, 6, 6, dtype=torch.uint8)
+    for j in range(3):
+        x[:, 0, 2 * j:2 * j + 2] = (attributes[:, j] * 255).to(torch.uint8)[:, None, None]
+    return x, attributes
+
+
+def test_a_multi_label_classifier_learns_every_visible_attribute():
+    from replab.data import ImageDataset
+
+    x, attributes = _attribute_images()
+    data = ImageDataset(x, attributes=attributes, attribute_names=("top", "middle", "bottom", "unseen"))
+    cfg = _config(model=M.VGGConfig(layout=((8, 1), (8, 2)), n_classes=4, image_size=6, channels=1),
+                  objective="binary_cross_entropy", batch_size=48, steps=150, lr=0.1, optimizer="sgd",
+                  snapshot_steps=())
+    run = train(cfg, cache=False, data=data)
+    with torch.no_grad():
+        present = run.model(x.float() / 255) > 0
+    assert (present[:, :3] == attributes[:, :3].bool()).all()  # every visible attribute, on every image
+    assert 0.85 < run.metrics["accuracy"].iloc[-1] < 1.0  # the logged mean: the unseen one is memorised at best
+    # the logged loss is the binary cross-entropy of the batch, averaged over images and attributes
+    with torch.no_grad():
+        p = torch.sigmoid(run.model(x.float() / 255)).double()
+    bce = -(attributes * p.log() + (1 - attributes) * (1 - p).log()).mean()
+    assert 0 < bce < run.metrics["loss"].iloc[0]
+    # random labels permute the attribute rows once, with label_seed
+    permuted = attributes[torch.randperm(48, generator=torch.Generator().manual_seed(5))]
+    from replab.train import _classifier_labels
+    torch.testing.assert_close(_classifier_labels(dataclasses.replace(cfg, random_labels=True, label_seed=5),
+                                                  attributes, 48), permuted.float())
+
+
+def test_a_multi_label_classifier_checks_its_targets():
+    from replab.data import ImageDataset
+
+    x, attributes = _attribute_images(16)
+    cfg = _config(model=M.VGGConfig(layout=((4, 2),), n_classes=3, image_size=6, channels=1),
+                  objective="binary_cross_entropy", steps=2, snapshot_steps=())
+    with pytest.raises(ValueError, match=r"attributes: expected shape \(n, 3\) for n_classes=3"):
+        train(cfg, cache=False, data=ImageDataset(x, attributes=attributes, attribute_names="abcd"))
+    with pytest.raises(ValueError, match="has no binary attributes to train a multi-label classifier"):
+        train(cfg, cache=False, data=ImageDataset(x, labels=attributes[:, 0]))
+    with pytest.raises(ValueError, match="binary_cross_entropy needs 0/1 targets"):
+        train(cfg, cache=False, data=(x, attributes[:, :3] * 2))
+
+
 RESUMABLE = {
     "mmd_vae": dict(objective="mmd_vae", objective_params={"beta": 2.0}),
     # dropout draws from the global RNG and augmentation from the step's generator: both must resume exactly
@@ -241,7 +291,11 @@ def test_augmentation_crops_and_flips():
     (dict(objective="factor_vae"), "objective must be one of"),
     (dict(objective_params={"gamma": 1.0}), "objective_params: unknown parameter"),
     (dict(objective="cross_entropy"), "objective must be one of"),
-    (dict(model=M.VGGConfig(), objective="beta_vae"), "objective must be 'cross_entropy' for a classifier"),
+    (dict(model=M.VGGConfig(), objective="beta_vae"),
+     r"objective must be one of \('cross_entropy', 'binary_cross_entropy'\) for a classifier"),
+    (dict(model=M.VGGConfig(), objective="binary_cross_entropy", label_column=0), "label_column applies to"),
+    (dict(model=M.VGGConfig(), objective="binary_cross_entropy", objective_params={"pos_weight": 2.0}),
+     "objective_params must be empty for binary_cross_entropy"),
     (dict(snapshot_steps=(0, 13)), r"snapshot_steps must lie in \[0, steps=12\]"),
     (dict(steps=0), "steps must be a positive integer"),
     (dict(optimizer="lbfgs"), "optimizer must be one of"),

@@ -243,3 +243,17 @@ def test_legacy_argo_reduction_is_the_whole_tensor_lse_and_not_the_vr_bound():
         lw = O.log_importance_weights(model, x, 3, _gen(0))
     assert abs(old["bound"].item() - O.legacy_argo_renyi_bound(lw, 0.5).item() / 4) < 1e-5
     assert old["loss"].requires_grad
+
+
+def test_binary_cross_entropy_is_the_mean_logistic_loss_and_stays_finite():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 7, generator=g, dtype=torch.float64) * 3
+    targets = (torch.rand(50, 7, generator=g) < 0.3).long()
+    out = O.binary_cross_entropy(logits, targets)
+    p = 1 / (1 + torch.exp(-logits))
+    expected = -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p)).mean()
+    torch.testing.assert_close(out["loss"], expected)
+    assert out["accuracy"].item() == pytest.approx(((p > 0.5).long() == targets).double().mean().item())
+    # a confident wrong answer costs about |logit| nats, without overflow in float32
+    far = O.binary_cross_entropy(torch.tensor([[200.0, -200.0]]), torch.tensor([[0, 1]]))
+    assert far["loss"].item() == pytest.approx(200.0) and far["accuracy"] == 0

@@ -1,6 +1,7 @@
 """The one dataset type every loader returns, plus the helpers loaders share (splits, roots, file checks).
 
-:class:`ImageDataset` holds uint8 images (N×C×H×W) in memory with integer labels and/or a float factor table.
+:class:`ImageDataset` holds uint8 images (N×C×H×W) in memory with integer labels, a float factor table and/or a
+table of binary attributes (CelebA's 40).
 :class:`LazyImageDataset` has the same interface but renders (or decodes) images on demand from a function of
 the example ids, so a generated set of 737,280 images streams batch by batch without holding 3 GB.
 """
@@ -33,13 +34,15 @@ class ImageDataset(Dataset):
     """Images with labels and/or factors of variation; a torch ``Dataset``.
 
     Attributes: ``images`` (uint8, N×C×H×W), ``labels`` (int64, N, or None), ``factors`` (float32, N×F, or None),
-    ``factor_names`` (tuple of F names), ``factor_classes`` (int64, N×F grid indices, or None), ``name``.
-    ``dataset[i]`` is ``(image as float32 in [0, 1], target)`` where the target is the factor row when the
-    dataset has factors, else the label, else ``-1`` (unlabelled images, e.g. CelebA).
+    ``factor_names`` (tuple of F names), ``factor_classes`` (int64, N×F grid indices, or None), ``attributes``
+    (int64, N×A of 0/1, or None: binary annotations such as CelebA's, several true at once), ``attribute_names``
+    (tuple of A names), ``name``. ``dataset[i]`` is ``(image as float32 in [0, 1], target)`` where the target is
+    the factor row when the dataset has factors, else the label, else the attribute row, else ``-1`` (unlabelled
+    images, e.g. CelebA without its attribute file).
     """
 
     def __init__(self, images, labels=None, factors=None, factor_names: Sequence[str] | None = None,
-                 factor_classes=None, name: str = ""):
+                 factor_classes=None, name: str = "", attributes=None, attribute_names: Sequence[str] | None = None):
         self.name = name
         if images is None:
             raise ValueError("images: expected a uint8 array of shape (N, C, H, W), got None")
@@ -47,9 +50,10 @@ class ImageDataset(Dataset):
         if self._images.ndim != 4:
             raise ValueError(f"images: expected a uint8 array of shape (N, C, H, W), got shape "
                              f"{tuple(self._images.shape)}")
-        self._set_targets(labels, factors, factor_names, factor_classes)
+        self._set_targets(labels, factors, factor_names, factor_classes, attributes, attribute_names)
 
-    def _set_targets(self, labels, factors, factor_names, factor_classes) -> None:
+    def _set_targets(self, labels, factors, factor_names, factor_classes, attributes=None,
+                     attribute_names=None) -> None:
         n = len(self)
         self.labels = None if labels is None else _as_tensor(labels, torch.int64).reshape(-1)
         self.factors = None if factors is None else _as_tensor(factors, torch.float32)
@@ -66,6 +70,22 @@ class ImageDataset(Dataset):
             self.factor_names = names
         else:
             self.factor_names = ()
+        self._set_attributes(attributes, attribute_names)
+
+    def _set_attributes(self, attributes, attribute_names) -> None:
+        self.attributes = None if attributes is None else _as_tensor(attributes, torch.int64)
+        self.attribute_names = ()
+        if self.attributes is None:
+            return
+        n = len(self)
+        if self.attributes.ndim != 2 or self.attributes.shape[0] != n:
+            raise ValueError(f"attributes: expected shape ({n}, n_attributes), got {tuple(self.attributes.shape)}")
+        if self.attributes.numel() and not bool(((self.attributes == 0) | (self.attributes == 1)).all()):
+            raise ValueError("attributes: expected 0/1 values (absent/present)")
+        names = tuple(attribute_names or ())
+        if len(names) != self.attributes.shape[1]:
+            raise ValueError(f"attribute_names: expected {self.attributes.shape[1]} names, got {names!r}")
+        self.attribute_names = names
 
     # -- the Dataset protocol -------------------------------------------------------------------------------
     @property
@@ -88,6 +108,8 @@ class ImageDataset(Dataset):
             return self.factors[idx]
         if self.labels is not None:
             return self.labels[idx]
+        if self.attributes is not None:
+            return self.attributes[idx]
         return torch.full(idx.shape, -1, dtype=torch.int64) if isinstance(idx, torch.Tensor) else torch.tensor(-1)
 
     def __getitem__(self, i):
@@ -108,6 +130,8 @@ class ImageDataset(Dataset):
             parts.append(f"n_classes={int(self.labels.max()) + 1 if len(self) else 0}")
         if self.factor_names:
             parts.append(f"factors={self.factor_names}")
+        if self.attribute_names:
+            parts.append(f"n_attributes={len(self.attribute_names)}")
         return f"{type(self).__name__}({self.name!r}, {', '.join(parts)})"
 
     # -- selections ---------------------------------------------------------------------------------------------
@@ -123,7 +147,8 @@ class ImageDataset(Dataset):
                     factors=None if self.factors is None else self.factors[idx],
                     factor_names=self.factor_names or None,
                     factor_classes=None if self.factor_classes is None else self.factor_classes[idx],
-                    name=self.name)
+                    attributes=None if self.attributes is None else self.attributes[idx],
+                    attribute_names=self.attribute_names or None, name=self.name)
 
     def subset(self, indices) -> "ImageDataset":
         """A dataset of the examples at ``indices``, in that order."""
@@ -160,13 +185,14 @@ class LazyImageDataset(ImageDataset):
     """
 
     def __init__(self, render: Callable[[torch.Tensor], torch.Tensor], ids, image_shape: tuple[int, int, int],
-                 labels=None, factors=None, factor_names=None, factor_classes=None, name: str = ""):
+                 labels=None, factors=None, factor_names=None, factor_classes=None, name: str = "", attributes=None,
+                 attribute_names=None):
         self._render = render
         self.ids = _as_tensor(ids, torch.int64).reshape(-1)
         self._shape = tuple(int(s) for s in image_shape)
         self._images = None
         self.name = name
-        self._set_targets(labels, factors, factor_names, factor_classes)
+        self._set_targets(labels, factors, factor_names, factor_classes, attributes, attribute_names)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

@@ -1,9 +1,17 @@
 """CelebA from its aligned image folder (``img_align_celeba/*.jpg``): centre crop 150×150, resize to 64×64.
 
 The split follows ``list_eval_partition.txt`` when the root holds it (partitions 0 and 1 train, 2 test),
-else a fixed seeded 90/10 partition of the sorted file names. Images are unlabelled (targets are -1).
+else a fixed seeded 90/10 partition of the sorted file names.
+
+When the root holds ``list_attr_celeba.txt`` (the official annotation file: the image count, a line of the 40
+attribute names, then one line per image, its file name and 40 values of 1 or -1), the dataset carries
+``attributes`` (N×40, 1 present, 0 absent) and ``attribute_names``; the Kaggle copy ``list_attr_celeba.csv``
+(a header ``image_id,<names>`` and one comma-separated row per image) is read the same way. Without either file the
+images are unlabelled (targets are -1). CelebA has no class labels: ``labels`` is always None.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -11,6 +19,7 @@ from ._base import ImageDataset, check_split, require_file, resolve_root, split_
 
 FOLDER = "img_align_celeba"
 PARTITION = "list_eval_partition.txt"
+ATTRIBUTES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
 CROP, SIZE = 150, 64
 
 
@@ -24,6 +33,48 @@ def read_image(path, crop: int = CROP, size: int = SIZE) -> np.ndarray:
         left, top = (w - crop) // 2, (h - crop) // 2
         im = im.crop((left, top, left + crop, top + crop)).resize((size, size), Image.Resampling.BOX)
         return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def read_attributes(path) -> tuple[tuple[str, ...], dict[str, int], np.ndarray]:
+    """``(names, row of each file name, table)`` of an attribute file; the table is int8 N×A with 1 and 0."""
+    path = Path(path)
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if path.suffix == ".csv":
+        header = lines[0].split(",")
+        names, rows, count = tuple(h.strip() for h in header[1:]), [line.split(",") for line in lines[1:]], None
+    else:
+        try:
+            count = int(lines[0])
+        except (IndexError, ValueError):
+            raise ValueError(f"{path.name}: the first line must be the number of images, got "
+                             f"{lines[0][:40] if lines else ''!r}") from None
+        names, rows = tuple(lines[1].split()) if len(lines) > 1 else (), [line.split() for line in lines[2:]]
+    if not names:
+        raise ValueError(f"{path.name}: no attribute names")
+    if count is not None and count != len(rows):
+        raise ValueError(f"{path.name}: the header says {count} images, the file lists {len(rows)}")
+    bad = next((i for i, r in enumerate(rows) if len(r) != len(names) + 1), None)
+    if bad is not None:
+        raise ValueError(f"{path.name}: the line of {rows[bad][0]!r} has {len(rows[bad]) - 1} values, expected "
+                         f"{len(names)} (one per attribute)")
+    values = np.array([r[1:] for r in rows], dtype=np.int8).reshape(len(rows), len(names))
+    if not np.isin(values, (-1, 1)).all():
+        raise ValueError(f"{path.name}: attribute values must be 1 or -1")
+    index = {r[0].strip(): i for i, r in enumerate(rows)}
+    return names, index, (values > 0).astype(np.int8)
+
+
+def _attributes_of(root, files) -> tuple[np.ndarray | None, tuple[str, ...] | None]:
+    folder = resolve_root(root)
+    path = next((folder / name for name in ATTRIBUTES if (folder / name).exists()), None)
+    if path is None:
+        return None, None
+    names, index, table = read_attributes(path)
+    missing = [f.name for f in files if f.name not in index]
+    if missing:
+        raise ValueError(f"{path.name}: no attributes for {len(missing)} image(s), e.g. {missing[0]!r}")
+    rows = np.array([index[f.name] for f in files], dtype=np.int64)
+    return table[rows].astype(np.int64).reshape(len(files), len(names)), names
 
 
 def load(split: str = "train", root=None, limit: int | None = None, seed: int = 0) -> ImageDataset:
@@ -46,5 +97,7 @@ def load(split: str = "train", root=None, limit: int | None = None, seed: int = 
         keep = np.flatnonzero(is_test if split == "test" else ~is_test)
     else:
         keep = split_indices(len(files), split, 0.1, seed)
-    images = np.stack([read_image(files[i]) for i in keep]) if len(keep) else np.zeros((0, 3, SIZE, SIZE), np.uint8)
-    return ImageDataset(images, name="celeba")
+    kept = [files[i] for i in keep]
+    images = np.stack([read_image(f) for f in kept]) if kept else np.zeros((0, 3, SIZE, SIZE), np.uint8)
+    attributes, names = _attributes_of(root, kept)
+    return ImageDataset(images, name="celeba", attributes=attributes, attribute_names=names)

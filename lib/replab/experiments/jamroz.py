@@ -9,6 +9,8 @@
   entropy and the total correlation (Eqs. 7 and 10) of the aggregated posterior, and a sampler for latent codes.
 - Sample quality (Section 5.2, Fig. 4, made numeric here): the Fréchet distance between features of a classifier
   trained on the same data, for real and decoded images, and that classifier's confidence on the decoded images.
+  On a labelled set the classifier learns the classes (cross-entropy); on CelebA, which has no classes, it learns
+  the 40 binary attributes of ``list_attr_celeba.txt`` (one logistic output each, binary cross-entropy).
 
 Training settings follow the public code (reference notes §1.3 and §1.5): SGD with Nesterov momentum, lr 0.01,
 weight decay 1e-6 and Dropout2d(0.2) for the CNNs; Adam, σ² = 0.3 for the β-VAE's Gaussian decoder, a plain SSE
@@ -28,6 +30,7 @@ import torch
 from .. import data as _data
 from ..activations import capture
 from ..cache import ArtifactCache
+from ..data._base import resolve_root
 from ..distributions import student_t_marginal_mixture
 from ..dpgmm import DPGMM, relative_entropy, total_correlation
 from ..fingerprints import PAPER_LAYER_DIMS, fingerprints
@@ -37,7 +40,7 @@ from ..train import TrainConfig, TrainedRun
 __all__ = ["REGULARISERS", "cnn_config", "train_runs", "real_images", "probe_images", "accuracy", "layer_dims",
            "cnn_fingerprints", "layer_complexity", "vae_config", "prior_variance", "latent_codes", "fit_latents",
            "latent_information", "draw_codes", "decode", "classifier_outputs", "frechet_distance", "has_labels",
-           "frechet_setup", "sample_quality"]
+           "frechet_setup", "sample_quality", "classifier_targets"]
 
 # name -> (augmentation, Dropout2d rate) as in the public code's variants
 REGULARISERS = {"none": (False, 0.0), "augmentation": (True, 0.0), "dropout": (False, 0.2), "both": (True, 0.2)}
@@ -53,9 +56,39 @@ def _image_shape(dataset: str) -> tuple[int, int]:
     return _IMAGE[dataset]
 
 
-@lru_cache(maxsize=None)
+def _data_root() -> str:
+    # the facts below are cached per dataset and data folder: REPLAB_DATA may point elsewhere later
+    return str(resolve_root(None))
+
+
 def _train_size(dataset: str) -> int:
+    return _train_size_in(dataset, _data_root())
+
+
+@lru_cache(maxsize=None)
+def _train_size_in(dataset: str, root: str) -> int:
     return len(_data.load(dataset, split="train"))
+
+
+def classifier_targets(dataset: str) -> tuple[str, int] | None:
+    """What a classifier of ``dataset`` learns: ``("cross_entropy", 10)`` for class labels (the ten classes of
+    every labelled set here), ``("binary_cross_entropy", A)`` for A binary attributes and no labels (CelebA), or
+    None when the dataset has neither (CelebA without its attribute file)."""
+    return _targets_in(dataset, _data_root())
+
+
+@lru_cache(maxsize=None)
+def _targets_in(dataset: str, root: str) -> tuple[str, int] | None:
+    ds = _data.load(dataset, split="test")
+    if ds.labels is not None:
+        return "cross_entropy", 10
+    if ds.attributes is not None:
+        return "binary_cross_entropy", len(ds.attribute_names)
+    return None
+
+
+def _multi_label(run: TrainedRun) -> bool:
+    return run.config.objective == "binary_cross_entropy"
 
 
 def _n_train(dataset: str, n_train: int | None) -> int:
@@ -82,7 +115,9 @@ def cnn_config(dataset: str = "mnist10k", depth: int = 8, width: int = 64, label
     """The training configuration of one CNN of the grid (public code's ``SHARED_OPTS``, reference notes §1.3).
 
     ``labels="random"`` trains on one fixed random permutation of the labels (the same for every seed);
-    ``regulariser`` is a key of :data:`REGULARISERS`. ``n_train`` training images drawn once (None: all).
+    ``regulariser`` is a key of :data:`REGULARISERS`. ``n_train`` training images drawn once (None: all). On a set
+    without class labels but with binary attributes (CelebA) the net has one logistic output per attribute and
+    learns them all with binary cross-entropy (``labels="random"`` then permutes the attribute rows).
     """
     if labels not in _LABELS:
         raise ValueError(f"labels: expected one of {_LABELS}, got {labels!r}")
@@ -92,9 +127,13 @@ def cnn_config(dataset: str = "mnist10k", depth: int = 8, width: int = 64, label
     augment, dropout = REGULARISERS[regulariser]
     n = _n_train(dataset, n_train)
     mean, std = _NORMALISATION.get(dataset, (None, None))
-    model = VGGConfig(layout=vgg_layout(depth, width), n_classes=10, channels=channels, image_size=size,
+    targets = classifier_targets(dataset)
+    if targets is None:
+        raise ValueError(f"dataset {dataset!r} has neither class labels nor binary attributes to train a CNN on")
+    objective, n_outputs = targets
+    model = VGGConfig(layout=vgg_layout(depth, width), n_classes=n_outputs, channels=channels, image_size=size,
                       dropout=dropout)
-    return TrainConfig(model=model, objective="cross_entropy", dataset=dataset, split="train",
+    return TrainConfig(model=model, objective=objective, dataset=dataset, split="train",
                        n=None if n == _train_size(dataset) else n, subset_seed=0,
                        batch_size=batch_size, steps=_steps(n, epochs, batch_size), lr=lr, optimizer="sgd",
                        momentum=0.9, nesterov=True, weight_decay=1e-6, seed=seed, random_labels=labels == "random",
@@ -169,8 +208,10 @@ def _normalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
 
 @torch.no_grad()
 def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_size: int = 1000) -> float:
-    """Accuracy of a trained classifier on ``split`` (its training subset, with its own labels, for "train")."""
+    """Accuracy of a trained classifier on ``split`` (its training subset, with its own labels, for "train"); for a
+    multi-label classifier (binary attributes) the mean over attributes of the per-attribute accuracy."""
     cfg = run.config
+    multi = _multi_label(run)
     if split == "train":
         from ..train import _classifier_labels, _load_data  # the exact images and (permuted) labels it was fit on
 
@@ -178,14 +219,17 @@ def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_s
         labels = _classifier_labels(cfg, labels, len(images))
     else:
         ds = _data.load(cfg.dataset, split=split)
-        images, labels = ds.images, ds.labels
+        images, labels = ds.images, (ds.attributes if multi else ds.labels)
     if n is not None:
         images, labels = images[:n], labels[:n]
     dev = next(run.model.parameters()).device
     correct = 0
     for start in range(0, len(images), batch_size):
         x = _normalise(images[start:start + batch_size].float() / 255.0, cfg.dataset).to(dev)
-        correct += int((run.model(x).argmax(1).cpu() == labels[start:start + batch_size]).sum())
+        out, y = run.model(x).cpu(), labels[start:start + batch_size]
+        # multi-label: a logit above 0 (probability above ½) says present
+        correct += float(((out > 0).long() == y.long()).double().mean(1).sum()) if multi \
+            else int((out.argmax(1) == y).sum())
     return correct / len(images)
 
 
@@ -371,8 +415,9 @@ def decode(model, z: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def classifier_outputs(run: TrainedRun, images: torch.Tensor, batch_size: int = 500
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features (the last block's globally average-pooled output) and softmax probabilities of a classifier,
-    from one pass over ``images`` (floats in [0, 1] or uint8, normalised here as the classifier was trained)."""
+    """Features (the last block's globally average-pooled output) and output probabilities of a classifier, from
+    one pass over ``images`` (floats in [0, 1] or uint8, normalised here as the classifier was trained): softmax
+    class probabilities (n, classes), or for a multi-label classifier each attribute's sigmoid (n, attributes)."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images: expected a tensor of shape (n, C, H, W), got {got}")
@@ -381,7 +426,8 @@ def classifier_outputs(run: TrainedRun, images: torch.Tensor, batch_size: int = 
     last = f"block.{len(run.config.model.layout)}"
     dev = next(run.model.parameters()).device
     out = capture(run.model, x, layers=[last, "output"], reduce="gap", batch_size=batch_size, device=dev)
-    return out[last].double(), torch.softmax(out["output"].double(), 1)
+    logits = out["output"].double()
+    return out[last].double(), torch.sigmoid(logits) if _multi_label(run) else torch.softmax(logits, 1)
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -402,20 +448,23 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def has_labels(dataset: str) -> bool:
-    """Whether ``dataset`` has class labels to train the Fréchet classifier on (CelebA, for one, has none)."""
-    return _data.load(dataset, split="test").labels is not None
+    """Whether ``dataset`` has targets to train the Fréchet classifier on: class labels, or binary attributes (CelebA
+    with ``list_attr_celeba.txt``)."""
+    return classifier_targets(dataset) is not None
 
 
 def sample_quality(classifier: TrainedRun, images: torch.Tensor, reference: torch.Tensor) -> dict:
-    """Fréchet distance of ``images`` to ``reference`` on the classifier's features, and the classifier's mean
-    top-class probability on ``images`` (its confidence).
+    """Fréchet distance of ``images`` to ``reference`` on the classifier's features, and the classifier's
+    confidence on ``images``: the mean top-class probability, or for a multi-label classifier the mean over images
+    and attributes of max(p, 1 − p), how sure it is of each attribute either way (½ is a coin toss, 1 certainty).
 
     ``reference`` is either real images (n, C, H, W) or their features from :func:`classifier_outputs` (n, F),
     which :func:`frechet_setup` returns so that the real images pass through the classifier once per page.
     """
     fa, pa = classifier_outputs(classifier, images)
     fr = reference if torch.as_tensor(reference).ndim == 2 else classifier_outputs(classifier, reference)[0]
-    return {"fd": frechet_distance(fa, fr), "confidence": float(pa.max(1).values.mean())}
+    sure = torch.maximum(pa, 1.0 - pa).mean(1) if _multi_label(classifier) else pa.max(1).values
+    return {"fd": frechet_distance(fa, fr), "confidence": float(sure.mean())}
 
 
 def frechet_setup(dataset: str, depth: int, width: int, n_train: int | None, epochs: int, batch_size: int,
@@ -425,7 +474,8 @@ def frechet_setup(dataset: str, depth: int, width: int, n_train: int | None, epo
     The classifier is the true-label CNN of :func:`cnn_config` with these sizes and ``seed`` (at ``quick`` the
     first net of the memorisation page, shared through the cache); ``reference`` holds the classifier's features of
     ``n_real`` real test images (at most the split), for :func:`sample_quality`; ``floor`` is :func:`sample_quality` of
-    as many real training images against them. Returns ``(None, None, None)`` when the dataset has no labels.
+    as many real training images against them. On CelebA the classifier learns the binary attributes (see
+    :func:`cnn_config`). Returns ``(None, None, None)`` when the dataset has neither labels nor attributes.
     """
     if not has_labels(dataset):
         return None, None, None
