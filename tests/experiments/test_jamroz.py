@@ -297,28 +297,8 @@ def test_band_plots_draw_mean_and_min_max_band():
     plt.close("all")
 
 
-def _celeba(root, n=48):
-    """A CelebA root in the official layout whose 3 random attributes are visible (each brightens one colour
-    channel of a noisy image); every fourth image is in the test partition."""
-    from PIL import Image
-
-    folder = root / "img_align_celeba"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    table = np.where(rng.random((n, 3)) < 0.5, 1, -1)
-    for k, row in enumerate(table):
-        pixels = np.where(row > 0, 170, 70) + rng.integers(-50, 50, (218, 178, 3))
-        Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{k + 1:06d}.jpg", quality=95)
-    lines = [str(n), "Black_Hair Smiling Young"] + [f"{k + 1:06d}.jpg " + " ".join(f"{v:2d}" for v in row)
-                                                     for k, row in enumerate(table)]
-    (root / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
-    (root / "list_eval_partition.txt").write_text("".join(f"{k + 1:06d}.jpg {2 if k % 4 == 3 else 0}\n"
-                                                          for k in range(n)))
-    return (table > 0).astype(np.int64)
-
-
-def test_the_frechet_classifier_of_celeba_learns_its_attributes(tmp_path, monkeypatch):
-    table = _celeba(tmp_path / "data")
+def test_the_frechet_classifier_of_celeba_learns_its_attributes(tmp_path, monkeypatch, write_celeba):
+    table = write_celeba(tmp_path / "data")
     monkeypatch.setenv("REPLAB_DATA", str(tmp_path / "data"))
     assert jamroz.classifier_targets("celeba") == ("binary_cross_entropy", 3) and jamroz.has_labels("celeba")
     cfg = jamroz.cnn_config("celeba", 8, 8, n_train=None, epochs=60, batch_size=12)
@@ -345,8 +325,8 @@ def test_the_frechet_classifier_of_celeba_learns_its_attributes(tmp_path, monkey
     assert jamroz.sample_quality(classifier, grey, reference)["confidence"] < q["confidence"]
 
 
-def test_celeba_without_attributes_has_no_frechet_classifier(tmp_path, monkeypatch):
-    _celeba(tmp_path, n=8)
+def test_celeba_without_attributes_has_no_frechet_classifier(tmp_path, monkeypatch, write_celeba):
+    write_celeba(tmp_path, n=8)
     (tmp_path / "list_attr_celeba.txt").unlink()
     monkeypatch.setenv("REPLAB_DATA", str(tmp_path))
     assert jamroz.classifier_targets("celeba") is None and not jamroz.has_labels("celeba")
