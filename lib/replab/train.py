@@ -32,7 +32,8 @@ from .runtime import get_device, progress, seed_everything
 
 log = logging.getLogger("replab.train")
 
-__all__ = ["TrainConfig", "TrainedRun", "train", "load_run", "run_key", "CLASSIFIER_OBJECTIVE", "ARTIFACT_KIND"]
+__all__ = ["TrainConfig", "TrainedRun", "train", "load_run", "run_key", "CLASSIFIER_OBJECTIVE",
+           "CLASSIFIER_OBJECTIVES", "ARTIFACT_KIND"]
 
 CLASSIFIER_OBJECTIVE = "cross_entropy"
 # classifier objectives -> the loss of replab.objectives: one label per image (softmax), or a 0/1 row of binary
@@ -149,9 +150,14 @@ class TrainConfig:
             raise ValueError("normalize_mean and normalize_std must be given together")
         if vae and (self.random_labels or self.augment or self.normalize_mean is not None):
             raise ValueError("random_labels, augment and normalize_* apply to classifiers only")
-        if self.objective == MULTI_LABEL and self.label_column is not None:
+        if self.multi_label and self.label_column is not None:
             raise ValueError("label_column applies to cross_entropy; binary_cross_entropy learns every attribute")
         get_device(self.device) if self.device != "auto" else None
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether this is a multi-label classifier (binary cross-entropy over a dataset's binary attributes)."""
+        return self.objective == MULTI_LABEL
 
 
 @dataclass
@@ -195,7 +201,7 @@ def _data_fingerprint(data, multi_label: bool = False) -> str | None:
 
 
 def _key_config(config: TrainConfig, data) -> Any:
-    fp = _data_fingerprint(data, config.objective == MULTI_LABEL)
+    fp = _data_fingerprint(data, config.multi_label)
     return config if fp is None else {"train": config, "data": fp}
 
 
@@ -247,9 +253,9 @@ def _load_data(config: TrainConfig, data, input_shape):
             if config.n > len(dataset):
                 raise ValueError(f"n={config.n} is larger than the dataset ({len(dataset)} examples)")
             dataset = dataset.sample(config.n, seed=config.subset_seed)  # the examples other pages draw too
-        images, labels = _unpack(dataset, config.label_column, config.objective == MULTI_LABEL)
+        images, labels = _unpack(dataset, config.label_column, config.multi_label)
     else:
-        images, labels = _unpack(data, config.label_column, config.objective == MULTI_LABEL)
+        images, labels = _unpack(data, config.label_column, config.multi_label)
         if isinstance(images, np.ndarray):
             images = torch.from_numpy(images)
         if labels is not None and not isinstance(labels, torch.Tensor):
@@ -266,7 +272,7 @@ def _load_data(config: TrainConfig, data, input_shape):
 
 
 def _classifier_labels(config: TrainConfig, labels, n: int) -> torch.Tensor:
-    if config.objective == MULTI_LABEL:
+    if config.multi_label:
         return _attribute_targets(config, labels, n)
     if labels is None:
         raise ValueError(f"dataset {config.dataset!r} has no labels to train a classifier on")

@@ -87,10 +87,6 @@ def _targets_in(dataset: str, root: str) -> tuple[str, int] | None:
     return None
 
 
-def _multi_label(run: TrainedRun) -> bool:
-    return run.config.objective == "binary_cross_entropy"
-
-
 def _n_train(dataset: str, n_train: int | None) -> int:
     size = _train_size(dataset)
     if n_train is None or n_train == 0:
@@ -211,7 +207,7 @@ def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_s
     """Accuracy of a trained classifier on ``split`` (its training subset, with its own labels, for "train"); for a
     multi-label classifier (binary attributes) the mean over attributes of the per-attribute accuracy."""
     cfg = run.config
-    multi = _multi_label(run)
+    multi = run.config.multi_label
     if split == "train":
         from ..train import _classifier_labels, _load_data  # the exact images and (permuted) labels it was fit on
 
@@ -427,7 +423,7 @@ def classifier_outputs(run: TrainedRun, images: torch.Tensor, batch_size: int = 
     dev = next(run.model.parameters()).device
     out = capture(run.model, x, layers=[last, "output"], reduce="gap", batch_size=batch_size, device=dev)
     logits = out["output"].double()
-    return out[last].double(), torch.sigmoid(logits) if _multi_label(run) else torch.softmax(logits, 1)
+    return out[last].double(), torch.sigmoid(logits) if run.config.multi_label else torch.softmax(logits, 1)
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -463,7 +459,7 @@ def sample_quality(classifier: TrainedRun, images: torch.Tensor, reference: torc
     """
     fa, pa = classifier_outputs(classifier, images)
     fr = reference if torch.as_tensor(reference).ndim == 2 else classifier_outputs(classifier, reference)[0]
-    sure = torch.maximum(pa, 1.0 - pa).mean(1) if _multi_label(classifier) else pa.max(1).values
+    sure = torch.maximum(pa, 1.0 - pa).mean(1) if classifier.config.multi_label else pa.max(1).values
     return {"fd": frechet_distance(fa, fr), "confidence": float(sure.mean())}
 
 
