@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -32,6 +33,12 @@ log = logging.getLogger("replab.cache")
 
 __all__ = ["ArtifactCache", "config_hash", "code_fingerprint", "default_root", "repo_root", "atomic_write_bytes",
            "atomic_torch_save", "safe_torch_load", "map_array_folder", "ARRAY_INDEX"]
+
+# A kind names a folder directly below the cache root: a plain name, never a path.
+_KIND = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# What the cache writes inside a kind folder (payloads, sidecars, locks, metrics, array files, temporaries).
+# Clearing a folder that holds anything else is refused: the root may have been pointed at the wrong folder.
+_CACHE_SUFFIXES = {".pt", ".json", ".lock", ".csv", ".f32", ".tmp", ".partial"}
 
 # An artifact too large for memory (a streamed capture, replab.activations) is a folder of raw float32 files, one
 # per array, with this index naming each array, its file and its shape.
@@ -145,6 +152,18 @@ def map_array_folder(folder: Path) -> dict[str, torch.Tensor] | None:
         return None
 
 
+def _read_sidecar(path: Path) -> dict | None:
+    """The sidecar at ``path`` as a dict holding a string ``sha256``; None when it is missing or malformed (not
+    JSON, JSON that is not an object, no digest), so a damaged sidecar marks a damaged entry."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+        return None
+    return meta
+
+
 class ArtifactCache:
     """A folder of artifacts keyed by ``(kind, configuration)``.
 
@@ -160,14 +179,26 @@ class ArtifactCache:
         self.misses = 0
 
     # -- paths ---------------------------------------------------------------------------------------------
+    def kind_dir(self, kind: str) -> Path:
+        """The folder of ``kind``'s artifacts. Every path the cache builds from a caller's input goes through
+        here: ``kind`` must be a plain name (letters, digits, ``_``, ``-``, ``.``; not starting with ``.`` or
+        ``-``) and the folder must resolve inside the root (a symbolic link leading out is refused)."""
+        if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+            raise ValueError(f"artifact kind must be a plain name (letters, digits, '_', '-', '.'; no path "
+                             f"separator, not starting with '.' or '-'), got {kind!r}")
+        folder = self.root / kind
+        root = self.root.resolve()
+        if not folder.resolve().is_relative_to(root) or folder.resolve() == root:
+            raise ValueError(f"artifact kind {kind!r}: {folder} leads outside the cache {root}")
+        return folder
+
     def key(self, kind: str, config: Any) -> str:
-        if not kind or "/" in kind or kind.startswith("."):
-            raise ValueError(f"artifact kind must be a plain name, got {kind!r}")
+        self.kind_dir(kind)
         return config_hash(config)
 
     def path(self, kind: str, config: Any) -> Path:
         """Where the payload of ``(kind, config)`` lives (it may not exist yet)."""
-        return self.root / kind / f"{self.key(kind, config)}.pt"
+        return self.kind_dir(kind) / f"{self.key(kind, config)}.pt"
 
     @staticmethod
     def _meta_path(path: Path) -> Path:
@@ -178,14 +209,10 @@ class ArtifactCache:
         return self._valid(self.path(kind, config))
 
     def _valid(self, path: Path) -> bool:
-        meta = self._meta_path(path)
-        if not (path.is_file() and meta.is_file()):
+        meta = _read_sidecar(self._meta_path(path))
+        if not path.is_file() or meta is None:
             return False
-        try:
-            want = json.loads(meta.read_text())["sha256"]
-        except (ValueError, KeyError):
-            return False
-        return hashlib.sha256(path.read_bytes()).hexdigest() == want
+        return hashlib.sha256(path.read_bytes()).hexdigest() == meta["sha256"]
 
     def load(self, kind: str, config: Any, map_location: str | torch.device = "cpu") -> Any | None:
         """The stored payload, or ``None`` when absent. A corrupted or partial entry is removed and
@@ -250,22 +277,18 @@ class ArtifactCache:
             if p.exists():
                 p.unlink()
 
-    def entries(self) -> list[dict]:
-        """One record per stored artifact: kind, key, size in bytes, and whether it is intact."""
+    def entries(self, kind: str | None = None) -> list[dict]:
+        """One record per stored artifact (of every kind, or of ``kind``): kind, key, size in bytes, whether it
+        is intact, and its configuration (None when its sidecar is missing or damaged)."""
         out = []
+        pattern = f"{self.kind_dir(kind).name}" if kind is not None else "*"
         if not self.root.is_dir():
             return out
-        for path in sorted(self.root.glob("*/*.pt")):
-            meta_path = self._meta_path(path)
-            meta = {}
-            if meta_path.is_file():
-                try:
-                    meta = json.loads(meta_path.read_text())
-                except ValueError:
-                    meta = {}
+        for path in sorted(self.root.glob(f"{pattern}/*.pt")):
+            meta = _read_sidecar(self._meta_path(path)) or {}
             out.append({"kind": path.parent.name, "key": path.stem, "bytes": path.stat().st_size,
                         "intact": self._valid(path), "config": meta.get("config")})
-        for index in sorted(self.root.glob(f"*/*/{ARRAY_INDEX}")):
+        for index in sorted(self.root.glob(f"{pattern}/*/{ARRAY_INDEX}")):
             folder = index.parent
             size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != ARRAY_INDEX)
             out.append({"kind": folder.parent.name, "key": folder.name, "bytes": size,
@@ -273,11 +296,26 @@ class ArtifactCache:
         return out
 
     def clear(self, kind: str | None = None) -> int:
-        """Remove every artifact (or those of one kind); returns how many were removed."""
-        n = 0
-        targets = [self.root / kind] if kind else [p for p in self.root.glob("*") if p.is_dir()]
+        """Remove every artifact (or those of one kind); returns how many were removed.
+
+        Only kind folders inside the root are removed, and only when they hold nothing but what the cache
+        writes; every folder is checked before anything is removed, so a refusal (``ValueError``) removes
+        nothing."""
+        if kind is not None:
+            targets = [self.kind_dir(kind)]
+        else:
+            # Folders whose names no kind can have (".git", ...) are not the cache's: left alone.
+            targets = [self.kind_dir(p.name) for p in sorted(self.root.glob("*"))
+                       if p.is_dir() and _KIND.fullmatch(p.name)]
+        targets = [folder for folder in targets if folder.is_dir()]
         for folder in targets:
-            if folder.is_dir():
-                n += len(list(folder.glob("*.pt"))) + len(list(folder.glob(f"*/{ARRAY_INDEX}")))
-                shutil.rmtree(folder)
+            for path in folder.rglob("*"):
+                if path.is_file() and path.suffix not in _CACHE_SUFFIXES and path.name != ARRAY_INDEX \
+                        and not any(part.endswith(".partial") for part in path.relative_to(folder).parts):
+                    raise ValueError(f"not clearing {folder}: {path} was not written by the cache "
+                                     f"(is REPLAB_CACHE={self.root} the right folder?); nothing was removed")
+        n = 0
+        for folder in targets:
+            n += len(list(folder.glob("*.pt"))) + len(list(folder.glob(f"*/{ARRAY_INDEX}")))
+            shutil.rmtree(folder)
         return n

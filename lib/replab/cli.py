@@ -56,13 +56,11 @@ def _cmd_cache(args) -> int:
 
     cache = ArtifactCache()
     if args.action == "ls":
-        entries = cache.entries()
-        if args.kind:
-            entries = [e for e in entries if e["kind"] == args.kind]
+        entries = cache.entries(args.kind)
         total = sum(e["bytes"] for e in entries)
         print(f"{cache.root}: {len(entries)} artifacts, {total / 2**20:.1f} MiB")
         for e in entries:
-            flag = "" if e["intact"] else "  CORRUPTED"
+            flag = "" if e["intact"] else "  DAMAGED (recomputed when next used)"
             print(f"  {e['kind']:16s} {e['key']}  {e['bytes'] / 2**20:8.2f} MiB{flag}")
     else:
         n = cache.clear(args.kind)

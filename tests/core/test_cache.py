@@ -135,3 +135,75 @@ def test_lock_is_released_when_the_computation_fails(tmp_path):
     with pytest.raises(RuntimeError):
         cache.get_or_compute("k", {"a": 2}, boom)
     assert cache.get_or_compute("k", {"a": 2}, lambda: {"ok": True}) == {"ok": True}
+
+
+# "ABSOLUTE" stands for an absolute path inside the test's folder: never name a real folder of the machine here.
+@pytest.mark.parametrize("kind", ["..", ".", "../x", "ABSOLUTE", "a/b", "a\\b", "", ".hidden", "-x", "x\0y", None, 3])
+def test_every_path_built_from_a_kind_stays_in_the_cache(tmp_path, kind):
+    if kind == "ABSOLUTE":
+        kind = str(tmp_path / "victim")
+        (tmp_path / "victim").mkdir()
+    cache = ArtifactCache(tmp_path / "cache")
+    calls = [lambda: cache.path(kind, Cfg()), lambda: cache.key(kind, Cfg()),
+             lambda: cache.save(kind, Cfg(), torch.ones(1))]
+    if kind is not None:  # clear(None) and entries(None) mean every kind
+        calls += [lambda: cache.clear(kind), lambda: cache.entries(kind)]
+    for call in calls:
+        with pytest.raises(ValueError, match="artifact kind must be a plain name"):
+            call()
+    with pytest.raises(ValueError, match="artifact kind must be a plain name"):
+        with cache.lock(kind, Cfg()):
+            pass
+
+
+def test_clear_never_deletes_outside_the_cache(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("mine")
+    sibling = tmp_path / "sibling"
+    sibling.mkdir()
+    cache = ArtifactCache(tmp_path / "cache")
+    cache.save("model", Cfg(), torch.ones(1))
+    for kind in (str(outside), "..", "../outside", "../sibling"):
+        with pytest.raises(ValueError, match="artifact kind must be a plain name"):
+            cache.clear(kind)
+    assert (outside / "precious.txt").read_text() == "mine" and sibling.is_dir()
+    assert cache.exists("model", Cfg())
+
+
+def test_clear_refuses_a_kind_folder_that_leads_outside_or_holds_foreign_files(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.pt").write_bytes(b"mine")
+    cache = ArtifactCache(tmp_path / "cache")
+    cache.save("model", Cfg(), torch.ones(1))
+    (cache.root / "linked").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ValueError, match="outside the cache"):
+        cache.clear("linked")
+    with pytest.raises(ValueError, match="outside the cache"):
+        cache.clear()  # checked before anything is removed
+    assert (outside / "a.pt").read_bytes() == b"mine" and cache.exists("model", Cfg())
+    (cache.root / "linked").unlink()
+    (cache.root / "notes").mkdir()
+    (cache.root / "notes" / "thesis.tex").write_text("mine")
+    with pytest.raises(ValueError, match=r"thesis\.tex.*not written by the cache"):
+        cache.clear()
+    assert cache.exists("model", Cfg()) and (cache.root / "notes" / "thesis.tex").is_file()
+    (cache.root / "notes" / "thesis.tex").rename(cache.root / ".notes.tex")
+    (cache.root / "notes").rmdir()
+    (cache.root / ".git").mkdir()
+    assert cache.clear() == 1 and (cache.root / ".git").is_dir() and (cache.root / ".notes.tex").is_file()
+
+
+@pytest.mark.parametrize("sidecar", ["[1]", "null", "3", '"text"', '{"sha256": 5}', "{", ""])
+def test_a_malformed_sidecar_is_a_damaged_entry_that_is_recomputed(tmp_path, sidecar, caplog):
+    cache = ArtifactCache(tmp_path)
+    path = cache.save("model", Cfg(), {"w": torch.ones(2)})
+    path.with_suffix(".json").write_text(sidecar)
+    assert not cache.exists("model", Cfg())
+    [entry] = cache.entries()
+    assert entry["intact"] is False and entry["config"] is None
+    with caplog.at_level("WARNING", logger="replab.cache"):
+        out = cache.get_or_compute("model", Cfg(), lambda: {"w": torch.zeros(2)})
+    assert torch.equal(out["w"], torch.zeros(2)) and "recomputing" in caplog.text
+    assert cache.exists("model", Cfg()) and cache.entries()[0]["intact"]

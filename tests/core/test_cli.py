@@ -76,3 +76,33 @@ def test_run_all_keeps_claims_for_the_scorecard(tmp_path, monkeypatch):
     assert {c.claim_id for c in kept} == {"data-deterministic", "mnist10k-complete"}
     md = claims.scorecard_markdown(kept, kept)
     assert "not run" not in md and kept[0].hardware in md
+
+
+@pytest.mark.parametrize("kind", ["..", "../x", "ABSOLUTE", ".hidden", "a/b"])
+def test_cache_clear_refuses_a_kind_outside_the_cache(tmp_path, kind, capsys, monkeypatch):
+    import torch
+
+    from replab.cache import ArtifactCache
+
+    (tmp_path / "x").mkdir()
+    if kind == "ABSOLUTE":  # an absolute path inside the test's folder: never a real folder of the machine
+        kind = str(tmp_path / "x")
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path / "cache"))
+    ArtifactCache().save("model", {"a": 1}, torch.ones(3))
+    for action in ("clear", "ls"):
+        assert cli.main(["cache", action, "--kind", kind]) == 2
+        assert "artifact kind must be a plain name" in capsys.readouterr().err
+    assert (tmp_path / "x").is_dir() and len(ArtifactCache().entries()) == 1
+
+
+def test_cache_ls_shows_a_malformed_sidecar_as_damaged(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from replab.cache import ArtifactCache
+
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path))
+    path = ArtifactCache().save("model", {"a": 1}, torch.ones(3))
+    for sidecar in ("[1]", "null"):
+        path.with_suffix(".json").write_text(sidecar)
+        assert cli.main(["cache", "ls"]) == 0
+        assert "DAMAGED" in capsys.readouterr().out
