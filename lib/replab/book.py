@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from . import claims as _claims
-from .cache import repo_root
+from .cache import atomic_write_bytes, repo_root
 from .notebooks import discover
 
 __all__ = ["content_fingerprint", "execute_pages", "write_scorecard", "build"]
@@ -76,6 +76,11 @@ def execute_pages(root: Path, cache_dir: Path, claims_dir: Path, timeout: int = 
 
     pages = discover(root / "notebooks")
     known = {str(p.path.resolve()) for p in pages}
+    # Claims of a page that no longer exists would stay on the scorecard.
+    current = {_page_claims_file(claims_dir, p.name).name for p in pages}
+    for stale_claims in claims_dir.glob("*.json"):
+        if stale_claims.name not in current:
+            stale_claims.unlink()
     for record in cache.list_project_records():
         if record.uri not in known:
             cache.remove_nb_from_project(record.uri)
@@ -112,12 +117,25 @@ def execute_pages(root: Path, cache_dir: Path, claims_dir: Path, timeout: int = 
 
 
 def write_scorecard(root: Path, claims_dir: Path) -> Path:
-    """Write ``book/scorecard.md`` from the claims of the last build (and of ``results/full`` if present)."""
+    """Write ``book/scorecard.md`` from the claims of the last build (and of ``results/full`` if present).
+
+    The committed scorecard is never replaced by an empty one: a missing ``claims_dir`` (a fresh checkout, a
+    mistyped ``--claims``) raises ``FileNotFoundError``, a folder without claims or with a damaged record file a
+    ``ValueError``. The page is written atomically, so readers see the old one or the whole new one."""
+    claims_dir = Path(claims_dir)
+    if not claims_dir.exists():
+        raise FileNotFoundError(f"claims folder {claims_dir} does not exist: execute the pages first "
+                                f"(`make book`, or `replab run-all`), or name a folder of claims with --claims")
+    if not claims_dir.is_dir():
+        raise ValueError(f"claims folder {claims_dir} is not a folder")
+    recorded = _claims.load_all(claims_dir)
+    if not recorded:
+        raise ValueError(f"claims folder {claims_dir} holds no claim records (*.json written by the pages); "
+                         f"book/scorecard.md is left as it is")
     full_dir = root / "results" / "full" / "claims"
-    text = _claims.scorecard_markdown(_claims.load_all(claims_dir),
-                                      _claims.load_all(full_dir) if full_dir.is_dir() else ())
+    text = _claims.scorecard_markdown(recorded, _claims.load_all(full_dir) if full_dir.is_dir() else ())
     out = root / "book" / "scorecard.md"
-    out.write_text(text, encoding="utf-8")
+    atomic_write_bytes(out, text.encode("utf-8"))
     return out
 
 
@@ -147,7 +165,11 @@ def build(strict: bool = True, timeout: int = 3600) -> int:
         print(exc, file=sys.stderr)
         return 1
     t_exec = time.time() - t0
-    write_scorecard(root, claims_dir)
+    try:
+        write_scorecard(root, claims_dir)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"replab book: error: {exc}", file=sys.stderr)
+        return 1
     _install_static(root)
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
     if jb is None:

@@ -144,12 +144,24 @@ def _fmt(v: Any) -> str:
 
 
 def load_all(directory: str | Path | None = None) -> list[Claim]:
-    """Every claim recorded under ``directory`` (default :func:`claims_dir`)."""
+    """Every claim recorded under ``directory`` (default :func:`claims_dir`); none when it does not exist.
+
+    Raises a ``ValueError`` naming the file for a record file that is not a JSON list of claim records."""
     directory = Path(directory) if directory is not None else claims_dir()
     out: list[Claim] = []
     for path in sorted(directory.glob("*.json")):
-        for rec in json.loads(path.read_text()):
-            out.append(Claim(**rec))
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"claims file {path} is not valid JSON ({exc})") from None
+        if not isinstance(records, list):
+            raise ValueError(f"claims file {path} must hold a list of claim records, "
+                             f"got {type(records).__name__}")
+        for i, rec in enumerate(records):
+            try:
+                out.append(Claim(**rec))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"claims file {path}: item {i} is not a claim record ({exc})") from None
     return out
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from replab.book import content_fingerprint, execute_pages
+from replab.book import content_fingerprint, execute_pages, write_scorecard
 
 PAGE = """---
 jupytext:
@@ -49,6 +49,25 @@ def test_cell_error_fails_and_success_is_cached(tmp_path):
     times = execute_pages(root, cache_dir, claims_dir, timeout=120)
     assert set(times) == {"good"} and times["good"] is not None
     assert (claims_dir / "good.json").is_file()
+    # What `make book` does next: the scorecard from the claims the pages recorded.
+    scorecard = write_scorecard(root, claims_dir)
+    assert scorecard == root / "book" / "scorecard.md"
+    assert "**1 claims**: 1 reproduced" in scorecard.read_text()
+
+
+def test_build_stops_before_html_when_no_page_recorded_claims(tmp_path, monkeypatch, capsys):
+    from replab import book
+
+    root = make_book(tmp_path, {})
+    (root / "book").mkdir()
+    (root / "book" / "scorecard.md").write_text("committed")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(book, "execute_pages", lambda *a, **k: {})
+    monkeypatch.setattr(book, "_install_static", lambda *a: (_ for _ in ()).throw(AssertionError("went on")))
+    assert book.build() == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert (root / "book" / "scorecard.md").read_text() == "committed"
 
 
 def test_fingerprint_follows_library_and_data(tmp_path):

@@ -39,3 +39,84 @@ def test_bad_values_are_rejected():
         claims.Claim("p", "peste2017", "c", "x", "maybe")
     with pytest.raises(ValueError, match="unknown profile"):
         claims.Claim("p", "peste2017", "c", "x", "reproduced", profile="huge")
+
+
+def _fake_repository(tmp_path):
+    """A folder that looks like the repository (so nothing touches the real book/scorecard.md)."""
+    root = tmp_path / "repo"
+    (root / "lib" / "replab").mkdir(parents=True)
+    (root / "book").mkdir()
+    (root / "_config.yml").write_text("title: t\n")
+    (root / "book" / "scorecard.md").write_text("# Scorecard\n\nthe committed one\n")
+    return root
+
+
+def _record(directory, page="peste2017/01-x"):
+    claims.Recorder(page, "quick", directory=directory).add("peste2017", "c1", "counts saturate", True, n=3)
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "a-file", "only-other-files"])
+def test_the_scorecard_is_never_written_from_missing_or_empty_claims(tmp_path, make):
+    from replab.book import write_scorecard
+
+    root = _fake_repository(tmp_path)
+    where = tmp_path / "claims"
+    if make == "empty":
+        where.mkdir()
+    elif make == "a-file":
+        where.write_text("[]")
+    elif make == "only-other-files":
+        where.mkdir()
+        (where / "notes.txt").write_text("x")
+    with pytest.raises((ValueError, FileNotFoundError), match=r"claims.*(no claim|not a folder|does not exist)"):
+        write_scorecard(root, where)
+    assert (root / "book" / "scorecard.md").read_text() == "# Scorecard\n\nthe committed one\n"
+
+
+@pytest.mark.parametrize("text, problem", [("{", "not valid JSON"), ("[]", "no claim"), ("{}", "a list"),
+                                           ("[1]", "a claim record"), ('[{"page": "p"}]', "a claim record")])
+def test_damaged_claim_files_are_named(tmp_path, text, problem):
+    from replab.book import write_scorecard
+
+    root = _fake_repository(tmp_path)
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "page.json").write_text(text)
+    with pytest.raises(ValueError, match=problem) as info:
+        write_scorecard(root, tmp_path / "claims")
+    assert "page.json" in str(info.value) or problem == "no claim"
+    assert "the committed one" in (root / "book" / "scorecard.md").read_text()
+
+
+def test_the_scorecard_is_written_atomically_from_recorded_claims(tmp_path, monkeypatch):
+    from replab.book import write_scorecard
+
+    root = _fake_repository(tmp_path)
+    _record(tmp_path / "claims")
+    out = write_scorecard(root, tmp_path / "claims")
+    assert out == root / "book" / "scorecard.md" and "**1 claims**" in out.read_text()
+    _record(tmp_path / "claims", page="peste2017/02-y")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        write_scorecard(root, tmp_path / "claims")
+    assert "**1 claims**" in out.read_text() and sorted(p.name for p in out.parent.iterdir()) == ["scorecard.md"]
+
+
+def test_scorecard_command_refuses_missing_claims(tmp_path, capsys, monkeypatch):
+    from replab import cli
+
+    root = _fake_repository(tmp_path)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("REPLAB_CLAIMS", raising=False)
+    assert cli.main(["scorecard"]) == 2  # a fresh checkout: no _build/claims
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["scorecard", "--claims", str(tmp_path / "empty")]) == 2
+    assert "no claim" in capsys.readouterr().err
+    assert (root / "book" / "scorecard.md").read_text() == "# Scorecard\n\nthe committed one\n"
+    _record(tmp_path / "claims")
+    assert cli.main(["scorecard", "--claims", str(tmp_path / "claims")]) == 0
+    assert "**1 claims**" in (root / "book" / "scorecard.md").read_text()
