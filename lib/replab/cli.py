@@ -27,6 +27,7 @@ def _cmd_run(args) -> int:
         params["profile"] = args.profile
     notebooks.check_parameters(page, params)
     out = Path(args.output) if args.output else Path("_build") / "runs" / f"{page.name.replace('/', '__')}.ipynb"
+    notebooks.check_output(out, page, make_parent=args.output is None)
     print(f"replab run: {page.name} with {params or 'its defaults'} -> {out}")
     import papermill
 
@@ -120,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="set a parameter (a Python literal, or a string)")
     r.add_argument("--profile", choices=None, default=None, help=f"one of {', '.join(PROFILES)}")
-    r.add_argument("-o", "--output", help="where to write the executed notebook")
+    r.add_argument("-o", "--output", help="where to write the executed notebook (.ipynb, in an existing folder; "
+                   "replaces only a notebook an earlier run wrote)")
     r.add_argument("--timeout", type=int, default=None, help="seconds per cell")
     r.add_argument("--log-output", action="store_true", help="echo the notebook's output")
     r.set_defaults(func=_cmd_run)

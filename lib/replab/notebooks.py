@@ -15,7 +15,8 @@ from typing import Any
 from .cache import repo_root
 from .profiles import PROFILES
 
-__all__ = ["Page", "notebooks_root", "discover", "find", "read_parameters", "parse_value", "execute"]
+__all__ = ["Page", "notebooks_root", "discover", "find", "read_parameters", "parameter_examples", "parse_value",
+           "check_parameters", "check_output", "execute"]
 
 
 def notebooks_root() -> Path:
@@ -82,21 +83,106 @@ def _parameters_cell(nb) -> Any:
     return None
 
 
+def _parameter_nodes(nb, path: Path) -> list:
+    cell = _parameters_cell(nb)
+    if cell is None:
+        raise ValueError(f"{path}: no code cell is tagged 'parameters'")
+    return ast.parse(cell.source).body
+
+
 def read_parameters(path: Path) -> dict[str, Any]:
     """The names and default values assigned in the notebook's cell tagged ``parameters``."""
     import jupytext
 
-    nb = jupytext.read(str(path))
-    cell = _parameters_cell(nb)
-    if cell is None:
-        raise ValueError(f"{path}: no code cell is tagged 'parameters'")
     out: dict[str, Any] = {}
-    for node in ast.parse(cell.source).body:
+    for node in _parameter_nodes(jupytext.read(str(path)), path):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             out[node.targets[0].id] = ast.literal_eval(node.value)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
             out[node.target.id] = ast.literal_eval(node.value)
     return out
+
+
+# One example value per type a parameter annotation may name (``n: int | None = None``).
+_ANNOTATION_EXAMPLES = {"int": 0, "float": 0.0, "str": "", "bool": False, "None": None}
+
+
+def _annotation_examples(node: ast.expr, path: Path, name: str) -> list:
+    """Example values of the types an annotation allows: ``int | None`` -> [0, None], ``list[str]`` -> [[""]]."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _annotation_examples(node.left, path, name) + _annotation_examples(node.right, path, name)
+    if isinstance(node, ast.Constant) and node.value is None:
+        return [None]
+    if isinstance(node, ast.Name) and node.id in _ANNOTATION_EXAMPLES:
+        return [_ANNOTATION_EXAMPLES[node.id]]
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "list":
+        return [_annotation_examples(node.slice, path, name)]
+    raise ValueError(f"{path}: parameter {name!r} has an annotation replab cannot read: {ast.unparse(node)} "
+                     f"(use int, float, str, bool, None, list[...] and |)")
+
+
+def parameter_examples(page: Page) -> dict[str, list]:
+    """For every parameter of ``page``, example values of the types it takes: its default; for a ``None``
+    default, the values of every profile of the size it is passed to (``profiles.resolve("exp", profile,
+    n=n)`` anywhere in the page) or the types its annotation names (``source: str | None = None``). An empty
+    list means the page does not say."""
+    import jupytext
+
+    from . import profiles
+
+    nb = jupytext.read(str(page.path))
+    defaults = read_parameters(page.path)
+    examples: dict[str, list] = {name: [value] if value is not None else [] for name, value in defaults.items()}
+    for node in _parameter_nodes(nb, page.path):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            examples[node.target.id] = _annotation_examples(node.annotation, page.path, node.target.id)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics: such a cell passes no parameter to a profile
+            continue
+        for call in ast.walk(tree):
+            func = getattr(call, "func", None)
+            if not (isinstance(call, ast.Call) and getattr(func, "attr", getattr(func, "id", None)) == "resolve"
+                    and call.args and isinstance(call.args[0], ast.Constant)):
+                continue
+            table = profiles.table(call.args[0].value)
+            for kw in call.keywords:
+                if isinstance(kw.value, ast.Name) and defaults.get(kw.value.id, 0) is None:
+                    examples[kw.value.id] += [table[p][kw.arg] for p in PROFILES if kw.arg in table[p]]
+    return examples
+
+
+def _fits(value: Any, example: Any) -> bool:
+    """Whether ``value`` has the type of ``example`` (an int is a float; a bool is neither; lists element-wise)."""
+    if isinstance(example, bool) or example is None:
+        return type(value) is type(example)
+    if isinstance(example, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(example, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(example, (list, tuple)):
+        return isinstance(value, (list, tuple)) and (not example or all(any(_fits(v, e) for e in example)
+                                                                        for v in value))
+    return isinstance(value, type(example))
+
+
+_TYPE_NAMES = {bool: ("True or False", "True/False values"), int: ("an integer", "integers"),
+               float: ("a number", "numbers"), str: ("a string", "strings"), type(None): ("None", "None")}
+
+
+def _describe(example: Any, plural: bool = False) -> str:
+    if isinstance(example, (list, tuple)):
+        inner = sorted({_describe(e, plural=True) for e in example})
+        return ("lists" if plural else "a list") + (f" of {' or '.join(inner)}" if inner else "")
+    return _TYPE_NAMES.get(type(example), (type(example).__name__,) * 2)[plural]
+
+
+def _one_of(words: list[str]) -> str:
+    words = list(dict.fromkeys(words))
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def parse_value(text: str) -> Any:
@@ -109,7 +195,8 @@ def parse_value(text: str) -> Any:
 
 
 def check_parameters(page: Page, parameters: dict[str, Any]) -> None:
-    """Raise a ``ValueError`` for a parameter the page does not declare or an unknown profile."""
+    """Raise a ``ValueError`` for a parameter the page does not declare, an unknown profile, or a value whose
+    type differs from what the page declares (:func:`parameter_examples`): checked before any kernel starts."""
     declared = page.parameters()
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
@@ -118,6 +205,50 @@ def check_parameters(page: Page, parameters: dict[str, Any]) -> None:
     profile = parameters.get("profile", declared.get("profile"))
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    examples = parameter_examples(page)
+    for name, value in parameters.items():
+        allowed = examples[name] + ([None] if declared[name] is None else [])
+        if examples[name] and not any(_fits(value, e) for e in allowed):
+            wanted = _one_of([_describe(e) for e in allowed])
+            raise ValueError(f"parameter {name!r} of notebook {page.name} takes {wanted} "
+                             f"(default {declared[name]!r}), got {value!r} ({type(value).__name__})")
+
+
+def check_output(output: str | Path, page: Page | None = None, make_parent: bool = False) -> Path:
+    """Check, before anything runs, that the executed notebook can be written to ``output``; returns it.
+
+    ``output`` must end in ``.ipynb`` and its folder must exist (or is created with ``make_parent``). An existing
+    file there is replaced only when it is a notebook written by an earlier run (papermill's metadata), never a
+    page's own source or anything else: a ``ValueError`` names the problem."""
+    import json
+
+    output = Path(output)
+    if output.is_dir():
+        raise ValueError(f"output {output} is a folder; name a notebook file in it (ending in .ipynb)")
+    if output.suffix != ".ipynb":
+        raise ValueError(f"output {output} must be a notebook file ending in .ipynb")
+    parent = output.parent
+    if not parent.is_dir():
+        if parent.exists() or not make_parent:
+            raise ValueError(f"output folder {parent} does not exist (or is not a folder); create it first")
+        parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"output folder {parent} is not writable")
+    if output.exists() or output.is_symlink():
+        sources = set()
+        if page is not None:
+            sources = {page.path.resolve(), page.path.with_suffix(".ipynb").resolve()}
+        if output.resolve() in sources:
+            raise ValueError(f"output {output} is the page's own source; choose another path")
+        try:
+            metadata = json.loads(output.read_text(encoding="utf-8")).get("metadata", {})
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            raise ValueError(f"output {output} exists and is not a notebook; not overwriting it "
+                             f"(remove it or choose another path)") from None
+        if not isinstance(metadata, dict) or "papermill" not in metadata:
+            raise ValueError(f"output {output} exists and is a notebook that no earlier run wrote; not "
+                             f"overwriting it (remove it or choose another path)")
+    return output
 
 
 def execute(spec: str | Path, output: str | Path, parameters: dict[str, Any] | None = None,
@@ -133,8 +264,7 @@ def execute(spec: str | Path, output: str | Path, parameters: dict[str, Any] | N
     page = find(spec)
     parameters = dict(parameters or {})
     check_parameters(page, parameters)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = check_output(output, page, make_parent=True)
     nb = jupytext.read(str(page.path))
     # Figures show inline in the executed notebook even when the caller's environment says MPLBACKEND=agg.
     env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", **(env or {})}

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,113 @@ def test_cache_ls_shows_a_malformed_sidecar_as_damaged(tmp_path, capsys, monkeyp
         path.with_suffix(".json").write_text(sidecar)
         assert cli.main(["cache", "ls"]) == 0
         assert "DAMAGED" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Fail the test if a command starts executing a notebook."""
+    from replab import notebooks
+
+    def boom(*a, **k):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(notebooks, "execute", boom)
+    monkeypatch.setattr("papermill.execute_notebook", boom)
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "n", "abc"], "parameter 'n' of notebook 00-datasets takes an integer or None (default None), got 'abc'"),
+    (["-p", "n", "16.5"], "takes an integer or None"),
+    (["-p", "n", "True"], "takes an integer or None"),
+    (["-p", "seed", "None"], "parameter 'seed' of notebook 00-datasets takes an integer (default 0), got None"),
+    (["-p", "seed", "[1]"], "takes an integer"),
+    (["-p", "dataset", "3"], "parameter 'dataset' of notebook 00-datasets takes a string"),
+    (["-p", "profile", "3"], "unknown profile 3"),
+])
+def test_run_checks_parameter_types_before_starting_a_kernel(args, message, capsys, no_kernel, tmp_path):
+    assert cli.main(["run", "00-datasets", *args, "-o", str(tmp_path / "out.ipynb")]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("page, name, good, bad, message", [
+    ("peste2017/01-active-components", "alphas", "[0.5, 1]", "['a']", "takes a list of numbers or None"),
+    ("peste2017/01-active-components", "threshold", "1", "'x'", "takes a number or None"),
+    ("jamroz2020/01-memorisation", "d", "'paper'", "[2]", "takes an integer, a string or None"),
+    ("bonheme2022/01-encoder-before-decoder", "datasets", "['dsprites']", "'dsprites'", "takes a list"),
+    ("bonheme2023/02-generic-encoders", "source", "symsol_like", "3", "takes a string or None"),
+    ("peste2017/04-geodesics", "geo_k", "16", "abc", "takes an integer or None"),
+])
+def test_parameter_types_come_from_defaults_profiles_and_annotations(page, name, good, bad, message):
+    from replab import notebooks
+
+    p = notebooks.find(page)
+    notebooks.check_parameters(p, {name: notebooks.parse_value(good)})
+    notebooks.check_parameters(p, {name: None})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        notebooks.check_parameters(p, {name: notebooks.parse_value(bad)})
+
+
+def test_every_parameter_of_every_page_has_a_known_type():
+    from replab import notebooks
+
+    for page in notebooks.discover(ROOT / "notebooks"):
+        untyped = [name for name, examples in notebooks.parameter_examples(page).items() if not examples]
+        assert not untyped, (f"{page.name}: parameters {untyped} default to None and reach no profile; "
+                             f"annotate them in the parameters cell (e.g. `n: int | None = None`)")
+
+
+def _write_notebook(path, metadata):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update(metadata)
+    nbformat.write(nb, str(path))
+
+
+@pytest.mark.parametrize("case, message", [
+    ("folder", "is a folder"),
+    ("missing-parent", "does not exist"),
+    ("parent-is-a-file", "does not exist (or is not a folder)"),
+    ("not-ipynb", "must be a notebook file ending in .ipynb"),
+    ("text-file", "exists and is not a notebook"),
+    ("own-notebook", "a notebook that no earlier run wrote"),
+    ("page-source", "the page's own source"),
+])
+def test_run_checks_the_output_before_starting_a_kernel(case, message, tmp_path, capsys, no_kernel):
+    before = {}
+    if case == "folder":
+        out = tmp_path / "existing"
+        out.mkdir()
+    elif case == "missing-parent":
+        out = tmp_path / "nowhere" / "out.ipynb"
+    elif case == "parent-is-a-file":
+        (tmp_path / "f").write_text("x")
+        out = tmp_path / "f" / "out.ipynb"
+    elif case == "not-ipynb":
+        out = tmp_path / "notes.txt"
+        out.write_text("mine")
+    elif case == "text-file":
+        out = tmp_path / "out.ipynb"
+        out.write_text("mine")
+    elif case == "own-notebook":
+        out = tmp_path / "analysis.ipynb"
+        _write_notebook(out, {"kernelspec": {"name": "python3"}})
+    else:
+        out = ROOT / "notebooks" / "00-datasets.ipynb"
+    if out.is_file():
+        before[out] = out.read_bytes()
+    assert cli.main(["run", "00-datasets", "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert all(path.read_bytes() == data for path, data in before.items())
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_earlier_runs_notebook_is_replaced(tmp_path, monkeypatch):
+    from replab import notebooks
+
+    out = tmp_path / "out.ipynb"
+    _write_notebook(out, {"papermill": {"input_path": "00-datasets.ipynb"}})
+    ran = []
+    monkeypatch.setattr(notebooks, "execute", lambda page, o, *a, **k: ran.append(o))
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["run", "00-datasets", "-o", str(out)]) == 0
+    assert ran == [out]
