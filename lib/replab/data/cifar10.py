@@ -1,23 +1,88 @@
-"""CIFAR-10 from its python pickles (``cifar-10-batches-py/data_batch_1..5``, ``test_batch``)."""
+"""CIFAR-10 from its python pickles (``cifar-10-batches-py/data_batch_1..5``, ``test_batch``).
+
+A batch is a dict with ``data`` (N×3072 values 0..255, rows of 1024 red, 1024 green, 1024 blue) and ``labels``
+(N integers 0..9). The files are unpickled by a restricted unpickler that builds only what the official files
+hold: dicts, lists, bytes, strings, numbers and numpy arrays (through numpy's array reconstruction helpers). Any
+other global a pickle names (``os.system``, ``builtins.eval``, any class) is refused before it is called, with a
+:class:`~replab.data.DatasetError`, as is a damaged file or a value out of range.
+"""
 from __future__ import annotations
 
+import codecs
+import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 
 from ._base import ImageDataset, check_split, require_file
+from ._checks import InvalidValues, check_shape, image_bytes, integers, nonempty, reading, same_count
 
 FOLDER = "cifar-10-batches-py"
 FILES = {"train": tuple(f"data_batch_{k}" for k in range(1, 6)), "test": ("test_batch",)}
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
+def _dtype(*args):
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise InvalidValues("the pickle holds an array of Python objects, which a CIFAR-10 batch never does")
+    return dtype
+
+
+def _latin1(text, encoding="utf-8"):
+    # Python 3 writes bytes at pickle protocols 0-2 as _codecs.encode(text, "latin1"); no other codec is needed
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise InvalidValues(f"the pickle calls _codecs.encode with {encoding!r}, which a CIFAR-10 batch never does")
+    return codecs.encode(text, encoding)
+
+
+def _allowed() -> dict[tuple[str, str], object]:
+    reconstruct = np.zeros(1).__reduce__()[0]
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]
+    table = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _dtype, ("_codecs", "encode"): _latin1,
+             ("builtins", "bytes"): bytes, ("__builtin__", "bytes"): bytes}
+    # the official files were written by numpy 1 under Python 2 (numpy.core); numpy 2 writes numpy._core
+    for package in ("numpy.core", "numpy._core"):
+        table[(f"{package}.multiarray", "_reconstruct")] = reconstruct
+        table[(f"{package}.numeric", "_frombuffer")] = frombuffer
+    return table
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only numpy's array helpers, ``bytes`` and a latin-1 ``_codecs.encode``."""
+
+    _ALLOWED = _allowed()
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise InvalidValues(f"refused to unpickle {module}.{name}: a CIFAR-10 batch holds only dicts, lists, "
+                                f"bytes, strings, numbers and numpy arrays") from None
+
+    def persistent_load(self, pid):
+        raise InvalidValues("refused a persistent id: a CIFAR-10 batch holds none")
+
+
+def _field(batch: dict, name: str):
+    """``batch[b"data"]`` as the official files key it, or ``batch["data"]`` as a Python 3 copy may."""
+    for key in (name.encode(), name):
+        if key in batch:
+            return batch[key]
+    raise InvalidValues(f"the batch has no {name!r} entry (it holds: {', '.join(sorted(map(repr, batch)))})")
+
+
 def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
     """(images N×3×32×32 uint8, labels) of one pickled batch (rows are 1024 red, 1024 green, 1024 blue)."""
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    with reading("cifar10", path):
+        batch = BatchUnpickler(io.BytesIO(Path(path).read_bytes()), encoding="bytes").load()
+        if not isinstance(batch, dict):
+            raise InvalidValues(f"expected a dict with 'data' and 'labels', got a {type(batch).__name__}")
+        data = image_bytes(check_shape(_field(batch, "data"), (None, 3072), "data"), "data")
+        nonempty(len(data), "the batch")
+        labels = integers(check_shape(_field(batch, "labels"), (None,), "labels"), 0, 9)
+        same_count(len(data), len(labels), "labels")
     return data.reshape(-1, 3, 32, 32), labels
 
 
