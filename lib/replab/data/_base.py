@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["ImageDataset", "LazyImageDataset", "LazyImages", "split_indices", "check_split", "resolve_root", "require_file", "SPLITS",
+from ._checks import DatasetError, InvalidValues, image_bytes
+
+__all__ = ["ImageDataset", "LazyImageDataset", "LazyImages", "split_indices", "split_of", "check_split", "resolve_root", "require_file", "SPLITS",
            "SHIPPED_DATA", "MAX_MATERIALISE", "resize_area"]
 
 SPLITS = ("train", "test", "all")
@@ -23,6 +25,16 @@ SPLITS = ("train", "test", "all")
 SHIPPED_DATA = Path(__file__).resolve().parents[3] / "data"
 # A lazy dataset larger than this many images refuses to build `.images` implicitly (see LazyImageDataset).
 MAX_MATERIALISE = 32_768
+
+
+def _as_images(images) -> torch.Tensor:
+    """uint8 images; other dtypes must hold integers in 0..255 or floats in [0, 1] (see ``image_bytes``)."""
+    if isinstance(images, torch.Tensor):
+        if images.dtype == torch.uint8:
+            return images
+        images = images.detach().cpu()
+        images = (images.double() if images.is_floating_point() else images).numpy()
+    return torch.from_numpy(np.ascontiguousarray(image_bytes(images)))
 
 
 def _as_tensor(x, dtype: torch.dtype) -> torch.Tensor:
@@ -46,7 +58,7 @@ class ImageDataset(Dataset):
         self.name = name
         if images is None:
             raise ValueError("images: expected a uint8 array of shape (N, C, H, W), got None")
-        self._images = _as_tensor(images, torch.uint8)
+        self._images = _as_images(images)
         if self._images.ndim != 4:
             raise ValueError(f"images: expected a uint8 array of shape (N, C, H, W), got shape "
                              f"{tuple(self._images.shape)}")
@@ -288,9 +300,14 @@ def split_indices(n: int, split: str, test_fraction: float = 0.2, seed: int = 0,
     """Sorted indices of ``split`` in a fixed seeded train/test partition of ``n`` examples.
 
     With ``stratify`` (one label per example) each class contributes ``round(test_fraction * n_class)`` test
-    examples; otherwise ``round(test_fraction * n)`` are drawn from all examples.
+    examples; otherwise ``round(test_fraction * n)`` are drawn from all examples. An empty split is an error
+    (``InvalidValues``, a ``ValueError``; a loader's ``reading`` names the file it came from).
     """
     check_split(split)
+    if not (isinstance(test_fraction, (int, float, np.floating)) and 0 < test_fraction < 1):
+        raise ValueError(f"test_fraction: expected a number strictly between 0 and 1, got {test_fraction!r}")
+    if n < 1:
+        raise InvalidValues("no examples to split (the data is empty)")
     if split == "all":
         return np.arange(n)
     rng = np.random.default_rng(seed)
@@ -302,7 +319,22 @@ def split_indices(n: int, split: str, test_fraction: float = 0.2, seed: int = 0,
         for k in np.unique(y):
             members = np.flatnonzero(y == k)
             is_test[rng.permutation(members)[:int(round(test_fraction * len(members)))]] = True
-    return np.flatnonzero(is_test if split == "test" else ~is_test)
+    keep = np.flatnonzero(is_test if split == "test" else ~is_test)
+    if not keep.size:
+        raise InvalidValues(f"the {split!r} split is empty: test_fraction={test_fraction} of {n} examples"
+                            f"{' (per class)' if stratify is not None else ''} puts "
+                            f"{'none' if split == 'test' else 'all'} of them in the test split")
+    return keep
+
+
+def split_of(dataset: str, source, n: int, split: str, test_fraction: float, seed: int = 0,
+             stratify=None) -> np.ndarray:
+    """:func:`split_indices` of the ``n`` examples read from ``source``: an empty split is a
+    :class:`~replab.data.DatasetError` naming the dataset and that file or folder."""
+    try:
+        return split_indices(n, split, test_fraction, seed, stratify)
+    except InvalidValues as err:
+        raise DatasetError(dataset, source, str(err)) from err
 
 
 def check_split(split: str) -> str:

@@ -78,10 +78,11 @@ def transform(images: np.ndarray, factors: torch.Tensor, chunk: int = 1000) -> t
 
 
 @functools.lru_cache(maxsize=8)
-def _warped(path: str, seed: int, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The warped digits of one source file, seed and split (cached; parameters drawn for all 10,000)."""
-    with np.load(path) as f:
-        digits, labels, is_test = f["images"], f["labels"].astype(np.int64), f["is_test"]
+def _warped(path: str, stamp: tuple[int, int], seed: int, split: str) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                torch.Tensor]:
+    """The warped digits of one source file (``stamp``: its modification time and size, so that a replaced file
+    is read again), seed and split (cached; parameters drawn for all 10,000)."""
+    digits, labels, is_test = mnist10k.read(path, "affmnist")
     factors = draw_parameters(digits, seed)
     keep = np.ones(len(digits), bool) if split == "all" else (is_test if split == "test" else ~is_test)
     return transform(digits[keep], factors[torch.from_numpy(keep)]), torch.from_numpy(labels[keep]), \
@@ -91,7 +92,9 @@ def _warped(path: str, seed: int, split: str) -> tuple[torch.Tensor, torch.Tenso
 def load(split: str = "train", root=None, seed: int = 0) -> ImageDataset:
     """affMNIST of the MNIST-10k ``split``; ``seed`` fixes every digit's transform."""
     check_split(split)
-    images, labels, factors = _warped(str(mnist10k.locate(root)), int(seed), split)
+    path = mnist10k.locate(root)
+    stat = path.stat()
+    images, labels, factors = _warped(str(path), (stat.st_mtime_ns, stat.st_size), int(seed), split)
     # clones, so callers never write into the cached tensors
     return ImageDataset(images.clone(), labels=labels.clone(), factors=factors.clone(), factor_names=FACTOR_NAMES,
                         name="affmnist")

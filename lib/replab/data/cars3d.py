@@ -3,13 +3,16 @@
 Each file holds ``im`` of shape 128×128×3×24×4: height, width, RGB, 24 azimuths, 4 elevations (the layout
 disentanglement_lib reads with ``einsum("abcde->deabc")``). Examples are ordered by file (sorted name), then
 elevation, then azimuth; factors are (elevation, azimuth, object) as grid indices, labels the object index.
-Images are resized by area averaging (exact 2×2 means). Split: a fixed seeded 90/10 partition.
+Images are resized by area averaging (exact 2×2 means). Split: a fixed seeded 90/10 partition. A damaged file,
+an ``im`` of another shape, values outside 0..255 (floats outside [0, 1]) or an empty split raise
+:class:`~replab.data.DatasetError`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._base import ImageDataset, check_split, require_file, resize_area, split_indices
+from ._base import ImageDataset, check_split, require_file, resize_area, split_of
+from ._checks import check_shape, entry, image_bytes, nonempty, reading
 
 FACTOR_NAMES = ("elevation", "azimuth", "object")
 SIZE = 64
@@ -19,10 +22,10 @@ def read_mesh(path) -> np.ndarray:
     """(elevations, azimuths, 3, H, W) uint8 images of one car."""
     from scipy.io import loadmat
 
-    im = np.asarray(loadmat(path)["im"])
-    if im.ndim != 5 or im.shape[2] != 3:
-        raise ValueError(f"{path}: 'im' must have shape (H, W, 3, n_azimuths, n_elevations), got {im.shape}")
-    return np.ascontiguousarray(np.transpose(im, (4, 3, 2, 0, 1))).astype(np.uint8)
+    with reading("cars3d", path):
+        im = check_shape(entry(loadmat(path), "im"), (None, None, 3, None, None), "im")
+        nonempty(im.size, "im")
+        return image_bytes(np.ascontiguousarray(np.transpose(im, (4, 3, 2, 0, 1))), "im")
 
 
 def load(split: str = "train", root=None, seed: int = 0, test_fraction: float = 0.1) -> ImageDataset:
@@ -39,6 +42,6 @@ def load(split: str = "train", root=None, seed: int = 0, test_fraction: float = 
         el, az = np.meshgrid(np.arange(n_el), np.arange(n_az), indexing="ij")
         factors.append(np.column_stack([el.ravel(), az.ravel(), np.full(el.size, obj)]))
     table = np.concatenate(factors)
-    idx = split_indices(len(table), split, test_fraction, seed)
+    idx = split_of("cars3d", folder, len(table), split, test_fraction, seed)
     return ImageDataset(np.concatenate(images)[idx], labels=table[idx, 2], factors=table[idx].astype(np.float32),
                         factor_names=FACTOR_NAMES, factor_classes=table[idx], name="cars3d")

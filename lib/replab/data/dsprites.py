@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._base import LazyImageDataset, check_split, require_file, resolve_root, split_indices
+from ._base import LazyImageDataset, check_split, require_file, resolve_root, split_indices, split_of
+from ._checks import InvalidValues, check_shape, entry, integers, nonempty, reading, value_range
 from ._shapes import FactorGrid, ellipse, grid_dataset, heart, render_grid, square
 
 FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
@@ -44,37 +45,65 @@ def generate(split: str = "all", test_fraction: float = 0.1, seed: int = 0) -> L
 
 
 def _read_npy_member_packed(path: Path, member: str = "imgs.npy", chunk: int = 16384) -> tuple[np.ndarray, int]:
-    """Stream a binary (N, H, W) array out of the npz, bit-packed along W (3 GB -> 377 MB); returns it and W."""
-    with zipfile.ZipFile(path) as z, z.open(member) as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-            np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        if fortran or len(shape) != 3:
-            raise ValueError(f"{path.name}: {member} must be a C-ordered (N, H, W) array, got shape {shape}")
-        n, h, w = shape
-        row_bytes = h * w * dtype.itemsize
-        out = np.empty((n, h, (w + 7) // 8), dtype=np.uint8)
-        for start in range(0, n, chunk):
-            rows = min(chunk, n - start)
-            block = np.frombuffer(f.read(rows * row_bytes), dtype=dtype).reshape(rows, h, w)
-            out[start:start + rows] = np.packbits(block != 0, axis=-1)
+    """Stream a binary (N, H, W) array out of the npz, bit-packed along W (3 GB -> 377 MB); returns it and W.
+
+    Every value must be 0 or 1 (any numeric dtype); the header's shape is checked against the member's size
+    before anything is allocated."""
+    with zipfile.ZipFile(path) as z:
+        info = entry({i.filename: i for i in z.infolist()}, member, "the archive")
+        with z.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            if fortran or len(shape) != 3 or dtype.hasobject:
+                raise InvalidValues(f"{member} must be a C-ordered (N, H, W) numeric array, got shape {shape}, "
+                                    f"dtype {dtype}")
+            n, h, w = shape
+            row_bytes = h * w * dtype.itemsize
+            if n * row_bytes > info.file_size:
+                raise InvalidValues(f"{member}: the header declares shape {shape} ({n * row_bytes} bytes), more "
+                                    f"than the {info.file_size} bytes the archive holds for it")
+            out = np.empty((n, h, (w + 7) // 8), dtype=np.uint8)
+            for start in range(0, n, chunk):
+                rows = min(chunk, n - start)
+                raw = f.read(rows * row_bytes)
+                if len(raw) != rows * row_bytes:
+                    raise InvalidValues(f"{member} ends inside image {start + len(raw) // max(row_bytes, 1)} of {n}")
+                block = np.frombuffer(raw, dtype=dtype).reshape(rows, h, w)
+                ink = block != 0
+                if not (block[ink] == 1).all():
+                    raise InvalidValues(f"{member}: dSprites images are binary (0 and 1), got values "
+                                        f"{value_range(block[ink & (block != 1)])}")
+                out[start:start + rows] = np.packbits(ink, axis=-1)
     return out, w
 
 
 def load_file(path, split: str = "all", test_fraction: float = 0.1, seed: int = 0) -> LazyImageDataset:
-    """The real dSprites file (``imgs``, ``latents_values``, ``latents_classes``), decoded lazily by index."""
+    """The real dSprites file (``imgs``, ``latents_values``, ``latents_classes``), decoded lazily by index.
+
+    ``latents_classes`` must be N×6 grid indices within the grid's sizes, ``latents_values`` N×6 finite numbers,
+    ``imgs`` N×H×W of 0 and 1; else (or when the file is damaged) :class:`~replab.data.DatasetError`."""
     path = Path(path)
-    with np.load(path) as f:
-        values, classes = f["latents_values"], f["latents_classes"].astype(np.int64)
-    packed, width = _read_npy_member_packed(path)
-    h = packed.shape[1]
+    with reading("dsprites", path):
+        with np.load(path) as f:
+            values, classes = entry(f, "latents_values"), entry(f, "latents_classes")
+        packed, width = _read_npy_member_packed(path)
+        n, h = nonempty(len(packed), "imgs"), packed.shape[1]
+        classes = check_shape(classes, (n, 6), "latents_classes")
+        classes = np.column_stack([integers(classes[:, k], 0, size - 1, f"latents_classes[:, {k}] ({name})")
+                                   for k, (size, name) in enumerate(zip(GRID.sizes, FACTOR_NAMES))])
+        values = check_shape(values, (n, 6), "latents_values")
+        if values.dtype.kind not in "iuf" or not np.isfinite(values).all():
+            raise InvalidValues(f"latents_values: expected finite numbers, got dtype {values.dtype}"
+                                f"{' with NaN or infinite values' if values.dtype.kind == 'f' else ''}")
+
+    ids = torch.from_numpy(split_of("dsprites", path, n, split, test_fraction, seed))
 
     def decode(ids: torch.Tensor) -> torch.Tensor:
         bits = np.unpackbits(packed[ids.numpy()], axis=-1)[..., :width]
         return torch.from_numpy(bits * np.uint8(255))[:, None]
 
-    ids = torch.from_numpy(split_indices(len(packed), split, test_fraction, seed))
     return LazyImageDataset(decode, ids, (1, h, width), labels=torch.from_numpy(classes[ids.numpy(), 1]),
                             factors=torch.from_numpy(values[ids.numpy()]), factor_names=FACTOR_NAMES,
                             factor_classes=torch.from_numpy(classes[ids.numpy()]), name="dsprites")

@@ -11,23 +11,33 @@ Accepted layouts in the data root, the first found wins:
   the flat ``symsol_reduced/*.png`` of its archive (sorted by name). ``labels`` is then None.
 
 Split: a fixed seeded 90/10 partition, stratified by shape when labels are known.
+
+Images must be 64×64 (8-bit PNGs; arrays of integers in 0..255 or floats in [0, 1]), labels 0..4, one per image;
+anything else, a damaged file or an empty split raises :class:`~replab.data.DatasetError`.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from ._base import ImageDataset, check_split, require_file, resolve_root, split_indices
+from ._base import ImageDataset, check_split, require_file, resolve_root, split_of
+from ._checks import InvalidValues, check_shape, entry, image_bytes, integers, nonempty, reading, same_count
 
 NPZ = "symsol_reduced.npz"
 FOLDER = "symsol_reduced"
 REFERENCE_NPY = "symsol.npy"
+SIZE = 64
+N_CLASSES = 5
 
 
 def _read_png(path) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"), dtype=np.uint8)
+    with reading("symsol", path), Image.open(path) as im:
+        if im.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+            raise InvalidValues(f"a PNG of mode {im.mode}; expected 8-bit grey or colour")
+        return check_shape(np.asarray(im.convert("L"), dtype=np.uint8), (SIZE, SIZE), "the image")
 
 
 def _read_folder(folder) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
@@ -39,42 +49,46 @@ def _read_folder(folder) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]
             images.append(_read_png(png))
             labels.append(k)
     if images:
-        return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+        return np.stack(images)[:, None], np.asarray(labels, dtype=np.int64), classes
     flat = sorted(folder.glob("*.png"))
     if not flat:
         raise FileNotFoundError(f"no <class>/*.png or *.png images in {folder}")
-    return np.stack([_read_png(p) for p in flat]), None, ()
+    return np.stack([_read_png(p) for p in flat])[:, None], None, ()
 
 
-def _as_bytes(images: np.ndarray) -> np.ndarray:
-    """N×1×H×W uint8 from N×H×W, N×1×H×W or N×H×W×1, bytes or floats in [0, 1]."""
+def _as_bytes(images) -> np.ndarray:
+    """N×1×64×64 uint8 from N×64×64, N×1×64×64 or N×64×64×1, integers in 0..255 or floats in [0, 1]."""
+    images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1 and images.shape[1] != 1:
         images = images[..., 0]
     if images.ndim == 3:
         images = images[:, None]
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"symsol images: expected N×64×64 grey images, got shape {images.shape}")
-    if np.issubdtype(images.dtype, np.floating):
-        if images.min() < 0 or images.max() > 1:
-            raise ValueError("symsol images: float images must lie in [0, 1]")
-        images = np.rint(images * 255)
-    return images.astype(np.uint8)
+    images = image_bytes(check_shape(images, (None, 1, SIZE, SIZE), "images"))
+    nonempty(len(images), "images")
+    return images
+
+
+def _read(root) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...], Path]:
+    """(images, labels or None, class names, the file or folder they came from) of the first layout found."""
+    folder = resolve_root(root)
+    if folder is not None and (folder / FOLDER).is_dir() and not (folder / NPZ).exists():
+        npy = folder / FOLDER / REFERENCE_NPY
+        if npy.exists():
+            with reading("symsol", npy):
+                return _as_bytes(np.load(npy)), None, (), npy
+        return *_read_folder(folder / FOLDER), folder / FOLDER
+    path = require_file(root, NPZ, FOLDER)
+    with reading("symsol", path), np.load(path) as f:
+        images = _as_bytes(entry(f, "images"))
+        labels = integers(check_shape(entry(f, "labels"), (None,), "labels"), 0, N_CLASSES - 1)
+        same_count(len(images), len(labels), "labels")
+    return images, labels, tuple(str(k) for k in range(int(labels.max()) + 1)), path
 
 
 def load(split: str = "train", root=None, seed: int = 0, test_fraction: float = 0.1) -> ImageDataset:
     check_split(split)
-    folder = resolve_root(root)
-    if folder is not None and (folder / FOLDER).is_dir() and not (folder / NPZ).exists():
-        if (folder / FOLDER / REFERENCE_NPY).exists():
-            images, labels, classes = np.load(folder / FOLDER / REFERENCE_NPY), None, ()
-        else:
-            images, labels, classes = _read_folder(folder / FOLDER)
-    else:
-        with np.load(require_file(root, NPZ, FOLDER)) as f:
-            images, labels = f["images"], f["labels"].astype(np.int64)
-        classes = tuple(str(k) for k in range(int(labels.max()) + 1))
-    images = _as_bytes(images)
-    idx = split_indices(len(images), split, test_fraction, seed, stratify=labels)
+    images, labels, classes, source = _read(root)
+    idx = split_of("symsol", source, len(images), split, test_fraction, seed, stratify=labels)
     ds = ImageDataset(images[idx], labels=None if labels is None else labels[idx], name="symsol")
     ds.class_names = classes
     return ds
