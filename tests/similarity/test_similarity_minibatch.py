@@ -69,3 +69,30 @@ def test_bad_batches():
         MinibatchCKA().update({"x": x}, {"y": y[:8]})
     with pytest.raises(ValueError, match=r"^MinibatchCKA: no batch was added"):
         MinibatchCKA().result()
+
+
+def test_float32_wide_layers_match_the_float64_per_pair_estimator():
+    # The stacked-Gram accumulator forms float32 Grams from centred features; the U-centring and sums run in
+    # float64. Oracle: the feature-space U-statistic of every pair, all in float64.
+    from replab.similarity import hsic_unbiased_features
+
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(256, 16, generator=g)
+    xs = {f"x{i}": torch.relu(z @ torch.randn(16, w, generator=g) + torch.randn(256, w, generator=g) + 0.5)
+          for i, w in enumerate((3, 40, 700, 3000))}
+    ys = {f"y{i}": torch.relu(z @ torch.randn(16, w, generator=g) + 0.3 * torch.randn(256, w, generator=g))
+          for i, w in enumerate((2000, 10, 100))}
+    acc = MinibatchCKA(device="cpu")
+    for s in range(0, 256, 64):
+        acc.update({k: v[s:s + 64] for k, v in xs.items()}, {k: v[s:s + 64] for k, v in ys.items()})
+
+    def terms(a, b):
+        out = 0.0
+        for s in range(0, 256, 64):
+            u, v = a[s:s + 64].double(), b[s:s + 64].double()
+            out += float(hsic_unbiased_features(u - u.mean(0), v - v.mean(0)))
+        return out
+
+    want = np.array([[terms(x, y) / np.sqrt(terms(x, x) * terms(y, y)) for y in ys.values()] for x in xs.values()])
+    np.testing.assert_allclose(acc.result().to_numpy(), want, rtol=0, atol=1e-8)
+    assert acc.n_examples_ == 256 and acc.n_batches_ == 4

@@ -11,14 +11,15 @@ float64: the functions are small, differentiable tensor functions.
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 
-from ._inputs import center_features, prepare_pair
+from ._inputs import DEBIASED_WHY as _DEBIASED_WHY
+from ._inputs import center_features, prepare_pair, rows_needed
 
 __all__ = ["gram_linear", "gram_rbf", "center_gram", "cka", "hsic", "linear_cka", "rbf_cka",
            "feature_space_linear_cka", "hsic_unbiased_features"]
-
-_DEBIASED_WHY = "the unbiased HSIC divides by n - 3"
 
 
 def gram_linear(x: torch.Tensor) -> torch.Tensor:
@@ -33,8 +34,9 @@ def gram_rbf(x: torch.Tensor, threshold: float = 1.0, name: str = "x") -> torch.
     included), so ``σ² = threshold² · median(D²)``. ``name`` labels the layer in the error raised when that median
     is 0.
     """
-    if not threshold > 0:
-        raise ValueError(f"threshold (sigma): expected a positive number, got {threshold!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold < float("inf"):
+        # sigma = inf makes every kernel entry 1, so every centred kernel is 0 and CKA is 0/0.
+        raise ValueError(f"threshold (sigma): expected a finite positive number, got {threshold!r}")
     dot = x @ x.T
     sq_norms = torch.diagonal(dot)
     sq_dist = (sq_norms[:, None] + sq_norms[None, :] - 2 * dot).clamp_min(0)
@@ -42,7 +44,9 @@ def gram_rbf(x: torch.Tensor, threshold: float = 1.0, name: str = "x") -> torch.
     if sq_median <= 0:
         raise ValueError(f"{name}: the median pairwise distance is 0 (most examples are identical); "
                          "the RBF bandwidth is undefined")
-    return torch.exp(-sq_dist / (2 * threshold ** 2 * sq_median))
+    # Divided step by step, so that a tiny sigma (sigma² below the smallest float) gives the limit exp(-inf) = 0
+    # off the diagonal instead of 0/0 on it.
+    return torch.exp(-(sq_dist / sq_median / threshold) / threshold / 2)
 
 
 def _median(v: torch.Tensor) -> torch.Tensor:
@@ -133,7 +137,7 @@ def linear_cka(x, y, debiased: bool = False, names: tuple[str, str] = ("x", "y")
     -------
     float in [0, 1] (the debiased value can be slightly negative for unrelated layers).
     """
-    x, y = prepare_pair(x, y, names, min_rows=4 if debiased else 2, why=_DEBIASED_WHY if debiased else "")
+    x, y = prepare_pair(x, y, names, *rows_needed(debiased))
     n = x.shape[0]
     # Feature space costs n·p·q, Gram space n²·(p+q): take the cheaper one.
     if x.shape[1] * y.shape[1] <= n * (x.shape[1] + y.shape[1]):
@@ -144,7 +148,7 @@ def linear_cka(x, y, debiased: bool = False, names: tuple[str, str] = ("x", "y")
 
 def rbf_cka(x, y, sigma: float = 0.8, debiased: bool = False, names: tuple[str, str] = ("x", "y")) -> float:
     """CKA with RBF kernels of bandwidth ``sigma`` × the median pairwise distance (Kornblith et al. 2019)."""
-    x, y = prepare_pair(x, y, names, min_rows=4 if debiased else 2, why=_DEBIASED_WHY if debiased else "")
+    x, y = prepare_pair(x, y, names, *rows_needed(debiased))
     return float(cka(gram_rbf(x, sigma, names[0]), gram_rbf(y, sigma, names[1]), debiased))
 
 
@@ -168,6 +172,15 @@ def _gram_float64(x: torch.Tensor, block: int = 256, out: torch.Tensor | None = 
     return out
 
 
+def u_center_(g: torch.Tensor) -> torch.Tensor:
+    """``center_gram(g, unbiased=True)`` in place (no n×n temporaries); returns ``g``."""
+    n = g.shape[0]
+    g.fill_diagonal_(0)
+    rows = g.sum(dim=0)
+    g.sub_(rows[:, None] / (n - 2)).sub_(rows[None, :] / (n - 2)).add_(rows.sum() / ((n - 1) * (n - 2)))
+    return g.fill_diagonal_(0)
+
+
 def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debiased: bool = False,
                dtype: torch.dtype = torch.float64, name: str = "x", out: torch.Tensor | None = None) -> torch.Tensor:
     """The centred (or U-centred) float64 Gram matrix of one validated layer, for :mod:`replab.similarity.matrix`
@@ -178,11 +191,8 @@ def layer_gram(x: torch.Tensor, kernel: str = "linear", sigma: float = 0.8, debi
         # after it runs in float64.
         g = _gram_float64(center_features(x, dtype), out=out)
         n = g.shape[0]
-        if debiased:  # center_gram(g, unbiased=True), in place
-            g.fill_diagonal_(0)
-            rows = g.sum(dim=0)
-            g.sub_(rows[:, None] / (n - 2)).sub_(rows[None, :] / (n - 2)).add_(rows.sum() / ((n - 1) * (n - 2)))
-            return g.fill_diagonal_(0)
+        if debiased:
+            return u_center_(g)
         means = g.mean(dim=0)
         return g.sub_(means[:, None]).sub_(means[None, :]).add_(means.mean())  # HKH without temporaries
     if kernel == "rbf":

@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 
 from ..runtime import get_device, progress
-from ._inputs import as_named_layers, center_features, prepare
-from .cka import _DEBIASED_WHY, hsic_unbiased_features, layer_gram
+from ._inputs import as_named_layers, center_features, prepare, rows_needed
+from .cka import hsic_unbiased_features, layer_gram
 from .procrustes import normalise, nuclear_norm_from_factors, procrustes_factor
 
 __all__ = ["cka_matrix", "METRICS"]
@@ -79,7 +79,7 @@ def cka_matrix(xs, ys=None, metric: str = "linear_cka", debiased: bool = False, 
     dtype, work = (None, torch.float32) if mixed else (torch.float64, torch.float64)
     dev = get_device(device)
     same = ys is None
-    n_min, why = (4, _DEBIASED_WHY) if (debiased and metric != "procrustes") else (2, "")
+    n_min, why = rows_needed(debiased and metric != "procrustes")
     px, n = _prepare_layers(xs, "xs", n_min, why, dev, None, dtype)
     py = px if same else _prepare_layers(ys, "ys", n_min, why, dev, n, dtype)[0]
     if metric == "procrustes":

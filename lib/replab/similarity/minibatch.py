@@ -10,20 +10,56 @@ would; it converges to the full-data *debiased* CKA, not to the biased one.
 
 HSIC₁ is invariant to shifting the features, but its formula subtracts large nearly equal terms when they are
 not centred: each batch's features are centred (in float64) before anything else (measured in float32:
-error 1.24 without, 2e-8 with).
+error 1.24 without, 2e-8 with). Each batch then forms each layer's b×b Gram once, in float64, U-centres it
+(Székely & Rizzo 2014) and gets every ``n(n-3)·HSIC₁`` of the batch as one product of the stacked flattened Grams:
+``Lx + Ly`` Grams per batch instead of two per pair of layers.
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import pandas as pd
 import torch
 
 from ..runtime import get_device, progress
-from ._inputs import as_named_layers, center_features, prepare
-from .cka import _DEBIASED_WHY, hsic_unbiased_features
+from .._validation import check_min_rows
+from ._inputs import DEBIASED_WHY, _as_real_2d, as_named_layers, center_features, prepare_scaled
+from .cka import _gram_float64, u_center_
 
 __all__ = ["MinibatchCKA", "minibatch_cka"]
+
+_EPS = {torch.float32: torch.finfo(torch.float32).eps, torch.float64: torch.finfo(torch.float64).eps}
+
+
+def _batch_gram(t: torch.Tensor, name: str, out: torch.Tensor) -> int:
+    """Write the U-centred float64 Gram of one layer's batch into ``out`` (b×b) and return the power ``s`` of two
+    the batch was scaled by (``x · 2^s``; 0 unless its magnitude is far from 1).
+
+    The Gram is formed from centred features in the batch's dtype (float32 stays float32: measured 1e-9 from
+    float64); its U-centring and every sum after it run in float64. Validation reads the Gram's trace instead of a
+    pass over the batch: NaN and inf reach it, and so does a constant batch (a trace at rounding level of the
+    column means) or one whose squares leave the safe range; only then does the batch go through
+    :func:`prepare_scaled`, which names the problem or rescales it.
+    """
+    check_min_rows(t, 4, name, DEBIASED_WHY)
+    if t.shape[1] == 0 or not t.is_floating_point() or t.dtype not in _EPS:
+        t, s = prepare_scaled(t, name, min_rows=4, why=DEBIASED_WHY, dtype=None)
+    else:
+        s = 0
+    mean = t.mean(dim=0, keepdim=True)
+    g = _gram_float64(t - mean, out=out)
+    b, p = t.shape
+    tr = float(torch.diagonal(g).sum())
+    r = 64 * _EPS[t.dtype] * float(mean.abs().max())
+    rounding = b * p * r * r  # (a product, not **, so that a huge mean gives inf rather than an error)
+    if not (math.isfinite(tr) and 2.0 ** -60 < tr / (b * p) < 2.0 ** 60 and tr > rounding):
+        t, s2 = prepare_scaled(t, name, min_rows=4, why=DEBIASED_WHY, dtype=None)
+        s += s2
+        g = _gram_float64(center_features(t), out=out)
+    u_center_(g)
+    return s
+
 
 
 class MinibatchCKA:
@@ -46,41 +82,61 @@ class MinibatchCKA:
         self.self_y_ = None
         self.n_batches_ = 0
         self.n_examples_ = 0
+        self.widths_ = {}
         return self
 
-    def _layers(self, batch, what: str) -> dict[str, torch.Tensor]:
+    def _layers(self, batch, what: str) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+        """Layer names, the stacked U-centred float64 Grams (one row per layer) and each layer's scale exponent."""
         named = as_named_layers(batch, what)
         dev = get_device(self.device)
-        out = {k: center_features(prepare(v, f"layer {k!r} of {what}", min_rows=4, why=_DEBIASED_WHY, device=dev))
-               for k, v in named.items()}
-        n = {t.shape[0] for t in out.values()}
-        if len(n) > 1:
-            raise ValueError(f"{what}: layers hold different numbers of examples in one batch: "
-                             f"{ {k: t.shape[0] for k, t in out.items()} }")
-        return out
+        layers = {k: _as_real_2d(v, f"layer {k!r} of {what}").to(dev) for k, v in named.items()}
+        rows = {k: t.shape[0] for k, t in layers.items()}
+        if len(set(rows.values())) > 1:
+            raise ValueError(f"{what}: layers hold different numbers of examples in one batch: {rows}")
+        widths = {k: t.shape[1] for k, t in layers.items()}
+        first = self.widths_.setdefault(what, widths)
+        for k, w in widths.items():
+            if k in first and first[k] != w:
+                raise ValueError(f"layer {k!r} of {what}: has {w} features in this batch but {first[k]} in the first "
+                                 "batch; every batch must hold the same layers")
+        b = next(iter(rows.values()))
+        grams = torch.empty(len(layers), b * b, dtype=torch.float64, device=dev)
+        exponents = torch.zeros(len(layers), dtype=torch.int64, device=dev)
+        for i, (k, t) in enumerate(layers.items()):
+            # A batch scaled by 2^s (prepare_scaled: only far from 1) has its HSIC terms scaled by 2^2s per layer.
+            exponents[i] = -_batch_gram(t, f"layer {k!r} of {what}", grams[i].view(b, b))
+        return list(layers), grams, exponents
 
     def update(self, xs_batch, ys_batch=None) -> "MinibatchCKA":
         """Add one minibatch (the same examples in ``xs_batch`` and ``ys_batch``)."""
         if not hasattr(self, "n_batches_"):
             self.reset()
-        bx = self._layers(xs_batch, "xs")
-        by = bx if ys_batch is None else self._layers(ys_batch, "ys")
-        nx, ny = next(iter(bx.values())).shape[0], next(iter(by.values())).shape[0]
+        names_x, gx, ex = self._layers(xs_batch, "xs")
+        names_y, gy, ey = (names_x, gx, ex) if ys_batch is None else self._layers(ys_batch, "ys")
+        nx, ny = round(gx.shape[1] ** 0.5), round(gy.shape[1] ** 0.5)
         if nx != ny:
             raise ValueError(f"xs and ys must hold the same examples in each batch, got {nx} and {ny} rows")
-        if self.n_batches_ and (list(bx) != self.names_x_ or list(by) != self.names_y_):
+        if self.n_batches_ and (names_x != self.names_x_ or names_y != self.names_y_):
             raise ValueError("update: the layer names changed between batches")
-        self.names_x_, self.names_y_ = list(bx), list(by)
-        cross = torch.stack([torch.stack([hsic_unbiased_features(x, y) for y in by.values()]) for x in bx.values()])
-        sx = torch.stack([hsic_unbiased_features(x, x) for x in bx.values()])
-        sy = torch.stack([hsic_unbiased_features(y, y) for y in by.values()])
+        self.names_x_, self.names_y_ = names_x, names_y
+        cross = gx @ gy.T  # every n(n-3)·HSIC₁(K, L) of the batch in one float64 product
+        sx, sy = gx.square().sum(dim=1), gy.square().sum(dim=1)
         scale = 1.0 / (nx * (nx - 3))  # HSIC₁ itself, so batches of different sizes weigh alike
+        # The sums are kept relative to each layer's largest exponent so far: a batch scaled by 2^-e has its HSIC
+        # terms scaled by 2^-2e per layer; moving the reference up multiplies the older sums by a power of two ≤ 1.
         if self.cross_ is None:
-            self.cross_, self.self_x_, self.self_y_ = cross * scale, sx * scale, sy * scale
-        else:
-            self.cross_ += cross * scale
-            self.self_x_ += sx * scale
-            self.self_y_ += sy * scale
+            self.exp_x_, self.exp_y_ = ex, ey
+            self.cross_ = torch.zeros_like(cross)
+            self.self_x_, self.self_y_ = torch.zeros_like(sx), torch.zeros_like(sy)
+        top_x, top_y = torch.maximum(self.exp_x_, ex), torch.maximum(self.exp_y_, ey)
+        old_x, old_y = 2 * (self.exp_x_ - top_x), 2 * (self.exp_y_ - top_y)
+        new_x, new_y = 2 * (ex - top_x), 2 * (ey - top_y)
+        two = torch.tensor(2.0, dtype=torch.float64, device=cross.device)  # float64 powers: 2^-k stays exact
+        self.cross_ = (self.cross_ * two ** (old_x[:, None] + old_y[None, :])
+                       + cross * scale * two ** (new_x[:, None] + new_y[None, :]))
+        self.self_x_ = self.self_x_ * two ** (2 * old_x) + sx * scale * two ** (2 * new_x)
+        self.self_y_ = self.self_y_ * two ** (2 * old_y) + sy * scale * two ** (2 * new_y)
+        self.exp_x_, self.exp_y_ = top_x, top_y
         self.n_batches_ += 1
         self.n_examples_ += nx
         return self

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ..runtime import generator, progress
-from ._inputs import center_features, prepare_pair
-from .cka import _DEBIASED_WHY, center_gram, gram_linear, linear_cka, rbf_cka
+from ._inputs import center_features, prepare_pair, rows_needed
+from .cka import center_gram, gram_linear, linear_cka, rbf_cka
 from .procrustes import procrustes_similarity
 
 __all__ = ["BootstrapResult", "PermutationResult", "bootstrap_ci", "permutation_test", "similarity_function"]
@@ -140,7 +140,7 @@ def permutation_test(x, y, metric: str | Callable = "linear_cka", n_perm: int = 
     the pairing while keeping each representation's geometry.
     """
     _check_counts(n_perm, "n_perm")
-    x, y = prepare_pair(x, y, min_rows=4 if debiased else 2, why=_DEBIASED_WHY if debiased else "")
+    x, y = prepare_pair(x, y, ("x", "y"), *rows_needed(debiased))
     n = x.shape[0]
     g = generator(seed)
     fast = metric == "linear_cka"
