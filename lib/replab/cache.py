@@ -31,8 +31,9 @@ from . import __version__
 
 log = logging.getLogger("replab.cache")
 
-__all__ = ["ArtifactCache", "config_hash", "code_fingerprint", "default_root", "repo_root", "atomic_write_bytes",
-           "atomic_torch_save", "safe_torch_load", "map_array_folder", "ARRAY_INDEX"]
+__all__ = ["ArtifactCache", "config_hash", "code_fingerprint", "code_closure", "register_code", "INFRASTRUCTURE",
+           "default_root", "repo_root", "atomic_write_bytes", "atomic_torch_save", "safe_torch_load",
+           "map_array_folder", "ARRAY_INDEX"]
 
 # A kind names a folder directly below the cache root: a plain name, never a path.
 _KIND = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -63,12 +64,76 @@ def default_root() -> Path:
     return root / ".cache" / "replab"
 
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """SHA-256 over the library's Python sources: any change to the code changes every artifact key."""
+# Modules that store, schedule, check or present artifacts without changing what an artifact holds: editing them
+# changes no key.
+INFRASTRUCTURE = ("replab.cache", "replab._validation", "replab.grid", "replab.cli", "replab.book",
+                  "replab.notebooks", "replab.plotting", "replab.claims", "replab.profiles")
+# kind -> the modules whose code produces artifacts of that kind (see register_code); other kinds hash the
+# whole library
+_KIND_CODE: dict[str, tuple[str, ...]] = {}
+
+
+def register_code(kind: str, *modules: str) -> None:
+    """Declare that artifacts of ``kind`` are produced by ``modules`` (dotted names) and what they import."""
+    _KIND_CODE[kind] = tuple(sorted(modules))
+
+
+def _module_file(name: str) -> Path | None:
+    pkg = Path(__file__).parent
+    parts = name.split(".")
+    if parts[0] != "replab":
+        return None
+    base = pkg.joinpath(*parts[1:])
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports_of(name: str, path: Path) -> set[str]:
+    """The replab modules ``path`` (module ``name``) imports anywhere in its body, function-level included."""
+    import ast
+
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {m for m in found if m.startswith("replab") and _module_file(m) is not None}
+
+
+def code_closure(*modules: str) -> list[Path]:
+    """The source files of ``modules`` and of every replab module they import, at any depth, less
+    :data:`INFRASTRUCTURE`, sorted."""
+    todo, seen = list(modules), {}
+    while todo:
+        name = todo.pop()
+        if name in seen or name in INFRASTRUCTURE:
+            continue
+        path = _module_file(name)
+        if path is None:
+            raise ValueError(f"code_closure: no module {name!r} in the library")
+        seen[name] = path
+        todo.extend(_imports_of(name, path))
+    return sorted(set(seen.values()))
+
+
+@lru_cache(maxsize=None)
+def code_fingerprint(*modules: str) -> str:
+    """SHA-256 over the sources that produce an artifact: ``modules`` and what they import (see
+    :func:`code_closure`), or, with no module named, the whole library."""
     h = hashlib.sha256()
     pkg = Path(__file__).parent
-    for path in sorted(pkg.rglob("*.py")):
+    paths = code_closure(*modules) if modules else sorted(pkg.rglob("*.py"))
+    for path in paths:
         h.update(str(path.relative_to(pkg)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
@@ -77,7 +142,8 @@ def code_fingerprint() -> str:
 def _canonical(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {"__class__": type(obj).__qualname__,
-                **{f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+                **{f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                   if not f.metadata.get("run_setting")}}
     if isinstance(obj, dict):
         return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, (list, tuple)):
@@ -91,11 +157,13 @@ def _canonical(obj: Any) -> Any:
     raise TypeError(f"cannot hash configuration value of type {type(obj).__name__}: {obj!r}")
 
 
-def config_hash(config: Any, *, with_code: bool = True) -> str:
-    """A short stable hash of ``config`` (a dataclass, dict or list of plain values) and the library version."""
+def config_hash(config: Any, *, with_code: bool = True, code: tuple[str, ...] = ()) -> str:
+    """A short stable hash of ``config`` (a dataclass, dict or list of plain values; dataclass fields marked
+    ``metadata={"run_setting": True}`` left out), the library version and the code that produces it: the modules
+    ``code`` and what they import, or the whole library when ``code`` is empty."""
     payload = {"config": _canonical(config), "version": __version__}
     if with_code:
-        payload["code"] = code_fingerprint()
+        payload["code"] = code_fingerprint(*code)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -194,7 +262,7 @@ class ArtifactCache:
 
     def key(self, kind: str, config: Any) -> str:
         self.kind_dir(kind)
-        return config_hash(config)
+        return config_hash(config, code=_KIND_CODE.get(kind, ()))
 
     def path(self, kind: str, config: Any) -> Path:
         """Where the payload of ``(kind, config)`` lives (it may not exist yet)."""
@@ -242,7 +310,7 @@ class ArtifactCache:
         path = self.path(kind, config)
         digest = atomic_torch_save(obj, path)
         meta = {"kind": kind, "config": _canonical(config), "sha256": digest, "version": __version__,
-                "code": code_fingerprint(), "bytes": path.stat().st_size}
+                "code": code_fingerprint(*_KIND_CODE.get(kind, ())), "bytes": path.stat().st_size}
         # The sidecar is written last: a payload without a matching sidecar is never trusted.
         atomic_write_bytes(self._meta_path(path), json.dumps(meta, indent=1).encode())
         return path

@@ -16,11 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .cache import ArtifactCache
+from .cache import ArtifactCache, config_hash
 from .runtime import progress
-from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, _key_config, load_run, train
+from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, group_signature, key_config, load_run, train_group
 
-__all__ = ["GridMember", "run_grid", "expand", "load_grid"]
+__all__ = ["GridMember", "run_grid", "expand", "load_grid", "groups"]
+
+# members stacked into one model at most (a bound on memory; 32 keeps a GPU busy with the book's models)
+GROUP_SIZE = 32
 
 
 @dataclass
@@ -51,25 +54,45 @@ def expand(base: TrainConfig, **axes: Iterable[Any]) -> list[TrainConfig]:
     return configs
 
 
+def groups(configs: Sequence[TrainConfig], size: int | None = GROUP_SIZE) -> list[list[int]]:
+    """Indices of ``configs`` split into groups that train together as one stacked model: members with the same
+    :func:`replab.train.group_signature`, in order of first appearance, at most ``size`` per group (None: no
+    limit)."""
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    by_signature: dict = {}
+    for i, config in enumerate(configs):
+        by_signature.setdefault(group_signature(config), []).append(i)
+    out = []
+    for members in by_signature.values():
+        step = size or len(members)
+        out.extend(members[j:j + step] for j in range(0, len(members), step))
+    return out
+
+
 class _PinnedKeyCache(ArtifactCache):
-    """The shared cache, storing the member under the key the submitting process computed: a worker that
+    """The shared cache, storing each member under the key the submitting process computed: a worker that
     imported the library at another moment (or from another copy) must not file the result elsewhere."""
 
-    def __init__(self, root: str, key: str):
+    def __init__(self, root: str, pinned: dict[str, str]):
         super().__init__(root)
-        self._pinned = key
+        self._pinned = pinned
 
     def key(self, kind: str, config: Any) -> str:
-        return self._pinned if kind == ARTIFACT_KIND else super().key(kind, config)
+        if kind == ARTIFACT_KIND:
+            return self._pinned[config_hash(config, with_code=False)]
+        return super().key(kind, config)
 
 
-def _train_member(config: TrainConfig, cache_root: str, key: str, data, threads: int | None) -> str:
-    """Run in a worker: train one member into the shared cache and return its key (not the weights)."""
+def _train_group(configs: list[TrainConfig], cache_root: str, keys: list[str], data, threads: int | None
+                 ) -> list[str]:
+    """Run in a worker: train one group into the shared cache and return its keys (not the weights)."""
     if threads:
         import torch
         torch.set_num_threads(threads)
-    train(config, _PinnedKeyCache(cache_root, key), data=data)
-    return key
+    pinned = {config_hash(key_config(c, data), with_code=False): k for c, k in zip(configs, keys)}
+    train_group(configs, _PinnedKeyCache(cache_root, pinned), data=[data] * len(configs))
+    return keys
 
 
 def _default_executor(n_jobs: int) -> ProcessPoolExecutor:
@@ -79,8 +102,11 @@ def _default_executor(n_jobs: int) -> ProcessPoolExecutor:
 
 def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache | None = None, *, data=None,
              max_workers: int | None = None, threads_per_member: int | None = None,
-             raise_errors: bool = True) -> list[GridMember]:
+             raise_errors: bool = True, group_size: int | None = GROUP_SIZE) -> list[GridMember]:
     """Train every configuration not yet in the cache, through ``executor``, and report each member.
+
+    Members that share an architecture and optimiser (:func:`groups`) are shipped together and trained as one
+    stacked model (:func:`replab.train.train_group`); each is stored as its own artifact.
 
     Parameters
     ----------
@@ -96,14 +122,15 @@ def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache
         In-memory data for every member (see :func:`replab.train.train`); it is sent to each worker.
     threads_per_member : torch threads in each worker (default: cores / workers for the local pool).
     raise_errors : re-raise the first failure after every member has finished (default), or only report it.
+    group_size : members stacked into one model at most (1: every member alone).
     """
     configs = list(configs)
     for i, c in enumerate(configs):
         if not isinstance(c, TrainConfig):
             raise ValueError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
     cache = ArtifactCache() if cache is None else cache
-    keys = [cache.key(ARTIFACT_KIND, _key_config(c, data)) for c in configs]
-    members = [GridMember(c, k, "cached" if cache.exists(ARTIFACT_KIND, _key_config(c, data)) else "pending")
+    keys = [cache.key(ARTIFACT_KIND, key_config(c, data)) for c in configs]
+    members = [GridMember(c, k, "cached" if cache.exists(ARTIFACT_KIND, key_config(c, data)) else "pending")
                for c, k in zip(configs, keys)]
     todo, seen = [], set()
     for m in members:
@@ -112,23 +139,27 @@ def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache
             todo.append(m)
     if not todo:
         return members
+    batches = [[todo[i] for i in g] for g in groups([m.config for m in todo], group_size)]
     own = executor is None
     if own:
-        n_jobs = max(1, min(max_workers or os.cpu_count() or 1, len(todo)))
+        n_jobs = max(1, min(max_workers or os.cpu_count() or 1, len(batches)))
         executor = _default_executor(n_jobs)
         if threads_per_member is None:
             threads_per_member = max(1, (os.cpu_count() or 1) // n_jobs)
     root = str(Path(cache.root).resolve())
     errors = []
     try:
-        futures = [(m, executor.submit(_train_member, m.config, root, m.key, data, threads_per_member))
-                   for m in todo]
-        for m, fut in progress(futures, desc="grid", total=len(futures)):
+        futures = [(batch, executor.submit(_train_group, [m.config for m in batch], root, [m.key for m in batch],
+                                           data, threads_per_member))
+                   for batch in batches]
+        for batch, fut in progress(futures, desc="grid", total=len(futures)):
             try:
                 fut.result()
-                m.status = "trained"
-            except Exception as exc:  # a failed member must not hide the others' results
-                m.status, m.error = "failed", f"{type(exc).__name__}: {exc}"
+                for m in batch:
+                    m.status = "trained"
+            except Exception as exc:  # a failed group must not hide the others' results
+                for m in batch:
+                    m.status, m.error = "failed", f"{type(exc).__name__}: {exc}"
                 errors.append(exc)
     finally:
         if own:

@@ -17,6 +17,8 @@ import torch
 from torch import distributions as D
 from torch.nn import functional as F
 
+from . import noise as _noise
+from ._validation import Rule
 from .models.vae import diagonal_gaussian_log_density
 
 __all__ = ["kl_diagonal_gaussian", "beta_vae", "total_correlation", "beta_tc_vae", "annealed_vae",
@@ -157,7 +159,7 @@ def mmd_vae(log_px: torch.Tensor, z: torch.Tensor, beta: float = 1.0, prior_vari
     Algorithm 2): E[−log p(x|z)] +
     β·MMD(q(z), p(z)) with p(z) = N(0, σ²I) and the IMQ kernel scale C = 2·d·σ² (Jamroż et al.: σ² = 2)."""
     _check_params("mmd_vae", prior_variance=(prior_variance, lambda v: v > 0, "positive"))
-    prior = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype) * math.sqrt(prior_variance)
+    prior = _noise.randn(z.shape, generator, device=z.device, dtype=z.dtype) * math.sqrt(prior_variance)
     scale = 2.0 * z.shape[1] * prior_variance
     dist = mmd(z, prior, scale, unbiased)
     rec = -log_px.mean()
@@ -171,7 +173,7 @@ def log_importance_weights(model, x: torch.Tensor, n_samples: int, generator: to
     """
     mu, logvar = model.encode(x) if posterior is None else posterior
     q = D.Normal(mu, torch.exp(0.5 * logvar))
-    eps = torch.randn((n_samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    eps = _noise.randn((n_samples, *mu.shape), generator, device=mu.device, dtype=mu.dtype)
     z = mu + q.scale * eps
     log_qz = q.log_prob(z).sum(-1)
     log_pz = D.Normal(torch.zeros_like(mu), torch.ones_like(mu)).log_prob(z).sum(-1)
@@ -330,3 +332,21 @@ def objective(name: str) -> Callable:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)} (or 'cross_entropy' for classifiers), "
                          f"got {name!r}")
     return OBJECTIVES[name]
+
+
+# The allowed values of every objective hyper-parameter (checked once, by the training configuration).
+PARAMETERS: dict[str, dict[str, Rule]] = {
+    "beta_vae": {"beta": Rule("float", 0)},
+    "beta_tc_vae": {"beta": Rule("float", 0), "dataset_size": Rule("int", 1, optional=True),
+                    "drop_constants": Rule("bool")},
+    "annealed_vae": {"gamma": Rule("float", 0), "c_max": Rule("float", 0), "iteration_threshold": Rule("int", 1)},
+    "dip_vae_ii": {"lambda_od": Rule("float", 0), "lambda_d": Rule("float", 0, optional=True)},
+    "mmd_vae": {"beta": Rule("float", 0), "prior_variance": Rule("float", 0, low_open=True),
+                "unbiased": Rule("bool")},
+    "renyi": {"alpha": Rule("float"), "n_samples": Rule("int", 1), "legacy_argo_reduction": Rule("bool")},
+}
+
+# Hyper-parameters that only scale terms of the loss: members of a stacked group may differ in these (each
+# member's value travels as a tensor through ``torch.func.vmap``); every other one must be equal in a group.
+STACKABLE: dict[str, tuple[str, ...]] = {"beta_vae": ("beta",), "beta_tc_vae": ("beta",), "mmd_vae": ("beta",),
+                                         "annealed_vae": ("gamma",), "dip_vae_ii": ("lambda_od", "lambda_d")}

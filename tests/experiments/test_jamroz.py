@@ -224,11 +224,11 @@ def test_tiny_grid_trains_memorises_and_scores(tmp_path):
 
 
 def test_random_labels_are_one_fixed_permutation_for_every_seed():
-    from replab.train import _classifier_labels, _load_data
+    from replab.train import classifier_targets, load_data
 
     def labels_of(cfg):
-        images, labels = _load_data(cfg, None, (1, 28, 28))  # the training subset and its true labels
-        return _classifier_labels(cfg, labels, len(images))
+        images, labels = load_data(cfg, None, (1, 28, 28))  # the training subset and its true labels
+        return classifier_targets(cfg, labels, len(images))
 
     true = labels_of(jamroz.cnn_config("mnist10k", 8, 8, n_train=300, epochs=1, batch_size=50))
     r0, r1 = (labels_of(jamroz.cnn_config("mnist10k", 8, 8, labels="random", seed=s, n_train=300, epochs=1,

@@ -6,6 +6,7 @@ import torch
 from torch import distributions as D
 
 from replab import models as M
+from replab.noise import Dropout
 from replab.models.vae import (bernoulli_log_likelihood, gaussian_log_likelihood, reparameterize,
                                same_padding_conv)
 
@@ -148,7 +149,7 @@ def test_classifier_representations():
     assert {k: tuple(v.shape[1:]) for k, v in reps.items()} == {
         **{k: v for k, v in CONV64_SHAPES.items() if k.startswith(("input", "encoder."))}, "output": (3,)}
     drop = M.build(M.VGGConfig(layout=M.vgg_layout(8, 16), dropout=0.2))
-    assert any(isinstance(m, torch.nn.Dropout2d) for m in drop.modules())
+    assert any(isinstance(m, Dropout) and m.channelwise and m.p == 0.2 for m in drop.modules())
 
 
 @pytest.mark.parametrize("make, message", [

@@ -13,7 +13,10 @@ import torch
 from replab import models as M
 from replab import objectives as O
 from replab.cache import ArtifactCache
-from replab.train import TrainConfig, _augment, _Autocast, load_run, train
+from replab.noise import HashNoise
+from replab.train import TrainConfig, load_run, train
+from replab.train.data import augment
+from replab.train.loop import _Autocast
 
 TINY = M.MLPConfig(latent_dim=4, hidden=(32,), input_shape=(1, 6, 6))
 
@@ -87,8 +90,8 @@ def test_a_multi_label_classifier_learns_every_visible_attribute():
     assert 0 < bce < run.metrics["loss"].iloc[0]
     # random labels permute the attribute rows once, with label_seed
     permuted = attributes[torch.randperm(48, generator=torch.Generator().manual_seed(5))]
-    from replab.train import _classifier_labels
-    torch.testing.assert_close(_classifier_labels(dataclasses.replace(cfg, random_labels=True, label_seed=5),
+    from replab.train import classifier_targets
+    torch.testing.assert_close(classifier_targets(dataclasses.replace(cfg, random_labels=True, label_seed=5),
                                                   attributes, 48), permuted.float())
 
 
@@ -277,14 +280,26 @@ def test_snapshots_are_the_weights_at_those_steps():
 
 def test_augmentation_crops_and_flips():
     x = torch.rand(16, 2, 5, 5, generator=torch.Generator().manual_seed(0))
-    same = _augment(x, 0, torch.Generator().manual_seed(1))
+    same = augment(x, 0, True, HashNoise(1, 0))
+    assert not torch.equal(same, x)  # some images were flipped ...
     for i in range(16):
         assert torch.equal(same[i], x[i]) or torch.equal(same[i], x[i].flip(-1))
-    out = _augment(x, 2, torch.Generator().manual_seed(2))
+    out = augment(x, 2, True, HashNoise(2, 0))
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(16):
         windows = [padded[i, :, r:r + 5, c:c + 5] for r in range(5) for c in range(5)]
         assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
+    assert torch.equal(augment(x, 2, True, HashNoise(2, 0)), out)  # a pure function of (seed, step)
+
+
+def test_augmentation_without_flip_only_crops():
+    # digits: a flip would change the class, so they are cropped only
+    x = torch.rand(32, 1, 5, 5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(augment(x, 0, False, HashNoise(3, 0)), x)
+    out = augment(x, 1, False, HashNoise(3, 1))
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    for i in range(32):
+        assert any(torch.equal(out[i], padded[i, :, r:r + 5, c:c + 5]) for r in range(3) for c in range(3))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -297,7 +312,26 @@ def test_augmentation_crops_and_flips():
     (dict(model=M.VGGConfig(), objective="binary_cross_entropy", objective_params={"pos_weight": 2.0}),
      "objective_params must be empty for binary_cross_entropy"),
     (dict(snapshot_steps=(0, 13)), r"snapshot_steps must lie in \[0, steps=12\]"),
-    (dict(steps=0), "steps must be a positive integer"),
+    (dict(steps=0), "steps must be an integer >= 1, got 0"),
+    # nonsense hyper-parameters: each named, with its allowed range, before anything trains
+    (dict(objective_params={"beta": -1.0}), "beta must be a finite number >= 0, got -1.0"),
+    (dict(objective_params={"beta": float("nan")}), "beta must be a finite number >= 0, got nan"),
+    (dict(objective_params={"beta": "4"}), "beta must be a finite number >= 0, got '4'"),
+    (dict(objective="dip_vae_ii", objective_params={"lambda_od": -2.0}), "lambda_od must be a finite number >= 0"),
+    (dict(objective="mmd_vae", objective_params={"prior_variance": 0.0}), "prior_variance must be a finite "
+                                                                            "number > 0"),
+    (dict(objective="renyi", objective_params={"n_samples": 2.5}), "n_samples must be an integer >= 1"),
+    (dict(grad_clip=0.0), "grad_clip must be a finite number > 0 or None, got 0.0"),
+    (dict(grad_clip=-1.0), "grad_clip must be a finite number > 0 or None"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0, got inf"),
+    (dict(lr="1e-3"), "lr must be a finite number > 0, got '1e-3'"),
+    (dict(n=True), "n must be an integer >= 1 or None, got True"),
+    (dict(batch_size=8.0), "batch_size must be an integer >= 1, got 8.0"),
+    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(betas=(0.9, 1.5)), r"betas\[1\] must be a finite number in \[0, 1\)"),
+    (dict(momentum=1.0), r"momentum must be a finite number in \[0, 1\)"),
+    (dict(weight_decay=-1e-4), "weight_decay must be a finite number >= 0"),
+    (dict(log_every=0), "log_every must be an integer >= 1"),
     (dict(optimizer="lbfgs"), "optimizer must be one of"),
     (dict(augment=True), "apply to classifiers only"),
     (dict(model="mlp"), "model must be a model configuration"),

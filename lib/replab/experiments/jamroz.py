@@ -209,10 +209,10 @@ def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_s
     cfg = run.config
     multi = run.config.multi_label
     if split == "train":
-        from ..train import _classifier_labels, _load_data  # the exact images and (permuted) labels it was fit on
+        from ..train import classifier_targets, load_data  # the exact images and (permuted) labels it was fit on
 
-        images, labels = _load_data(cfg, None, run.model.input_shape)
-        labels = _classifier_labels(cfg, labels, len(images))
+        images, labels = load_data(cfg, None, run.model.input_shape)
+        labels = classifier_targets(cfg, labels, len(images))
     else:
         ds = _data.load(cfg.dataset, split=split)
         images, labels = ds.images, (ds.attributes if multi else ds.labels)

@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..noise import Dropout
+
 __all__ = ["LAYERS", "ClassifierConfig", "Classifier", "to_float_images"]
 
 LAYERS = ("CONV1", "CONV2", "FC3", "LOGITS")
@@ -67,7 +69,7 @@ class Classifier(nn.Module):
         cfg = (config or ClassifierConfig(**kwargs)).validate()
         self.config = cfg
         c, h, w = cfg.image_shape
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         if cfg.variant == "fc":
             self.layer1 = nn.Linear(c * h * w, cfg.hidden_units)
             self.layer2 = nn.Linear(cfg.hidden_units, cfg.hidden_units)

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._validation import check_finite
+from ..noise import Dropout
 from ..runtime import get_device, progress
 from .likelihoods import check_images, make_likelihood, to_unit_range
 
@@ -185,7 +186,7 @@ class GatedResidual(nn.Module):
         super().__init__()
         self.conv1 = ShiftedConv(2 * channels, channels, kind)
         self.skip = WNConv2d(2 * n_skip * channels, channels) if n_skip else None
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.conv2 = ShiftedConv(2 * channels, 2 * channels, kind, init_scale=0.1)
 
     def forward(self, x, skip=None, bias=None):
@@ -233,7 +234,7 @@ class PixelCNNpp(nn.Module):
         self.out = WNConv2d(f, self.likelihood.n_outputs, init_scale=0.1)
         # Residual layers per resolution (level 0 = full): both streams, up and down pass.
         self.layers_per_level = [2 * (n + self.down_counts[2 - lvl]) for lvl in range(3)]
-        self.context_drop = nn.Dropout(cfg.context_dropout)
+        self.context_drop = Dropout(cfg.context_dropout)
         self.context_proj = None
         if cfg.context_shape is not None:
             if len(cfg.context_shape) == 1:

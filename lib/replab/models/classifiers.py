@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..noise import Dropout
 from .conv64 import conv_encoder_blocks
 from .vae import check_positive
 
@@ -132,7 +133,7 @@ class _VGGBlock(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
         self.bn = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU()
-        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = Dropout(dropout, channelwise=True) if dropout > 0 else nn.Identity()
 
     def forward(self, x):
         return self.dropout(self.relu(self.bn(self.conv(x))))

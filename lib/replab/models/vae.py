@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import noise as _noise
+
 __all__ = ["VAE", "VAEOutput", "reparameterize", "bernoulli_log_likelihood", "gaussian_log_likelihood",
            "diagonal_gaussian_log_density", "check_choice", "check_positive", "same_padding_conv"]
 
@@ -54,7 +56,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     With ``n_samples`` = K the result has shape (K, B, d), one sample per row of each of the K slices.
     """
     shape = mu.shape if n_samples is None else (n_samples, *mu.shape)
-    eps = torch.randn(shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    eps = _noise.randn(shape, generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
 

@@ -1,0 +1,359 @@
+"""The training loop: one run, or a group of K runs trained together as one stacked model.
+
+Members of a group share the architecture, the objective, the optimiser and the batch size; each keeps its own
+initialisation, data order, noise (``replab.noise.HashNoise`` keyed by its seed) and the hyper-parameters of
+:data:`replab.objectives.STACKABLE`. A group stacks the members' parameters (``torch.func.stack_module_state``)
+and computes all K losses in one forward and backward pass (``torch.func.vmap`` over ``functional_call``). The
+sum of the members' losses has, for each member's parameters, exactly that member's gradient, and Adam and SGD
+act elementwise, so each member follows its solo run up to floating-point rounding. Gradient clipping is applied
+per member.
+
+A run (K = 1) calls its model directly. Both paths take the same batches and the same noise.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .. import models as _models
+from .. import noise as _noise
+from .. import objectives as _objectives
+from ..runtime import get_device, progress, seed_everything
+from . import checkpoint as _checkpoint
+from .config import CLASSIFIER_OBJECTIVES, TrainConfig
+from .data import Batches, augment, classifier_targets, load_data
+
+log = logging.getLogger("replab.train")
+
+__all__ = ["fit", "group_signature", "stacked_params"]
+
+# TrainConfig fields that may differ between members of one group (everything else must be equal)
+MEMBER_FIELDS = ("seed", "dataset", "split", "n", "subset_seed", "snapshot_steps", "label_column", "random_labels",
+                 "label_seed", "checkpoint_every", "log_every")
+
+
+def stacked_params(config: TrainConfig) -> tuple[str, ...]:
+    """The objective hyper-parameters of ``config`` that may differ between members of its group."""
+    return _objectives.STACKABLE.get(config.objective, ()) if config.is_vae else ()
+
+
+def group_signature(config: TrainConfig) -> tuple:
+    """What members of one stacked group must share: every field but :data:`MEMBER_FIELDS` and the stackable
+    objective hyper-parameters (whose presence, not value, must agree)."""
+    stackable = stacked_params(config)
+    fixed = {k: v for k, v in config.objective_params.items() if k not in stackable}
+    fields = tuple((name, repr(getattr(config, name))) for name in config.__dataclass_fields__
+                   if name not in MEMBER_FIELDS and name != "objective_params")
+    present = tuple(sorted(k for k in config.objective_params if k in stackable))
+    return fields + (("fixed_params", repr(sorted(fixed.items()))), ("stacked_params", present))
+
+
+@dataclass
+class _Spec:
+    """The members' shared settings, as the per-member step needs them."""
+    vae: bool
+    loss_fn: Callable
+    fixed: dict
+    augment: bool
+    crop_padding: int
+    flip: bool
+    norm: tuple | None
+    amp: str | None
+
+
+def _member_logs(model, spec: _Spec, key, hparams: dict, x, y, step: int) -> dict:
+    """The objective's tensors for one member at ``step`` (its loss under "loss"), with its own noise."""
+    g = _noise.HashNoise(key, step, device=x.device)
+    if spec.amp is not None:
+        model = _Autocast(model, spec.amp)
+    with _noise.using(g):
+        if spec.vae:
+            return spec.loss_fn(model, x, step, g, **spec.fixed, **hparams)
+        if spec.augment:
+            x = augment(x, spec.crop_padding, spec.flip, g)
+        if spec.norm is not None:
+            x = (x - spec.norm[0]) / spec.norm[1]
+        return spec.loss_fn(model(x), y)
+
+
+class _Stacked(nn.Module):
+    """The module ``functional_call`` substitutes a member's parameters into: every method of ``model`` the
+    objective calls (forward, encode, decode, log_likelihood) then runs on that member's weights."""
+
+    def __init__(self, model: nn.Module, spec: _Spec):
+        super().__init__()
+        self.model, self.spec = model, spec
+
+    def forward(self, key, hparams, x, y, step):
+        return _member_logs(self.model, self.spec, key, hparams, x, y, step)
+
+
+def _float32(value):
+    """Tensors (also inside tuples such as :class:`~replab.models.VAEOutput`) of a low-precision dtype, in float32."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() and value.dtype != torch.float64 else value
+    if isinstance(value, tuple):
+        items = [_float32(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
+class _Autocast:
+    """The model seen through mixed precision: its forward, ``encode`` and ``decode`` run under bfloat16 autocast
+    and return float32, so the objective (log-sum-exps, kernel matrices, covariances) is computed in float32
+    outside autocast. Other attributes are the model's own."""
+
+    def __init__(self, model, device_type: str, dtype: torch.dtype = torch.bfloat16):
+        self._model, self._device_type, self._dtype = model, device_type, dtype
+
+    def _run(self, fn, *args, **kwargs):
+        with torch.autocast(self._device_type, dtype=self._dtype):
+            out = fn(*args, **kwargs)
+        return _float32(out)
+
+    def __call__(self, *args, **kwargs):
+        return self._run(self._model, *args, **kwargs)
+
+    def encode(self, *args, **kwargs):
+        return self._run(self._model.encode, *args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self._run(self._model.decode, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+class _MetricLog:
+    """Per-step metrics of K members kept as detached (K,) tensors and turned into numbers in bulk (no GPU
+    sync per step)."""
+
+    def __init__(self, k: int, rows: list[list[dict]] | None = None):
+        self.rows = [list(r) for r in rows] if rows is not None else [[] for _ in range(k)]
+        self._pending: list[tuple[int, dict]] = []
+
+    def add(self, step: int, logs: dict):
+        self._pending.append((step, {name: v.detach() for name, v in logs.items()}))
+        if len(self._pending) >= 256:
+            self.flush()
+
+    def flush(self) -> list[list[dict]]:
+        if self._pending:
+            names = list(self._pending[0][1])
+            k = len(self.rows)
+            values = torch.stack([torch.stack([logs[n].float().reshape(-1).expand(k) for n in names])
+                                  for _, logs in self._pending]).cpu()  # (P, names, K)
+            for member in range(k):
+                table = values[:, :, member].tolist()
+                self.rows[member].extend({"step": s, **dict(zip(names, row))}
+                                         for (s, _), row in zip(self._pending, table))
+            self._pending = []
+        return self.rows
+
+
+def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, betas=config.betas, eps=config.eps,
+                                weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                           weight_decay=config.weight_decay)
+
+
+def _clip_per_member(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale each member's gradient (slice k of every stacked parameter) to norm at most ``max_norm``, as
+    ``clip_grad_norm_`` does for one model; returns the (K,) norms before clipping."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.ndim - 1))))
+    return norms
+
+
+class _Group:
+    """The state of K members being trained: models (or stacked parameters), optimiser, records."""
+
+    def __init__(self, configs: list[TrainConfig], device: torch.device):
+        self.configs, self.device, self.k = configs, device, len(configs)
+        models = []
+        for config in configs:
+            seed_everything(config.seed)  # the initialisation of the member's solo run
+            models.append(_models.build(config.model))
+        self.names = list(models[0].state_dict())
+        self.input_shape = models[0].input_shape
+        if self.k == 1:
+            self.model = models[0].to(device)
+            self.params = list(self.model.parameters())
+        else:
+            params, buffers = stack_module_state(models)
+            self.stacked = {name: t.detach().to(device) for name, t in {**params, **buffers}.items()}
+            for name in params:
+                self.stacked[name].requires_grad_(True)
+            self.param_names = list(params)
+            self.params = [self.stacked[n] for n in self.param_names]
+            self.base = copy.deepcopy(models[0]).to("meta")
+        self.optimizer = _make_optimizer(configs[0], self.params)
+        self.snapshots: list[dict[int, dict]] = [{} for _ in configs]
+        self.metrics = _MetricLog(self.k)
+
+    def states(self) -> list[dict[str, torch.Tensor]]:
+        """Each member's state dict, on the CPU."""
+        if self.k == 1:
+            return [{n: v.detach().to("cpu", copy=True) for n, v in self.model.state_dict().items()}]
+        return [{n: self.stacked[n][m].detach().to("cpu", copy=True) for n in self.names} for m in range(self.k)]
+
+    def checkpoint_state(self) -> dict:
+        weights = self.model.state_dict() if self.k == 1 else {n: t.detach() for n, t in self.stacked.items()}
+        return {"weights": weights, "optimizer": self.optimizer.state_dict(), "snapshots": self.snapshots,
+                "metrics": self.metrics.flush()}
+
+    def restore(self, state: dict) -> None:
+        if self.k == 1:
+            self.model.load_state_dict(state["weights"])
+        else:
+            with torch.no_grad():
+                for name, t in self.stacked.items():
+                    src = state["weights"][name]
+                    if src.shape != t.shape:
+                        raise ValueError(f"{name}: shape {tuple(src.shape)} instead of {tuple(t.shape)}")
+                    t.copy_(src)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.snapshots = [{int(s): v for s, v in snaps.items()} for snaps in state["snapshots"]]
+        self.metrics = _MetricLog(self.k, state["metrics"])
+
+
+def _spec(config: TrainConfig, device: torch.device) -> _Spec:
+    norm = None
+    if config.normalize_mean is not None:
+        norm = (torch.tensor(config.normalize_mean, device=device)[:, None, None],
+                torch.tensor(config.normalize_std, device=device)[:, None, None])
+    stackable = stacked_params(config)
+    loss_fn = _objectives.objective(config.objective) if config.is_vae else CLASSIFIER_OBJECTIVES[config.objective]
+    return _Spec(vae=config.is_vae, loss_fn=loss_fn,
+                 fixed={k: v for k, v in config.objective_params.items() if k not in stackable},
+                 augment=config.augment, crop_padding=config.crop_padding, flip=config.flip, norm=norm,
+                 amp="cuda" if (config.amp and device.type == "cuda") else None)
+
+
+def _check_group(configs: Sequence[TrainConfig]) -> None:
+    first = group_signature(configs[0])
+    for config in configs[1:]:
+        if group_signature(config) != first:
+            diff = [a[0] for a, b in zip(first, group_signature(config)) if a != b]
+            raise ValueError(f"configs: members of one group must share everything but {MEMBER_FIELDS} and the "
+                             f"stackable objective parameters; they differ in {diff}")
+
+
+def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], checkpoint: Path | None,
+        callbacks: Sequence[Callable]) -> list[dict]:
+    """Train the group ``configs`` (one run when K = 1) and return each member's payload: final state dict,
+    snapshots and metric rows. ``checkpoint`` is the folder of the group's resumable checkpoints."""
+    configs = list(configs)
+    _check_group(configs)
+    first = configs[0]
+    device = get_device(first.device)
+    group = _Group(configs, device)
+    images, targets = [], []
+    loaded: dict = {}
+    for config, data in zip(configs, datas):
+        # members drawing the same examples share one copy of them
+        ident = (config.dataset, config.split, config.n, config.subset_seed, config.label_column, id(data))
+        if ident not in loaded:
+            loaded[ident] = load_data(config, data, group.input_shape)
+        im, labels = loaded[ident]
+        images.append(im)
+        if not config.is_vae:
+            targets.append(classifier_targets(config, labels, len(im)))
+    batches = Batches(images, targets if targets else None, first.batch_size, [c.seed for c in configs], device)
+    spec = _spec(first, device)
+    stackable = stacked_params(first)
+    keys = list(keys)
+    start = 0
+    state = _checkpoint.load(checkpoint, keys, first.steps, map_location=device)
+    if state is not None:
+        try:
+            group.restore(state)
+            start = int(state["step"])
+            log.info("replab train: resuming from step %d", start)
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            log.warning("replab train: checkpoint in %s does not fit the run (%s); starting again", checkpoint, exc)
+            group = _Group(configs, device)
+    if start == 0:
+        for m, config in enumerate(configs):
+            if 0 in config.snapshot_steps:
+                group.snapshots[m][0] = group.states()[m]
+    key_words = torch.tensor([_noise.seed_word(c.seed) for c in configs], dtype=torch.int64, device=device)
+    hparams = {name: torch.tensor([float(c.objective_params[name]) for c in configs], device=device)
+               for name in stackable if name in first.objective_params}
+
+    if group.k == 1:
+        forward = torch.compile(group.model) if (first.compile and device.type == "cuda") else group.model
+        group.model.train()
+
+        def step_logs(x, y, step):
+            logs = _member_logs(forward, spec, key_words[0], {n: v[0] for n, v in hparams.items()}, x[0],
+                                None if y is None else y[0], step)
+            return {n: v.reshape(1) if isinstance(v, torch.Tensor) else torch.tensor([float(v)])
+                    for n, v in logs.items()}
+    else:
+        module = _Stacked(group.base, spec).train()
+        names = group.names
+
+        def member(weights, key, hp, x, y, step):
+            return functional_call(module, {f"model.{n}": weights[n] for n in names}, (key, hp, x, y, step))
+
+        def step_logs(x, y, step):
+            batched = vmap(member, in_dims=(0, 0, 0, 0, None if y is None else 0, None), randomness="error")
+            return batched(group.stacked, key_words, hparams, x, y, step)
+
+    snap_at = [set(c.snapshot_steps) for c in configs]
+    every_ckpt, every_log = first.checkpoint_every, first.log_every
+    first_bad = torch.full((group.k,), -1, dtype=torch.long, device=device)
+    desc = f"train {first.objective}" + (f" ×{group.k}" if group.k > 1 else "")
+    for step in progress(range(start, first.steps), desc=desc, total=first.steps - start):
+        x, y = batches(step)
+        logs = step_logs(x, y, step)
+        loss = logs["loss"]
+        group.optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        if first.grad_clip is not None:
+            logs["grad_norm"] = _clip_per_member(group.params, first.grad_clip) if group.k > 1 else \
+                nn.utils.clip_grad_norm_(group.params, first.grad_clip).reshape(1)
+        group.optimizer.step()
+        done = step + 1
+        bad = ~torch.isfinite(loss.detach())
+        first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, done), first_bad)
+        if done % every_log == 0 or done == first.steps:
+            group.metrics.add(done, logs)
+        if any(done in s for s in snap_at):
+            states = group.states()
+            for m in range(group.k):
+                if done in snap_at[m]:
+                    group.snapshots[m][done] = states[m]
+        at_checkpoint = checkpoint is not None and done % every_ckpt == 0 and done < first.steps
+        if at_checkpoint or done % 64 == 0 or done == first.steps:
+            _raise_if_diverged(first_bad, configs)
+        if at_checkpoint:
+            _checkpoint.save(checkpoint, group.checkpoint_state(), keys, done, first.steps)
+        for callback in callbacks:
+            callback(done, {n: v if group.k > 1 else v[0] for n, v in logs.items()})
+    rows = group.metrics.flush()
+    return [{"state_dict": state, "snapshots": group.snapshots[m], "metrics": rows[m], "steps": first.steps}
+            for m, state in enumerate(group.states())]
+
+
+def _raise_if_diverged(first_bad: torch.Tensor, configs: Sequence[TrainConfig]) -> None:
+    steps = first_bad.tolist()
+    bad = [(m, s) for m, s in enumerate(steps) if s >= 0]
+    if bad:
+        which = "; ".join(f"member {m} (seed {configs[m].seed}, {configs[m].objective} "
+                          f"{configs[m].objective_params}) at update {s}" for m, s in bad)
+        raise FloatingPointError(f"training diverged: the loss became NaN or infinite for {which}; nothing was "
+                                 f"stored (lower lr, set grad_clip, or check the data)")

@@ -1,0 +1,175 @@
+"""Stacked training: a group of K runs trained as one model gives each member the numbers of its solo run; a
+group resumes after an interruption like a single run; the grid runner ships groups."""
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+
+from replab import models as M
+from replab.cache import ArtifactCache
+from replab.grid import groups, load_grid, run_grid
+from replab.train import TrainConfig, group_signature, load_run, train, train_group
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+MLP = M.MLPConfig(latent_dim=3, hidden=(16,), input_shape=(1, 6, 6))
+CONV = M.FCConfig(latent_dim=4, input_shape=(1, 8, 8), encoder_widths=(12,), decoder_widths=(12,))
+VGG = M.VGGConfig(layout=((4, 1), (8, 2)), channels=1, image_size=12, dropout=0.25)
+
+
+def _members(base: TrainConfig, **varying) -> list[TrainConfig]:
+    """Four members that differ in seed and in each ``varying`` field (lists of four values)."""
+    out = []
+    for i in range(4):
+        fields = {name: values[i] for name, values in varying.items()}
+        out.append(dataclasses.replace(base, seed=10 + i, **fields))
+    return out
+
+
+def _assert_same_run(solo, stacked, atol=2e-5):
+    assert sorted(solo.snapshots) == sorted(stacked.snapshots)
+    for name, value in solo.model.state_dict().items():
+        torch.testing.assert_close(stacked.model.state_dict()[name].cpu(), value.cpu(), rtol=1e-4, atol=atol,
+                                   msg=lambda m: f"{name}: {m}")
+    for step, state in solo.snapshots.items():
+        for name, value in state.items():
+            torch.testing.assert_close(stacked.snapshots[step][name], value, rtol=1e-4, atol=atol)
+    assert list(solo.metrics.columns) == list(stacked.metrics.columns)
+    pd.testing.assert_frame_equal(stacked.metrics, solo.metrics, check_exact=False, rtol=1e-4, atol=1e-4)
+
+
+CASES = {
+    # β differs per member (a stackable hyper-parameter), and so do the data subsets and snapshot steps
+    "mlp-beta-tc": (TrainConfig(MLP, objective="beta_tc_vae", objective_params={"beta": 3.0}, dataset="synthetic",
+                                n=40, batch_size=8, steps=30, lr=3e-3, snapshot_steps=(0, 10)),
+                    dict(objective_params=[{"beta": b} for b in (0.5, 1.0, 4.0, 8.0)], subset_seed=[0, 1, 0, 2],
+                         snapshot_steps=[(0, 10), (5,), (), (30,)])),
+    "fc-mmd": (TrainConfig(CONV, objective="mmd_vae", objective_params={"beta": 2.0}, dataset="synthetic", n=48,
+                           batch_size=12, steps=30, lr=2e-3, grad_clip=5.0),
+               dict(objective_params=[{"beta": b} for b in (1.0, 2.0, 10.0, 100.0)])),
+    "fc-renyi": (TrainConfig(CONV, objective="renyi", objective_params={"alpha": 0.5, "n_samples": 3},
+                             dataset="synthetic", n=48, batch_size=12, steps=25, lr=2e-3), {}),
+    "fc-annealed": (TrainConfig(CONV, objective="annealed_vae", objective_params={"gamma": 10.0, "c_max": 5.0,
+                                                                                  "iteration_threshold": 20},
+                                dataset="synthetic", n=48, batch_size=12, steps=25, lr=2e-3),
+                    dict(objective_params=[{"gamma": g, "c_max": 5.0, "iteration_threshold": 20}
+                                           for g in (1.0, 10.0, 30.0, 100.0)])),
+    # dropout, batch norm, augmentation, random labels for half the members, gradient clipping, SGD
+    "vgg-dropout": (TrainConfig(VGG, objective="cross_entropy", dataset="synthetic", n=64, batch_size=16,
+                                steps=30, lr=0.02, optimizer="sgd", augment=True, crop_padding=2, grad_clip=2.0,
+                                weight_decay=1e-4),
+                    dict(random_labels=[False, True, False, True], label_seed=[0, 0, 3, 3])),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_stacked_group_gives_each_member_its_solo_run(case, device):
+    base, varying = CASES[case]
+    configs = _members(dataclasses.replace(base, device=device), **varying)
+    assert len({group_signature(c) for c in configs}) == 1
+    solo = [train(c, cache=False) for c in configs]
+    stacked = train_group(configs, cache=False)
+    for one, member in zip(solo, stacked):
+        _assert_same_run(one, member)
+    # the members really differ from each other (a group that trained one model four times would pass above)
+    first = solo[0].model.state_dict()
+    assert all(not torch.equal(first[n], s.model.state_dict()[n]) for s in solo[1:] for n in list(first)[:1])
+
+
+def test_a_stacked_group_resumes_after_an_interruption_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    base, varying = CASES["vgg-dropout"]
+    configs = _members(dataclasses.replace(base, steps=20, checkpoint_every=4, snapshot_steps=(0, 6, 20)),
+                       **varying)
+    cache = ArtifactCache(tmp_path / "a")
+
+    def interrupt(step, logs):
+        if step == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_group(configs, cache, callbacks=[interrupt])
+    assert all(load_run(c, cache) is None for c in configs)
+    assert len(list((tmp_path / "a" / "_checkpoints").rglob("last.pt"))) == 1
+    seen = []
+    resumed = train_group(configs, cache, callbacks=[lambda step, logs: seen.append(step)])
+    assert seen == list(range(9, 21))  # steps 1-8 came from the step-8 checkpoint
+    whole = train_group(configs, cache=False)
+    for a, b in zip(whole, resumed):
+        for name, value in a.model.state_dict().items():
+            assert torch.equal(value, b.model.state_dict()[name]), name
+        for step in (0, 6, 20):
+            for name, value in a.snapshots[step].items():
+                assert torch.equal(value, b.snapshots[step][name])
+        pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    assert not list((tmp_path / "a" / "_checkpoints").rglob("*.pt"))
+    # each member is its own artifact, found by a solo request
+    assert all(torch.equal(load_run(c, cache).model.state_dict()[n], r.model.state_dict()[n])
+               for c, r in zip(configs, resumed) for n in list(r.model.state_dict())[:2])
+
+
+def test_a_group_trains_only_the_members_not_in_the_cache(tmp_path):
+    base, varying = CASES["mlp-beta-tc"]
+    configs = _members(base, **varying)
+    cache = ArtifactCache(tmp_path)
+    first = train(configs[1], cache)
+    seen = []
+    runs = train_group(configs, cache, callbacks=[lambda step, logs: seen.append(tuple(logs["loss"].shape))])
+    assert set(seen) == {(3,)}  # three members trained together, the cached one loaded
+    assert torch.equal(runs[1].model.mean.weight, first.model.mean.weight)
+
+
+def test_members_of_one_group_must_share_the_architecture_and_optimiser():
+    base, _ = CASES["mlp-beta-tc"]
+    with pytest.raises(ValueError, match=r"differ in \['lr'\]"):
+        train_group([base, dataclasses.replace(base, seed=1, lr=1e-2)], cache=False)
+    with pytest.raises(ValueError, match="differ in"):
+        train_group([base, dataclasses.replace(base, seed=1, objective_params={"beta": 1.0, "dataset_size": 40})],
+                    cache=False)
+    with pytest.raises(ValueError, match="the same run appears twice"):
+        train_group([base, base], cache=False)
+    with pytest.raises(ValueError, match="no run to train"):
+        train_group([], cache=False)
+
+
+def test_groups_split_by_signature_and_size():
+    base, _ = CASES["mlp-beta-tc"]
+    other = dataclasses.replace(base, lr=1e-2)
+    configs = [dataclasses.replace(c, seed=i) for i, c in enumerate([base, other, base, base, other, base])]
+    assert groups(configs) == [[0, 2, 3, 5], [1, 4]]
+    assert groups(configs, size=3) == [[0, 2, 3], [5], [1, 4]]
+    assert groups(configs, size=1) == [[i] for i in (0, 2, 3, 5, 1, 4)]
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        groups(configs, size=0)
+
+
+class _Recording:
+    """An executor running each submission at once in this process, recording what was shipped."""
+
+    def __init__(self):
+        self.shipped = []
+
+    def submit(self, fn, *args):
+        self.shipped.append(len(args[0]))
+        from concurrent.futures import Future
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def test_the_grid_runner_ships_groups_and_stores_each_member(tmp_path):
+    base, _ = CASES["mlp-beta-tc"]
+    configs = [dataclasses.replace(base, seed=s, objective_params={"beta": b}) for s in range(3) for b in (1., 4.)]
+    configs.append(dataclasses.replace(base, lr=1e-2))
+    cache = ArtifactCache(tmp_path)
+    executor = _Recording()
+    members = run_grid(configs, executor=executor, cache=cache)
+    assert sorted(executor.shipped) == [1, 6]
+    assert [m.status for m in members] == ["trained"] * 7
+    runs = load_grid(configs, cache)
+    solo = train(configs[3], cache=False)
+    _assert_same_run(solo, runs[3])
+    again = _Recording()
+    assert [m.status for m in run_grid(configs, executor=again, cache=cache)] == ["cached"] * 7
+    assert again.shipped == []
