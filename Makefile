@@ -5,10 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.replab-installed
 JOBS ?= 2
 
-.PHONY: setup book book-check browser test bench sync clean help
+.PHONY: setup book book-check browser test test-portable bench sync clean help
 
 help:
-	@echo "make setup | book | book-check | test | bench | sync | clean"
+	@echo "make setup | book | book-check | test | test-portable | bench | sync | clean"
 
 setup: $(STAMP)
 
@@ -34,12 +34,19 @@ browser:
 test: setup
 	OMP_NUM_THREADS=1 MPLBACKEND=agg $(PY) -m pytest -n $(JOBS) -q --durations=15
 
+# The same tests on torch's portable CPU kernels (no AVX2/AVX-512): a test whose outcome depends on the processor
+# fails in one of the two runs.
+test-portable:
+	ATEN_CPU_CAPABILITY=default $(MAKE) test
+
 bench: setup
 	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
-# Re-pair every MyST notebook with its output-free .ipynb.
+# Write every page's Colab setup cell from _config.yml's repository setting, then re-pair every MyST notebook with
+# its output-free .ipynb.
 sync: setup
+	$(PY) -c "from replab.notebooks import write_setup_cells; write_setup_cells()"
 	$(VENV)/bin/jupytext --sync notebooks/*.md notebooks/*/*.md
 
 clean:

@@ -16,7 +16,8 @@ from .cache import repo_root
 from .profiles import PROFILES
 
 __all__ = ["Page", "notebooks_root", "discover", "find", "read_parameters", "parameter_examples", "parse_value",
-           "check_parameters", "check_output", "execute"]
+           "check_parameters", "check_output", "execute", "repository", "SETUP_TAG", "setup_cell_source",
+           "write_setup_cells"]
 
 
 def notebooks_root() -> Path:
@@ -281,3 +282,66 @@ def execute(spec: str | Path, output: str | Path, parameters: dict[str, Any] | N
             else:
                 os.environ[k] = v
     return output
+
+
+# The cell after every page's parameters cell: on Colab it installs replab from the book's repository; the book
+# hides it (Jupyter Book removes cells tagged remove-cell) and it does nothing anywhere else.
+SETUP_TAG = "remove-cell"
+_SETUP_MARK = "# Colab only"
+_SETUP_TEMPLATE = """{mark}: install replab from the book's repository; anywhere else this cell does nothing.
+# Written by `make sync` from the `repository` setting of _config.yml.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    url, branch, checkout = "{url}", "{branch}", "/content/replab"
+    if not os.path.isdir(checkout):
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", branch, url, checkout], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", checkout], check=True)
+    sys.path.insert(0, os.path.join(checkout, "lib"))"""
+
+
+def repository(root: Path | None = None) -> tuple[str, str]:
+    """The book's repository address and branch: the one ``repository`` setting of ``_config.yml``, which the
+    book's buttons (repository, issues, Binder, Colab) and every page's setup cell use."""
+    import yaml
+
+    root = Path(root) if root is not None else notebooks_root().parent
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    repo = config.get("repository") or {}
+    url, branch = repo.get("url"), repo.get("branch", "main")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise ValueError(f"{root / '_config.yml'}: repository.url must be the repository's https address, "
+                         f"got {url!r}")
+    return url.rstrip("/"), str(branch)
+
+
+def setup_cell_source(root: Path | None = None) -> str:
+    """The source of the setup cell, from :func:`repository`."""
+    url, branch = repository(root)
+    return _SETUP_TEMPLATE.format(mark=_SETUP_MARK, url=url, branch=branch)
+
+
+def write_setup_cells(root: Path | None = None) -> list[Path]:
+    """Put the setup cell right after the parameters cell of every page's MyST source (replacing an older one);
+    returns the pages changed. Re-pair them with jupytext afterwards (``make sync`` does both)."""
+    root = Path(root) if root is not None else notebooks_root().parent
+    cell = f"```{{code-cell}} ipython3\n:tags: [{SETUP_TAG}]\n\n{setup_cell_source(root)}\n```\n"
+    changed = []
+    for page in discover(root / "notebooks"):
+        text = page.path.read_text(encoding="utf-8")
+        start = text.find("```{code-cell} ipython3\n:tags: [parameters]")
+        if start < 0:
+            raise ValueError(f"{page.path}: no code cell is tagged 'parameters'")
+        end = text.index("\n```\n", start) + len("\n```\n")
+        rest = text[end:]
+        old = f"\n```{{code-cell}} ipython3\n:tags: [{SETUP_TAG}]\n\n{_SETUP_MARK}"
+        if rest.startswith(old):
+            rest = rest[rest.index("\n```\n", 1) + len("\n```\n"):]
+        new = text[:end] + "\n" + cell + rest
+        if new != text:
+            page.path.write_text(new, encoding="utf-8")
+            changed.append(page.path)
+    return changed

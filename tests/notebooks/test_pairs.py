@@ -67,3 +67,62 @@ def test_table_of_contents_lists_every_page_and_only_existing_files():
         assert (ROOT / f"{f}.md").is_file(), f"_toc.yml names a missing page: {f}"
     for page in PAGES:
         assert f"notebooks/{page.name}" in files, f"{page.name} is not in _toc.yml"
+
+
+def _cell_after_parameters(nb):
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    return cells[1] if len(cells) > 1 and "parameters" in cells[0].metadata.get("tags", []) else None
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_page_installs_replab_on_colab_right_after_its_parameters(page):
+    from replab.notebooks import SETUP_TAG, setup_cell_source
+
+    ipynb = page.path.with_suffix(".ipynb")  # what the Colab button opens
+    setup = _cell_after_parameters(nbformat.read(str(ipynb), as_version=4))
+    assert setup is not None and setup.source == setup_cell_source(ROOT), \
+        f"{ipynb.name}: the cell after the parameters cell must be the setup cell: run `make sync`"
+    assert SETUP_TAG in setup.metadata.get("tags", []), "the setup cell is hidden in the book"
+
+
+def _run_setup(monkeypatch, on_colab):
+    import subprocess
+    import sys
+    import types
+
+    from replab.notebooks import setup_cell_source
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **k: calls.append(cmd))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(setup_cell_source(ROOT), {})
+    return calls
+
+
+def test_the_setup_cell_does_nothing_outside_colab(monkeypatch):
+    assert _run_setup(monkeypatch, on_colab=False) == []
+
+
+def test_on_colab_the_setup_cell_installs_from_the_repository_setting(monkeypatch):
+    from replab.notebooks import repository
+
+    url, branch = repository(ROOT)
+    clone, install = _run_setup(monkeypatch, on_colab=True)
+    assert clone[:2] == ["git", "clone"] and url in clone and clone[clone.index("--branch") + 1] == branch
+    assert install[1:5] == ["-m", "pip", "install", "--quiet"] and install[-1] == clone[-1]
+
+
+def test_the_repository_address_has_one_setting():
+    from replab.notebooks import repository
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url, branch = repository(ROOT)
+    assert url == config["repository"]["url"] and config["html"]["use_repository_button"]
+    assert config["launch_buttons"]["colab_url"] and config["launch_buttons"]["binderhub_url"]
+    readme = (ROOT / "README.md").read_text()
+    # The README claims no address of its own: it names the setting the book's buttons and pages use.
+    assert "github.io" not in readme and url not in readme and "repository.url" in readme
