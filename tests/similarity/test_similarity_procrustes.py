@@ -65,3 +65,48 @@ def test_bad_inputs():
         procrustes_similarity(x, x[:5])
     with pytest.raises(ValueError, match=r"^y: is constant"):
         procrustes_similarity(x, np.zeros((10, 4)))
+
+
+def _with_spectrum(rng, n, p, singular_values):
+    """A centred n×p matrix with the given singular values (random singular vectors orthogonal to 1)."""
+    u = np.linalg.qr(np.c_[np.ones(n), rng.standard_normal((n, len(singular_values)))])[0][:, 1:]
+    v = np.linalg.qr(rng.standard_normal((p, len(singular_values))))[0]
+    return u @ np.diag(singular_values) @ v.T
+
+
+@pytest.mark.parametrize("n,p,q", [(150, 400, 300), (120, 119, 500), (200, 1000, 150)])
+def test_gram_and_eigenvalue_route_matches_explicit_svd(n, p, q):
+    # Wide layers: Cholesky factors of the Gram and the eigenvalues of CᵀC (more than 64 singular values).
+    from replab.similarity.procrustes import normalise, nuclear_norm_from_factors, procrustes_factor
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, p)) + 1.0
+    y = np.maximum(x[:, :1] * rng.standard_normal((1, q)) + rng.standard_normal((n, q)), 0)
+    want = ref_procrustes(x, y)
+    assert procrustes_similarity(x, y) == pytest.approx(want, abs=1e-10)
+    fx, fy = (procrustes_factor(normalise(torch.tensor(a))) for a in (x, y))
+    assert max(fx.f.shape) <= n - 1 and max(fy.f.shape) <= n - 1  # never p×p
+    forced = float(nuclear_norm_from_factors(fx, fy, tolerance=0.0))  # the exact route (QR and SVD)
+    assert forced == pytest.approx(want, abs=1e-10)
+
+
+def test_rank_deficient_wide_layers_take_the_exact_route():
+    # 300 features of rank 6: the Gram is singular, its Cholesky factorisation fails, QR takes over.
+    from replab.similarity.procrustes import normalise, procrustes_factor
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((100, 6)) @ rng.standard_normal((6, 300))
+    y = np.tanh(x[:, :150]) @ rng.standard_normal((150, 200)) + 0.1 * rng.standard_normal((100, 200))
+    assert procrustes_factor(normalise(torch.tensor(x))).exact
+    assert procrustes_similarity(x, y) == pytest.approx(ref_procrustes(x, y), abs=1e-10)
+
+
+@pytest.mark.parametrize("lowest", [-7, -14])
+def test_ill_conditioned_layers_keep_their_small_singular_values(lowest):
+    # Singular values from 1 down to 1e-7 (the Gram is positive definite: Cholesky route, whose eigenvalues of CᵀC
+    # square the small ones) or 1e-14 (it is not: the exact route).
+    rng = np.random.default_rng(7)
+    n = 160
+    x = _with_spectrum(rng, n, 400, np.logspace(0, lowest, n - 1))
+    y = _with_spectrum(rng, n, 300, np.logspace(0, lowest + 1, n - 1)) + 1e-3 * x[:, :300]
+    assert procrustes_similarity(x, y) == pytest.approx(ref_procrustes(x, y), abs=1e-12)

@@ -10,7 +10,8 @@ reduced once, then every pair comes from one matrix product:
 * linear CKA, feature route, when both models are narrow (``Σp_x·Σp_y < n·(Σp_x + Σp_y)``): the centred
   features of all layers are concatenated and every ``‖XᵀY‖²_F`` is a block of one product ``X_allᵀ Y_all``.
 * Procrustes: each layer's factor (:func:`replab.similarity.procrustes.procrustes_factor`, at most n × n) is
-  computed once; each pair is the singular values of a product of two factors.
+  computed once; each pair is the nuclear norm of a product of two factors
+  (:func:`replab.similarity.procrustes.nuclear_norm_from_factors`).
 
 Everything runs on CUDA when present (``device="auto"``).
 """
@@ -152,7 +153,7 @@ def _procrustes_all_pairs(px: dict, py: dict, same: bool) -> torch.Tensor:
     fx = [procrustes_factor(normalise(t)) for t in progress(px.values(), desc="Procrustes factors (xs)")]
     fy = fx if same else [procrustes_factor(normalise(t)) for t in progress(py.values(),
                                                                             desc="Procrustes factors (ys)")]
-    out = torch.empty(len(fx), len(fy), dtype=torch.float64, device=fx[0].device)
+    out = torch.empty(len(fx), len(fy), dtype=torch.float64, device=fx[0].f.device)
     pairs = [(i, j) for i in range(len(fx)) for j in range(len(fy)) if not same or j >= i]
     for i, j in progress(pairs, desc="Procrustes pairs"):
         out[i, j] = nuclear_norm_from_factors(fx[i], fy[j])
