@@ -8,7 +8,13 @@ comparison fair on a machine whose load changes while it runs. Times are wall-cl
 wall clock and the process's own CPU time (``time.process_time``, insensitive to other processes) are reported.
 Runs alternate (engine, plain, engine, ...). The engine's overhead should stay within 5%.
 
-Usage: python benchmarks/training.py [--repeats 3] [--device auto] [--threads N] [--scale 1.0]
+With ``--stacked`` it measures stacked training instead: K members (seeds) of the conv VAE (64×64, batch 64) and of
+the Peşte MLP VAE (batch 100) trained together as one stacked model (``replab.train.train_group``) against the
+same K trained one after another (``replab.train.train``), in member-steps per second, for K = 1, 8, 32 (on a
+CPU K = 1 and 8, and 32 with ``--k 32``); on CUDA it also prints the fraction of the GPU's bfloat16 peak the
+stacked run reaches (FLOPs of one member-step counted by ``torch.utils.flop_counter``).
+
+Usage: python benchmarks/training.py [--repeats 3] [--device auto] [--threads N] [--scale 1.0] [--stacked]
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ os.environ.setdefault("REPLAB_QUIET", "1")
 
 from replab import models as M  # noqa: E402
 from replab.runtime import get_device  # noqa: E402
-from replab.train import TrainConfig, train  # noqa: E402
+from replab.train import TrainConfig, train, train_group  # noqa: E402
 
 WORKLOADS = {
     "conv64 VAE, 64x64, batch 64": (M.Conv64Config(), 40),
@@ -84,6 +90,65 @@ def plain_steps(cfg, images, steps, warmup, device):
     return clock.step_times(warmup)
 
 
+STACKED = {
+    "conv VAE 64x64 batch 64": (M.Conv64Config(), 64),
+    "MLP VAE batch 100": (M.MLPConfig(), 100),
+}
+# dense bfloat16 peak of the GPUs this is run on (FLOP/s), for the fraction printed on CUDA
+BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12}
+
+
+def _member_configs(cfg, batch, k, steps, device):
+    base = TrainConfig(cfg, objective="beta_vae", dataset="bench", batch_size=batch, steps=steps, lr=1e-4,
+                       device=str(device), checkpoint_every=10**9)
+    return [TrainConfig(**{**base.__dict__, "seed": s}) for s in range(k)]
+
+
+def _median_step(fn, warmup) -> float:
+    """Median wall time of one update of ``fn(callbacks)`` after ``warmup`` updates."""
+    clock = _Clock(torch.device("cuda") if torch.cuda.is_available() and _DEVICE[0].type == "cuda"
+                   else torch.device("cpu"))
+    fn([clock])
+    return statistics.median(clock.step_times(warmup)[0])
+
+
+_DEVICE = [torch.device("cpu")]
+
+
+def _flops_per_member_step(cfg, batch, device) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = M.build(cfg).to(device)
+    x = torch.rand((batch, *model.input_shape), device=device)
+    with FlopCounterMode(display=False) as counter:
+        out = model(x)
+        (out.recon.float().mean() + out.mu.mean()).backward()
+    return float(counter.get_total_flops())
+
+
+def stacked(args, device):
+    _DEVICE[0] = device
+    cuda = device.type == "cuda"
+    ks = args.k or ([1, 8, 32] if cuda else [1, 8])
+    peak = next((v for name, v in BF16_PEAK.items() if cuda and name in torch.cuda.get_device_name(device)), None)
+    for label, (cfg, batch) in STACKED.items():
+        images = _images(M.build(cfg).input_shape, n=max(2048, 4 * batch))
+        for k in ks:
+            steps = max(6, int((40 if cuda else 8) * args.scale))
+            warmup = 2
+            configs = _member_configs(cfg, batch, k, steps, device)
+            seq = _median_step(lambda cb: train(configs[0], cache=False, data=images, callbacks=cb), warmup)
+            stk = _median_step(lambda cb: train_group(configs, cache=False, data=[images] * k, callbacks=cb),
+                               warmup)
+            x, y = k / stk, 1 / seq
+            line = f"stacked {label} K={k}: {x:.1f} member-steps/s vs sequential {y:.1f}: {x / y:.2f}x"
+            if cuda:
+                flops = _flops_per_member_step(cfg, batch, device)
+                line += (f" (stacked {x * flops / 1e12:.2f} TFLOP/s"
+                         + (f", {100 * x * flops / peak:.2f}% of bf16 peak)" if peak else ")"))
+            print(line, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -91,6 +156,8 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the step counts")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="half the steps and two repeats (what `make bench` runs)")
+    parser.add_argument("--stacked", action="store_true", help="stacked groups against sequential members")
+    parser.add_argument("--k", type=int, nargs="*", default=None, help="group sizes for --stacked")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,6 +165,9 @@ def main():
     cuda = device.type == "cuda"
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}")
+    if args.stacked:
+        stacked(args, device)
+        return
     for label, (cfg, steps) in WORKLOADS.items():
         steps = max(10, int(steps * args.scale * (0.5 if args.quick else 1) * (10 if cuda else 1)))
         warmup = max(3, steps // 10)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# On a CUDA machine: the CUDA tests and the GPU cases of every benchmark, within about 8 minutes, written to
+# benchmarks/results/<gpu name>.txt (commit that file). Runs with the machine's python3 and PYTHONPATH=lib when
+# the project's .venv is absent (pytest is then optional: the tests are skipped without it).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+export PYTHONPATH=lib${PYTHONPATH:+:$PYTHONPATH} REPLAB_QUIET=1
+gpu=$($PY -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')")
+if [ -z "$gpu" ]; then echo "gpu.sh: no CUDA device"; exit 2; fi
+mkdir -p benchmarks/results
+out="benchmarks/results/$(echo "$gpu" | tr ' /' '__').txt"
+{
+  echo "# $gpu, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+  echo "## CUDA tests"
+  if $PY -c "import pytest" 2>/dev/null; then
+    timeout 150 $PY -m pytest -q -p no:cacheprovider -k "cuda or gpu" tests/train tests/similarity tests/dpgmm \
+      tests/models tests/inversion 2>&1 | tail -15
+  else
+    echo "pytest not installed here: CUDA tests skipped"
+  fi
+  echo "## training: stacked groups against sequential members"
+  timeout 200 $PY benchmarks/training.py --stacked --device cuda 2>&1
+  echo "## similarity"
+  timeout 120 $PY benchmarks/similarity.py --quick 2>&1 | tail -25
+} | tee "$out"
+echo "gpu.sh: wrote $out"
