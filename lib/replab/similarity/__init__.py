@@ -3,6 +3,7 @@
 Used by the Bonheme & Grześ pages (``notebooks/bonheme2022``, ``notebooks/bonheme2023``). See
 ``notebooks/bonheme2023/01-metric-sanity.md`` for when each metric can be trusted.
 """
+from .allpairs import GRID_COLUMNS, GRID_METRICS, grid_table, similarity_grid  # noqa: F401
 from .cka import (center_gram, cka, feature_space_linear_cka, gram_linear, gram_rbf, hsic,  # noqa: F401
                   hsic_unbiased_features, linear_cka, rbf_cka)
 from .matrix import METRICS, cka_matrix  # noqa: F401
@@ -13,4 +14,4 @@ from .stats import BootstrapResult, PermutationResult, bootstrap_ci, permutation
 __all__ = ["gram_linear", "gram_rbf", "center_gram", "cka", "hsic", "hsic_unbiased_features",
            "feature_space_linear_cka", "linear_cka", "rbf_cka", "procrustes_similarity", "procrustes_distance",
            "cka_matrix", "METRICS", "MinibatchCKA", "minibatch_cka", "bootstrap_ci", "permutation_test",
-           "BootstrapResult", "PermutationResult"]
+           "BootstrapResult", "PermutationResult", "similarity_grid", "grid_table", "GRID_METRICS", "GRID_COLUMNS"]

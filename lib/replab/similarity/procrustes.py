@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -71,14 +72,15 @@ class Factor:
     error: float
     gram_norm: float
     exact: bool
-    x: torch.Tensor
+    x: torch.Tensor | Callable[[], torch.Tensor]
 
     def exact_factor(self) -> "Factor":
         """This factor, or the exact one (a QR of the layer) when it came from the Gram."""
         if self.exact:
             return self
-        v = _householder(self.x.shape[0], self.x.device)
-        r = torch.linalg.qr(_reflect_rows(self.x, v)[1:].T, mode="r").R
+        x = self.x() if callable(self.x) else self.x  # (a callable: a layer kept on disk, prepared on demand)
+        v = _householder(x.shape[0], x.device)
+        r = torch.linalg.qr(_reflect_rows(x, v)[1:].T, mode="r").R
         self.f, self.exact = r, True  # the exact factor replaces the Gram one for every later pair
         return self
 
