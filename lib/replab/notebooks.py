@@ -310,8 +310,8 @@ def repository(root: Path | None = None) -> tuple[str, str]:
 
     root = Path(root) if root is not None else notebooks_root().parent
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
-    repo = config.get("repository") or {}
-    url, branch = repo.get("url"), repo.get("branch", "main")
+    repo = config.get("repository") if isinstance(config, dict) else None
+    url, branch = (repo.get("url"), repo.get("branch", "main")) if isinstance(repo, dict) else (None, None)
     if not isinstance(url, str) or not url.startswith("https://"):
         raise ValueError(f"{root / '_config.yml'}: repository.url must be the repository's https address, "
                          f"got {url!r}")

@@ -217,3 +217,14 @@ def test_an_earlier_runs_notebook_is_replaced(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert cli.main(["run", "00-datasets", "-o", str(out)]) == 0
     assert ran == [out]
+
+
+def test_an_unreadable_parameter_annotation_is_named(tmp_path):
+    from replab import notebooks
+
+    page = tmp_path / "p.md"
+    page.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\nkernelspec:\n"
+                    "  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+                    "```{code-cell} ipython3\n:tags: [parameters]\n\nprofile = \"quick\"\nn: Widget = None\n```\n")
+    with pytest.raises(ValueError, match="parameter 'n' has an annotation replab cannot read: Widget"):
+        notebooks.parameter_examples(notebooks.Page(page))

@@ -126,3 +126,12 @@ def test_the_repository_address_has_one_setting():
     readme = (ROOT / "README.md").read_text()
     # The README claims no address of its own: it names the setting the book's buttons and pages use.
     assert "github.io" not in readme and url not in readme and "repository.url" in readme
+
+
+@pytest.mark.parametrize("config", ["title: t\n", "repository:\n  url: github.com/x/y\n", "repository: 3\n"])
+def test_a_missing_or_bad_repository_setting_is_named(tmp_path, config):
+    from replab.notebooks import repository
+
+    (tmp_path / "_config.yml").write_text(config)
+    with pytest.raises(ValueError, match="repository.url must be"):
+        repository(tmp_path)
