@@ -6,6 +6,7 @@
     replab scorecard
     replab run-all [PAGE ...] [--profile full] [--results results/full]
     replab book [--no-strict]
+    replab similarity NAME=PATH ... -o scores.csv [--metrics ...] [--checkpoint DIR]
 """
 from __future__ import annotations
 
@@ -150,6 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
     b.add_argument("--timeout", type=int, default=3600, help="seconds per page")
     b.set_defaults(func=_cmd_book)
+
+    from .similarity.command import add_subcommand as _add_similarity
+
+    _add_similarity(sub)  # all models against all models (replab.similarity.command)
     return p
 
 
