@@ -65,7 +65,12 @@ def test_the_whole_batch_being_the_payload_is_refused(tmp_path):
     # _codecs.encode with a codec other than latin-1 (Python 3's protocol-2 bytes use only that one)
     (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x0a\x00\x00\x00zlib_codecq\x00\x86R.", "_codecs.encode"),
     # a persistent id, which the official files never use
-    (b"\x80\x02X\x01\x00\x00\x00aQ.", "persistent id"),
+    (b"\x80\x02X\x01\x00\x00\x00aQ.", "refused the pickle opcode BINPERSID at byte 8"),
+    # an object from the extension registry, and one built by calling a class
+    (b"\x80\x02\x82\x01.", "refused the pickle opcode EXT1"),
+    (b"\x80\x02cnumpy\nndarray\nK\x00\x85\x81.", "refused the pickle opcode NEWOBJ"),
+    # a byte array longer than the file: refused before anything is allocated
+    (b"\x80\x05\x96\xff\xff\xff\xff\xff\xff\x00\x00.", "bytearray8"),
     # an array of Python objects
     (b"\x80\x02cnumpy\ndtype\nX\x01\x00\x00\x00O\x89\x88\x87R.", "array of Python objects"),
 ])

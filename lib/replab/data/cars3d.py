@@ -13,6 +13,7 @@ import numpy as np
 
 from ._base import ImageDataset, check_split, require_file, resize_area, split_of
 from ._checks import check_shape, entry, image_bytes, nonempty, reading
+from ._matfile import load_mat
 
 FACTOR_NAMES = ("elevation", "azimuth", "object")
 SIZE = 64
@@ -20,10 +21,8 @@ SIZE = 64
 
 def read_mesh(path) -> np.ndarray:
     """(elevations, azimuths, 3, H, W) uint8 images of one car."""
-    from scipy.io import loadmat
-
     with reading("cars3d", path):
-        im = check_shape(entry(loadmat(path), "im"), (None, None, 3, None, None), "im")
+        im = check_shape(entry(load_mat(path), "im"), (None, None, 3, None, None), "im")
         nonempty(im.size, "im")
         return image_bytes(np.ascontiguousarray(np.transpose(im, (4, 3, 2, 0, 1))), "im")
 

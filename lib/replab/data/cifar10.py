@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import io
 import pickle
+import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,10 @@ from ._base import ImageDataset, check_split, require_file
 from ._checks import InvalidValues, check_shape, image_bytes, integers, nonempty, reading, same_count
 
 FOLDER = "cifar-10-batches-py"
+# Opcodes no CIFAR-10 batch needs, refused before unpickling: objects that come from outside find_class's allow-list
+# (persistent ids, the extension registry, out-of-band buffers) or are built by calling a class.
+REFUSED_OPCODES = frozenset({"PERSID", "BINPERSID", "EXT1", "EXT2", "EXT4", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX",
+                             "NEXT_BUFFER", "READONLY_BUFFER"})
 FILES = {"train": tuple(f"data_batch_{k}" for k in range(1, 6)), "test": ("test_batch",)}
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -50,7 +55,9 @@ def _allowed() -> dict[tuple[str, str], object]:
 
 
 class BatchUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only numpy's array helpers, ``bytes`` and a latin-1 ``_codecs.encode``."""
+    """An unpickler that resolves only numpy's array helpers, ``bytes`` and a latin-1 ``_codecs.encode``.
+
+    Use it through :func:`unpickle_batch`, which also refuses the opcodes in ``REFUSED_OPCODES``."""
 
     _ALLOWED = _allowed()
 
@@ -61,8 +68,16 @@ class BatchUnpickler(pickle.Unpickler):
             raise InvalidValues(f"refused to unpickle {module}.{name}: a CIFAR-10 batch holds only dicts, lists, "
                                 f"bytes, strings, numbers and numpy arrays") from None
 
-    def persistent_load(self, pid):
-        raise InvalidValues("refused a persistent id: a CIFAR-10 batch holds none")
+
+
+def unpickle_batch(raw: bytes):
+    """The object pickled in ``raw``, built by :class:`BatchUnpickler` after every opcode has been read once
+    without running anything (which also checks each length against the bytes that remain)."""
+    for opcode, _, position in pickletools.genops(raw):
+        if opcode.name in REFUSED_OPCODES:
+            raise InvalidValues(f"refused the pickle opcode {opcode.name} at byte {position}: a CIFAR-10 batch "
+                                f"never uses it")
+    return BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
 
 
 def _field(batch: dict, name: str):
@@ -76,7 +91,7 @@ def _field(batch: dict, name: str):
 def read_batch(path) -> tuple[np.ndarray, np.ndarray]:
     """(images N×3×32×32 uint8, labels) of one pickled batch (rows are 1024 red, 1024 green, 1024 blue)."""
     with reading("cifar10", path):
-        batch = BatchUnpickler(io.BytesIO(Path(path).read_bytes()), encoding="bytes").load()
+        batch = unpickle_batch(Path(path).read_bytes())
         if not isinstance(batch, dict):
             raise InvalidValues(f"expected a dict with 'data' and 'labels', got a {type(batch).__name__}")
         data = image_bytes(check_shape(_field(batch, "data"), (None, 3072), "data"), "data")

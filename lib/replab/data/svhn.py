@@ -10,16 +10,15 @@ import numpy as np
 
 from ._base import ImageDataset, check_split, require_file
 from ._checks import check_shape, entry, image_bytes, integers, nonempty, reading, same_count
+from ._matfile import load_mat
 
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 
 
 def read_mat(path) -> tuple[np.ndarray, np.ndarray]:
     """(images N×3×32×32 uint8, labels 0..9): ``X`` is stored 32×32×3×N and ``y`` uses 10 for zero."""
-    from scipy.io import loadmat
-
     with reading("svhn", path):
-        mat = loadmat(path)
+        mat = load_mat(path)
         x = check_shape(entry(mat, "X"), (32, 32, 3, None), "X")
         images = image_bytes(np.ascontiguousarray(np.transpose(x, (3, 2, 0, 1))), "X")
         nonempty(len(images), "X")
