@@ -36,14 +36,14 @@ from ..cache import ArtifactCache
 from ..data._base import resize_area
 from ..runtime import generator as _generator
 from ..runtime import get_device, progress
-from ..similarity import cka_matrix
+from ..similarity import grid_table, similarity_grid
 from ..train import TrainConfig, TrainedRun, run_key, train
 
 __all__ = ["OBJECTIVES", "REGULARISER", "OBJECTIVE_LABELS", "CHANNELS", "paper_datasets", "ImageSet", "Member",
            "load_images", "model_config", "objective_params", "train_config", "snapshot_steps", "model_set",
            "train_members", "train_classifier", "train_fc", "noise_seed", "representations", "similarity",
-           "model_similarity", "seed_pairs", "pairwise_mean", "diagonal", "part_means", "snapshot_similarity",
-           "snapshot_summary", "first_step_above", "active_units", "collapse_scores", "decoder_layers",
+           "similarity_tables", "mean_tables", "model_similarity", "seed_pairs", "pairwise_mean", "diagonal",
+           "part_means", "snapshot_similarity", "snapshot_summary", "first_step_above", "active_units", "collapse_scores", "decoder_layers",
            "retrain_schedule", "layer_module", "reset_layers", "prepare_transfer", "transfer", "reconstruction_loss",
            "encode_means", "factor_classification", "ENCODER_PARTS"]
 
@@ -276,25 +276,49 @@ def representations(model: nn.Module, x: torch.Tensor, seed: int | None = None, 
     return {name: torch.cat(parts) for name, parts in chunks.items()}
 
 
+def similarity_tables(reps: dict, pairs: Sequence[tuple], metrics: Sequence[str] = METRICS,
+                      n_procrustes: int | None = None) -> dict[tuple, dict[str, pd.DataFrame]]:
+    """Layer × layer similarity tables for each pair ``(a, b)`` of keys of ``reps`` (models, snapshots; a pair may
+    be ``(a, a)``), for each metric plus ``"min"``, the element-wise smaller of the metrics (the paper keeps the
+    smaller of CKA and Procrustes where they disagree): ``{(a, b): {metric: table}}``, rows the layers of a.
+
+    Every pair comes from one :func:`replab.similarity.similarity_grid` per metric, so each (model, layer) is
+    reduced once however many pairs it enters. ``n_procrustes`` computes Procrustes on the first that many
+    examples only (its cost grows as n³ per pair; with fewer examples than features it overestimates similarity,
+    which the minimum then leaves to CKA)."""
+    keys = list(dict.fromkeys(k for pair in pairs for k in pair))
+    label = {k: str(i) for i, k in enumerate(keys)}
+    grid_pairs = [(label[a], label[b]) for a, b in pairs]
+    frames = {}
+    for m in metrics:
+        cut = n_procrustes if m == "procrustes" else None
+        models = {label[k]: {name: t[:cut] for name, t in reps[k].items()} for k in keys}
+        frames[m] = similarity_grid(models, metrics=[m], pairs=grid_pairs)
+    out = {}
+    for a, b in pairs:
+        tables = {m: grid_table(frames[m], label[a], label[b], m) for m in metrics}
+        if len(metrics) > 1:
+            first = tables[metrics[0]]
+            tables["min"] = pd.DataFrame(np.minimum.reduce([tables[m].loc[first.index, first.columns].to_numpy()
+                                                            for m in metrics]), index=first.index,
+                                         columns=first.columns)
+        out[(a, b)] = tables
+    return out
+
+
+def mean_tables(tables: Sequence[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """The element-wise mean of several ``{metric: table}`` results (the paper averages over seed pairs)."""
+    if not tables:
+        raise ValueError("tables: give at least one set of tables")
+    return {k: sum(t[k] for t in tables) / len(tables) for k in tables[0]}
+
+
 def similarity(reps_a: dict, reps_b: dict | None = None, metrics: Sequence[str] = METRICS,
                n_procrustes: int | None = None) -> dict[str, pd.DataFrame]:
-    """Layer × layer similarity tables (rows: layers of a, columns: layers of b) for each metric, plus ``"min"``,
-    the element-wise smaller of CKA and Procrustes (the paper keeps the smaller where they disagree).
-
-    ``n_procrustes`` computes Procrustes on the first that many examples only (its cost grows as n³ per pair;
-    with fewer examples than features it overestimates similarity, which the minimum then leaves to CKA)."""
-    out = {}
-    for m in metrics:
-        a, b = reps_a, reps_b
-        if m == "procrustes" and n_procrustes is not None:
-            a = {k: v[:n_procrustes] for k, v in reps_a.items()}
-            b = None if reps_b is None else {k: v[:n_procrustes] for k, v in reps_b.items()}
-        out[m] = cka_matrix(a, b, metric=m)
-    if len(metrics) > 1:
-        first = out[metrics[0]]
-        out["min"] = pd.DataFrame(np.minimum.reduce([out[m].loc[first.index, first.columns].to_numpy()
-                                                     for m in metrics]), index=first.index, columns=first.columns)
-    return out
+    """:func:`similarity_tables` of one pair: layers of a (rows) against layers of b (columns; default a itself)."""
+    if reps_b is None:
+        return similarity_tables({"a": reps_a}, [("a", "a")], metrics, n_procrustes)[("a", "a")]
+    return similarity_tables({"a": reps_a, "b": reps_b}, [("a", "b")], metrics, n_procrustes)[("a", "b")]
 
 
 def model_similarity(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, layers: Sequence[str] | None = None,
@@ -319,8 +343,8 @@ def pairwise_mean(reps: dict, pairs: Sequence[tuple], n_procrustes: int | None =
     """Similarity tables averaged over ``pairs`` of keys of ``reps`` (the paper averages over seed pairs)."""
     if not pairs:
         raise ValueError("pairs: give at least one pair of models")
-    tables = [similarity(reps[a], reps[b], metrics, n_procrustes) for a, b in pairs]
-    return {k: sum(t[k] for t in tables) / len(tables) for k in tables[0]}
+    tables = similarity_tables(reps, pairs, metrics, n_procrustes)
+    return mean_tables([tables[(a, b)] for a, b in pairs])
 
 
 def diagonal(table: pd.DataFrame) -> pd.Series:
@@ -357,6 +381,7 @@ def snapshot_similarity(run: TrainedRun, x: torch.Tensor, seed: int | None = Non
     """Each snapshot of ``run`` against the trained model (Fig. 2): ``{step: {metric: table}}``, rows the
     snapshot's layers, columns the final model's (the last step, the model itself, is left out)."""
     final = representations(run.model, x, seed)
+    # One snapshot's activations at a time (at full, a model's activations over 10,000 images take gigabytes)
     return {step: similarity(representations(run.model_at(step), x, seed), final, metrics, n_procrustes)
             for step in sorted(run.snapshots) if step != run.config.steps}
 
@@ -388,7 +413,7 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01) -> int:
 def collapse_scores(model, x: torch.Tensor, seed: int | None = None) -> dict[str, float]:
     """Active units and two CKA detectors of collapse: CKA(sampled, mean) and CKA(sampled, input) of one model."""
     reps = representations(model, x, seed)
-    table = cka_matrix({k: reps[k] for k in ("input", "mean", "sampled")})
+    table = similarity({k: reps[k] for k in ("input", "mean", "sampled")}, metrics=["linear_cka"])["linear_cka"]
     return {"active_units": active_units(model, x), "cka_sampled_mean": float(table.loc["sampled", "mean"]),
             "cka_sampled_input": float(table.loc["sampled", "input"])}
 

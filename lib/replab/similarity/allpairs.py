@@ -8,8 +8,8 @@ and gets every score from products of the reductions:
 * linear, debiased and RBF CKA, Gram route: the centred (or U-centred) n×n Gram of each layer, scaled to unit
   Frobenius norm; a block of scores is one float64 product ``G_I G_Jᵀ`` of stacked flattened Grams (Eq. 2 of
   Bonheme & Grześ 2023 for the linear kernel). Linear and debiased CKA take the feature route instead when the
-  layers are narrow (``Σ_pairs p_a·p_b < n·Σ p``, the rule of :func:`cka_matrix`): the centred features, and
-  ``‖XᵀY‖²_F`` from one product of concatenated features.
+  layers are narrow (``Σ p_a·p_b < n·Σ (p_a + p_b)`` over the model pairs, p the models' total widths: the rule
+  of :func:`cka_matrix`): the centred features, and ``‖XᵀY‖²_F`` from one product of concatenated features.
 * Procrustes: each layer's factor (:func:`replab.similarity.procrustes.procrustes_factor`); each pair is the
   nuclear norm of a product of two factors.
 
@@ -104,16 +104,17 @@ class _Metric:
     """How one metric reduces an item (``reduce``), what that costs in memory (``nbytes``) and how a tile of scores
     comes from the reductions of two blocks (``tile``)."""
 
-    def __init__(self, name: str, n: int, items: list[_Item], pairs_cost: float, sigma: float, precision: str,
+    def __init__(self, name: str, n: int, items: list[_Item], pairs_cost: tuple, sigma: float, precision: str,
                  device: torch.device):
         self.name, self.n, self.items, self.device = name, n, items, device
         self.debiased = name == "debiased_cka"
         self.sigma = sigma
         linear = name in ("linear_cka", "debiased_cka")
         self.mixed = precision == "mixed" and linear
-        # cka_matrix's rule: the feature route when the pairs' feature products cost less than forming the Grams
+        # cka_matrix's rule, summed over the model pairs: the feature route when the pairs' feature products cost
+        # less than forming both models' Grams (so a grid of one pair takes cka_matrix's route, and its numbers)
         self.route = ("procrustes" if name == "procrustes" else
-                      "features" if linear and pairs_cost < n * sum(it.width for it in items) else "gram")
+                      "features" if linear and pairs_cost[0] < n * pairs_cost[1] else "gram")
         self.need_rows = rows_needed(self.debiased)
 
     def nbytes(self, item: _Item) -> int:
@@ -251,7 +252,7 @@ def similarity_grid(models: Mapping, metrics: Sequence[str] = GRID_METRICS, pair
     for a, b in mpairs:
         needed[np.ix_(index[a], index[b])] = True
         needed[np.ix_(index[b], index[a])] = True
-    pairs_cost = sum(widths[a] * widths[b] for a, b in mpairs)
+    pairs_cost = (sum(widths[a] * widths[b] for a, b in mpairs), sum(widths[a] + widths[b] for a, b in mpairs))
     budget = int(memory_mb * 2**20)
 
     folder = Path(checkpoint) if checkpoint is not None else None
