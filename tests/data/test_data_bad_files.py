@@ -187,3 +187,11 @@ def test_any_damage_gives_the_dataset_error_or_a_dataset(tmp_path, case):
         _load_or_dataset_error(name, tmp_path, path, kwargs)
 
     check()
+
+
+def test_a_folder_where_a_file_should_be_is_named(tmp_path):
+    paths = write_mnist(tmp_path)
+    paths["train-labels"].unlink()
+    paths["train-labels"].mkdir()
+    with pytest.raises(D.DatasetError, match=r"mnist: .*train-labels-idx1-ubyte: cannot be read \(IsADirectoryError"):
+        D.load("mnist", root=tmp_path)

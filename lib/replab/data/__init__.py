@@ -9,10 +9,11 @@ in the data root), ``affmnist``, ``symsol_like``. Real files, read from ``root``
 See each module for the file layout it expects.
 
 Every dataset has ``.subset(indices)``, ``.sample(n, seed)`` (datasets of the same type; lazy ones render on use) and
-``.batches(batch_size)``. A real file that is damaged, truncated or holds values outside its format (pixels outside
-0..255, labels outside the dataset's classes, an image missing from a split file, an empty split) raises
-:class:`DatasetError`, a ``ValueError`` whose message names the dataset, the file and the problem; a missing file
-raises ``FileNotFoundError``. The generated shape sets (``dsprites``, ``symsol_like``) render lazily by index: their
+``.batches(batch_size)``. Pixels in real files are integers in 0..255 (any integer type) or floats in [0, 1], which
+are scaled by 255 and rounded. A real file that is damaged, truncated or holds values outside its format (pixels
+outside those ranges, labels outside the dataset's classes, an image missing from a split file, an empty split)
+raises :class:`DatasetError`, a ``ValueError`` whose message names the dataset, the file and the problem; a missing
+file raises ``FileNotFoundError``. The generated shape sets (``dsprites``, ``symsol_like``) render lazily by index: their
 ``.images`` is an indexable view that never builds the whole 3 GB tensor (see ``LazyImageDataset``).
 """
 from __future__ import annotations

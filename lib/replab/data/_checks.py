@@ -45,6 +45,8 @@ def reading(dataset: str, path) -> Iterator[None]:
         raise
     except InvalidValues as err:
         raise DatasetError(dataset, path, str(err)) from err
+    except (PermissionError, IsADirectoryError) as err:
+        raise DatasetError(dataset, path, f"cannot be read ({type(err).__name__}: {err})") from err
     # A damaged file makes each parser fail its own way (EOFError, BadZipFile, UnpicklingError, OSError,
     # struct.error, MemoryError from a size its header invents, ...): all of them mean "this file is unusable".
     except Exception as err:
