@@ -108,8 +108,9 @@ def write_dsprites(root, n=20, imgs=None, latents_classes=None, latents_values=N
     return {"npz": root / dsprites.FILE}
 
 
-def write_celeba(root, n=4, partition=(0, 2, 1, 0), size=(178, 218), attributes=True) -> dict:
-    """``n`` JPEGs of ``size`` (width, height), the partition file (None: none) and a 2-attribute file."""
+def write_celeba(root, n=4, partition=(0, 2, 1, 0), size=(178, 218), attributes="txt") -> dict:
+    """``n`` JPEGs of ``size`` (width, height), the partition file (None: none) and a 2-attribute file, the
+    official ``.txt`` or Kaggle's ``.csv`` (``attributes``; None: none)."""
     from PIL import Image
 
     folder = root / "img_align_celeba"
@@ -120,10 +121,15 @@ def write_celeba(root, n=4, partition=(0, 2, 1, 0), size=(178, 218), attributes=
     if partition is not None:
         paths["partition"] = root / "list_eval_partition.txt"
         paths["partition"].write_text("".join(f"{k + 1:06d}.jpg {p}\n" for k, p in enumerate(partition)))
-    if attributes:
+    table = [(1 if k % 2 else -1, 1 if k % 3 else -1) for k in range(n)]
+    if attributes == "txt":
         paths["attributes"] = root / "list_attr_celeba.txt"
-        rows = [f"{k + 1:06d}.jpg {1 if k % 2 else -1:2d} {1 if k % 3 else -1:2d}" for k in range(n)]
+        rows = [f"{k + 1:06d}.jpg {a:2d} {b:2d}" for k, (a, b) in enumerate(table)]
         paths["attributes"].write_text("\n".join([str(n), "Smiling Young"] + rows) + "\n")
+    elif attributes == "csv":
+        paths["attributes"] = root / "list_attr_celeba.csv"
+        rows = [f"{k + 1:06d}.jpg,{a},{b}" for k, (a, b) in enumerate(table)]
+        paths["attributes"].write_text("\n".join(["image_id,Smiling,Young"] + rows) + "\n")
     return paths
 
 

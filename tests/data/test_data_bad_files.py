@@ -28,6 +28,8 @@ CASES = [
     ("celeba-jpeg", "celeba", lambda root: write_celeba(root), "jpg", {"split": "all"}),
     ("celeba-partition", "celeba", lambda root: write_celeba(root), "partition", {}),
     ("celeba-attributes", "celeba", lambda root: write_celeba(root), "attributes", {"split": "all"}),
+    ("celeba-attributes-csv", "celeba", lambda root: write_celeba(root, attributes="csv"), "attributes",
+     {"split": "all"}),
     ("smallnorb-dat", "smallnorb", lambda root: write_smallnorb(root), "training-dat", {}),
     ("smallnorb-info", "smallnorb", lambda root: write_smallnorb(root), "training-info", {}),
     ("symsol-npz", "symsol", lambda root: write_symsol(root), "npz", {"split": "all"}),

@@ -238,6 +238,9 @@ def test_celeba_images_missing_from_the_partition_are_refused_not_trained_on(tmp
     _refused("celeba", tmp_path, paths["partition"], "have no partition", split="test")
     assert len(D.load("celeba", "all", root=tmp_path)) == 4   # "all" needs no partition
     assert len(D.load("celeba", "train", root=tmp_path, limit=3)) == 2
+    for limit in (0, True, 2.5):
+        with pytest.raises(ValueError, match="limit: expected a positive integer"):
+            D.load("celeba", "all", root=tmp_path, limit=limit)
 
 
 @pytest.mark.parametrize("text, message", [("000001.jpg 0\n000002.jpg 3\n", "line 2: expected '<file name> <0, 1 or 2>'"),
