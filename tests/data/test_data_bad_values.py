@@ -168,6 +168,11 @@ def test_svhn_label_ten_is_zero_and_eleven_is_refused(tmp_path):
     _refused("svhn", tmp_path, paths["train"], "y: 3 for 4 images")
     write_svhn(tmp_path, X=np.zeros((28, 28, 3, 4), np.uint8))
     _refused("svhn", tmp_path, paths["train"], "X: expected shape (32, 32, 3, N), got (28, 28, 3, 4)")
+    write_svhn(tmp_path, X=np.zeros((32, 32, 3, 0), np.uint8), y=np.zeros((0, 1), np.uint8))
+    _refused("svhn", tmp_path, paths["train"], "X is empty")
+    paths = write_cars3d(tmp_path / "cars", im=np.zeros((8, 8, 4, 6, 2), np.uint8))
+    _refused("cars3d", tmp_path / "cars", paths["mat"], "im: expected shape (H, W, 3, azimuths, elevations), got (8, 8, 4, 6, 2)",
+             split="all")
 
 
 @pytest.mark.parametrize("edit, file, message", [

@@ -99,10 +99,11 @@ def integers(values, lo: int, hi: int, what: str = "labels") -> np.ndarray:
     return a.astype(np.int64)
 
 
-def check_shape(array, pattern: Sequence[int | None], what: str) -> np.ndarray:
-    """``array`` when its shape matches ``pattern`` (None matches any size), else an error naming both."""
+def check_shape(array, pattern: Sequence[int | str | None], what: str) -> np.ndarray:
+    """``array`` when its shape matches ``pattern`` (None, shown as N, or a name matches any size), else an error
+    naming both."""
     a = np.asarray(array)
-    if a.ndim != len(pattern) or any(p is not None and s != p for s, p in zip(a.shape, pattern)):
+    if a.ndim != len(pattern) or any(isinstance(p, int) and s != p for s, p in zip(a.shape, pattern)):
         want = "(" + ", ".join("N" if p is None else str(p) for p in pattern) + ")"
         raise InvalidValues(f"{what}: expected shape {want}, got {a.shape}")
     return a

@@ -22,7 +22,7 @@ SIZE = 64
 def read_mesh(path) -> np.ndarray:
     """(elevations, azimuths, 3, H, W) uint8 images of one car."""
     with reading("cars3d", path):
-        im = check_shape(entry(load_mat(path), "im"), (None, None, 3, None, None), "im")
+        im = check_shape(entry(load_mat(path), "im"), ("H", "W", 3, "azimuths", "elevations"), "im")
         nonempty(im.size, "im")
         return image_bytes(np.ascontiguousarray(np.transpose(im, (4, 3, 2, 0, 1))), "im")
 
