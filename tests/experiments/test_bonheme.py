@@ -232,8 +232,8 @@ def test_paper_datasets_use_real_files_when_present_else_the_stand_in(tmp_path):
         assert B.paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol_like"]
     with pytest.warns(UserWarning, match="cars3d.*left out"):
         assert B.paper_datasets(["dsprites", "cars3d"], root=tmp_path) == ["dsprites"]
-    images = np.random.default_rng(0).integers(0, 256, (20, 64, 64), dtype=np.uint8)
-    np.savez(tmp_path / "symsol_reduced.npz", images=images, labels=np.repeat(np.arange(5), 4))
+    images = np.random.default_rng(0).integers(0, 256, (50, 64, 64), dtype=np.uint8)
+    np.savez(tmp_path / "symsol_reduced.npz", images=images, labels=np.repeat(np.arange(5), 10))
     assert B.paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol"]
     with pytest.raises(ValueError, match="unknown dataset 'mnist-1k'"):
         B.paper_datasets(["mnist-1k"])
