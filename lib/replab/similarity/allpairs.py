@@ -256,9 +256,9 @@ def similarity_grid(models: Mapping, metrics: Sequence[str] = GRID_METRICS, pair
     budget = int(memory_mb * 2**20)
 
     folder = Path(checkpoint) if checkpoint is not None else None
-    spec = {"n": n, "metrics": metrics, "sigma": sigma, "precision": precision, "pairs": mpairs,
-            "memory_mb": memory_mb, "items": [[it.model, it.layer, it.width, _digest(it.source)] for it in items]}
-    if folder is not None:
+    if folder is not None:  # the run's record: settings and a digest of every layer's activations
+        spec = {"n": n, "metrics": metrics, "sigma": sigma, "precision": precision, "pairs": mpairs,
+                "memory_mb": memory_mb, "items": [[it.model, it.layer, it.width, _digest(it.source)] for it in items]}
         manifest = folder / "run.json"
         if manifest.is_file():
             try:
