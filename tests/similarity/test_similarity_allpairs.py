@@ -61,24 +61,29 @@ def test_tiles_under_a_small_budget_give_the_same_values_and_reduce_each_layer_o
         assert items == list(range(12))
 
 
+def _killed_after(k, monkeypatch, run):
+    """``run()`` with the process 'killed' (an exception) when its (k + 1)-th tile starts; then restored."""
+    calls = []
+    original = allpairs._compute_tile
+
+    def dies(*args):
+        if len(calls) == k:
+            raise RuntimeError("killed")
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(allpairs, "_compute_tile", dies)
+    with pytest.raises(RuntimeError, match="killed"):
+        run()
+    monkeypatch.setattr(allpairs, "_compute_tile", original)
+
+
 def test_a_killed_run_resumes_without_recomputing_finished_tiles(tmp_path, monkeypatch):
     models = _models((8, 150, 40, 90))
     settings = dict(metrics=["linear_cka", "procrustes"], precision="float64", device="cpu", memory_mb=0.1)
     clean = similarity_grid(models, **settings)
     total = clean.attrs["tiles_computed"]
-    calls = []
-    original = allpairs._compute_tile
-
-    def dies_at_the_seventh(*args):
-        if len(calls) == 6:
-            raise RuntimeError("killed")
-        calls.append(1)
-        return original(*args)
-
-    monkeypatch.setattr(allpairs, "_compute_tile", dies_at_the_seventh)
-    with pytest.raises(RuntimeError, match="killed"):
-        similarity_grid(models, checkpoint=tmp_path / "run", **settings)
-    monkeypatch.setattr(allpairs, "_compute_tile", original)
+    _killed_after(6, monkeypatch, lambda: similarity_grid(models, checkpoint=tmp_path / "run", **settings))
     resumed = similarity_grid(models, checkpoint=tmp_path / "run", **settings)
     assert resumed.attrs["tiles_loaded"] == 6 and resumed.attrs["tiles_computed"] == total - 6
     pd.testing.assert_frame_equal(resumed, clean, check_exact=False, rtol=0, atol=1e-12)
@@ -129,3 +134,17 @@ def test_cuda_equals_cpu():
     cpu = similarity_grid(models, precision="float64", device="cpu")
     gpu = similarity_grid(models, precision="float64", device="cuda", memory_mb=0.1)
     np.testing.assert_allclose(gpu.value.to_numpy(), cpu.value.to_numpy(), rtol=0, atol=1e-9)
+
+
+def test_reductions_on_disk_are_reused_after_a_kill_and_removed_when_done(tmp_path, monkeypatch):
+    models = _models((8, 150, 40, 90))
+    settings = dict(metrics=["rbf_cka"], precision="float64", device="cpu", memory_mb=0.1)
+    _killed_after(2, monkeypatch, lambda: similarity_grid(models, checkpoint=tmp_path, **settings))
+    # 3 blocks of 4 layers; tiles (0, 0) and (0, 1) finished, (0, 2) died after its blocks were reduced
+    kept = sorted(p.name for p in (tmp_path / "reductions" / "rbf_cka").glob("*.pt"))
+    assert kept == ["block-0.pt", "block-1.pt", "block-2.pt"]
+    resumed = similarity_grid(models, checkpoint=tmp_path, **settings)
+    assert resumed.attrs["tiles_loaded"] == 2 and resumed.attrs["blocks_reduced"] == 0  # read back, not re-formed
+    assert not (tmp_path / "reductions" / "rbf_cka").exists()
+    np.testing.assert_allclose(resumed.value.to_numpy(),
+                               similarity_grid(models, **settings).value.to_numpy(), rtol=0, atol=1e-12)

@@ -16,13 +16,15 @@ and gets every score from products of the reductions:
 The (model, layer) items are cut into blocks whose reductions fit in half of ``memory_mb``; a *tile* is the scores
 of one block against another. When every reduction fits in the budget they stay in memory; otherwise each block's
 reductions are formed once, written to disk and read back by the tiles that need them. With ``checkpoint`` (a
-folder) every finished tile is written atomically there, so a run that is killed resumes without recomputing
-finished tiles (the folder records the run: activations' digests and settings; another run is refused).
+folder) every finished tile is written atomically there, and so are the on-disk reductions until their metric is
+finished, so a run that is killed resumes without recomputing finished tiles or reduced blocks (the folder records
+the run: activations' digests and settings; another run is refused).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,6 +332,8 @@ def similarity_grid(models: Mapping, metrics: Sequence[str] = GRID_METRICS, pair
                 table[np.ix_(ii, jj)] = tile
                 table[np.ix_(jj, ii)] = tile.T
             values[name] = table.numpy()
+            if folder is not None:  # every tile of this metric is kept: its reductions are no longer needed
+                shutil.rmtree(reps_dir, ignore_errors=True)
     finally:
         if scratch is not None:
             scratch.cleanup()
