@@ -305,6 +305,15 @@ class ArtifactCache:
         log.info("replab cache: hit %s/%s", kind, path.name)
         return obj
 
+    def load_key(self, kind: str, key: str, map_location: str | torch.device = "cpu") -> Any | None:
+        """The intact payload stored for ``kind`` under ``key`` (a key :meth:`key` computed), or None."""
+        if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{20}", key):
+            raise ValueError(f"key must be an artifact key (20 hexadecimal digits), got {key!r}")
+        path = self.kind_dir(kind) / f"{key}.pt"
+        if not self._valid(path):
+            return None
+        return safe_torch_load(path, map_location=map_location)
+
     def save(self, kind: str, config: Any, obj: Any) -> Path:
         """Store ``obj`` for ``(kind, config)`` atomically and return its path."""
         path = self.path(kind, config)

@@ -19,6 +19,7 @@ freezes every layer when the layers are not reset.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from dataclasses import dataclass, field
@@ -31,11 +32,10 @@ from torch import nn
 
 from .. import data as _data
 from .. import models as _models
-from .. import objectives as _objectives
 from ..cache import ArtifactCache
 from ..data._base import resize_area
-from ..runtime import generator as _generator
-from ..runtime import get_device, progress
+from ..models import layer_module, prepare_transfer, reset_layers  # noqa: F401  (part of this module's API)
+from ..runtime import get_device
 from ..similarity import grid_table, similarity_grid
 from ..train import TrainConfig, TrainedRun, run_key, train
 
@@ -434,56 +434,6 @@ def retrain_schedule(model, k: int, order: str = "innermost") -> list[str]:
     return (layers if order == "innermost" else layers[::-1])[:k]
 
 
-def layer_module(model, name: str) -> nn.Module:
-    """The module behind a representation name (``encoder.3``, ``mean``, ``variance``, ``decoder.1``, ``output``)."""
-    head, _, key = name.partition(".")
-    try:
-        if head in ("encoder", "decoder") and key:
-            return getattr(model, head)[key]
-        if not key and head in ("mean", "variance", "output"):
-            return getattr(model, head)
-    except KeyError:
-        pass
-    raise ValueError(f"layer: {name!r} is not a trainable layer of this model; layers: "
-                     f"{[n for n in model.layer_names() if n not in ('input', 'sampled')]}")
-
-
-def reset_layers(model, names: Sequence[str], seed: int = 0) -> None:
-    """Re-initialise the layers ``names`` in place with PyTorch's default initialisation, seeded."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for name in names:
-            for m in layer_module(model, name).modules():
-                if hasattr(m, "reset_parameters") and m is not None and any(True for _ in m.parameters(False)):
-                    m.reset_parameters()
-
-
-def prepare_transfer(model, layers: Sequence[str], reset: bool = True, legacy_freeze_when_not_reset: bool = False,
-                     seed: int = 0) -> list[nn.Parameter]:
-    """Freeze every parameter except those of ``layers``, which are re-initialised when ``reset``; return the
-    trainable parameters.
-
-    ``legacy_freeze_when_not_reset=True`` reproduces ``bin/transfer::prepare_layers`` of the public code, which
-    only unfreezes a layer when it is also reset: with ``reset=False`` everything is frozen and fine-tuning
-    trains nothing."""
-    for name in layers:
-        layer_module(model, name)  # validate every name before touching the model
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if reset:
-        reset_layers(model, layers, seed)
-    if reset or not legacy_freeze_when_not_reset:
-        for name in layers:
-            for p in layer_module(model, name).parameters():
-                p.requires_grad_(True)
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def _stream(seed: int, index: int) -> int:
-    digest = hashlib.blake2b(f"bonheme-transfer:{seed}:{index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-
 def transfer(source: TrainedRun, target: ImageSet, layers: Sequence[str], steps: int, reset: bool = True,
              legacy_freeze_when_not_reset: bool = False, lr: float | None = None, batch_size: int | None = None,
              seed: int = 0, cache: ArtifactCache | None | bool = None, device="auto") -> nn.Module:
@@ -491,63 +441,28 @@ def transfer(source: TrainedRun, target: ImageSet, layers: Sequence[str], steps:
 
     The retrained layers are re-initialised (``reset=True``, the public default) or fine-tuned from the source
     weights (``reset=False``), and trained for ``steps`` Adam updates with the source's objective and
-    hyper-parameters (its learning rate and batch size unless given). Cached by the source run, the target spec
-    and these arguments (``cache=False``: not stored). Returns the model in eval mode.
+    hyper-parameters (its learning rate and batch size unless given), through the training engine: a
+    :class:`~replab.train.TrainConfig` with ``init_from`` the source's key, cached and resumable like every run
+    (``cache=False``: not stored). Returns the model in eval mode.
     """
-    if not (isinstance(steps, int) and steps >= 0):
+    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0):
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     cfg = source.config
     order = [n for n in source.model.layer_names() if n in set(layers)]
-    layers = order + [n for n in layers if n not in set(order)]  # model order: the same set shares one entry
-    lr = cfg.lr if lr is None else float(lr)
-    batch_size = cfg.batch_size if batch_size is None else int(batch_size)
-    key = {"source": source.key or run_key(cfg), "target": target.spec, "layers": list(layers), "steps": steps,
-           "reset": reset, "legacy": legacy_freeze_when_not_reset, "lr": lr, "batch_size": batch_size,
-           "seed": seed}
-    dev = get_device(device)
-
-    def compute():
-        model = _models.build(cfg.model)
-        model.load_state_dict(source.model.state_dict())
-        model.to(dev)
-        params = prepare_transfer(model, layers, reset, legacy_freeze_when_not_reset, seed)
-        if params and steps:
-            _fit_layers(model, params, cfg, target, steps, lr, batch_size, seed, dev)
-        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-
-    if cache is False:
-        state = compute()
-    else:
-        store = cache if cache is not None else ArtifactCache()
-        state = store.get_or_compute("bonheme-transfer", key, compute)
-    model = _models.build(cfg.model)
-    model.load_state_dict(state)
-    return model.to(dev).eval()
-
-
-def _fit_layers(model, params, cfg: TrainConfig, target: ImageSet, steps: int, lr: float, batch_size: int,
-                seed: int, dev) -> None:
-    loss_fn = _objectives.objective(cfg.objective)
-    opt = torch.optim.Adam(params, lr=lr, betas=cfg.betas, eps=cfg.eps)
-    images = target.images
-    n = len(images)
-    if n < batch_size:
-        raise ValueError(f"target has {n} examples, fewer than batch_size={batch_size}")
-    per_epoch = n // batch_size
-    g = torch.Generator(device=dev)
-    model.train()
-    perm = None
-    for step in progress(range(steps), desc="transfer"):
-        epoch, pos = divmod(step, per_epoch)
-        if pos == 0:
-            perm = torch.randperm(n, generator=_generator(_stream(seed, epoch)))
-        x = images[perm[pos * batch_size:(pos + 1) * batch_size]].to(dev).float() / 255.0
-        g.manual_seed(_stream(seed, 10**9 + step))
-        logs = loss_fn(model, x, step, g, **cfg.objective_params)
-        opt.zero_grad(set_to_none=True)
-        logs["loss"].backward()
-        opt.step()
-    model.eval()
+    layers = tuple(order + [n for n in layers if n not in set(order)])  # model order: one set, one run
+    probe = _models.build(cfg.model)
+    trainable = _models.prepare_transfer(probe, layers, reset, legacy_freeze_when_not_reset, seed)
+    if not steps or not trainable:  # nothing trains: the source itself (with its reset layers)
+        probe.load_state_dict(source.model.state_dict())
+        _models.prepare_transfer(probe, layers, reset, legacy_freeze_when_not_reset, seed)
+        return probe.to(get_device(device)).eval()
+    config = dataclasses.replace(
+        cfg, init_from=source.key or run_key(cfg), train_layers=layers, reset_layers=reset,
+        legacy_freeze_when_not_reset=legacy_freeze_when_not_reset, steps=steps, seed=seed,
+        lr=cfg.lr if lr is None else float(lr), batch_size=cfg.batch_size if batch_size is None else int(batch_size),
+        dataset=str(target.spec.get("dataset", cfg.dataset)), n=None,
+        snapshot_steps=(), device=device if isinstance(device, str) else str(device))
+    return train(config, cache, data=target.images, init=source).model
 
 
 @torch.no_grad()

@@ -8,13 +8,15 @@ from __future__ import annotations
 from .classifiers import DlibClassifier, DlibClassifierConfig, VGGClassifier, VGGConfig, vgg_layout
 from .conv64 import Conv64Config, Conv64VAE
 from .fc import FCConfig, FCVAE
+from .layers import layer_module, prepare_transfer, reset_layers
 from .mlp import MLPConfig, MLPVAE
 from .vae import VAE, VAEOutput, reparameterize
 from .wae_celeba import WAECelebAConfig, WAECelebAVAE
 
 __all__ = ["build", "is_vae_config", "VAE", "VAEOutput", "reparameterize", "Conv64Config", "Conv64VAE",
            "FCConfig", "FCVAE", "MLPConfig", "MLPVAE", "WAECelebAConfig", "WAECelebAVAE", "DlibClassifierConfig",
-           "DlibClassifier", "VGGConfig", "VGGClassifier", "vgg_layout", "MODELS"]
+           "DlibClassifier", "VGGConfig", "VGGClassifier", "vgg_layout", "MODELS", "layer_module", "reset_layers",
+           "prepare_transfer"]
 
 MODELS = {Conv64Config: Conv64VAE, FCConfig: FCVAE, MLPConfig: MLPVAE, WAECelebAConfig: WAECelebAVAE,
           DlibClassifierConfig: DlibClassifier, VGGConfig: VGGClassifier}

@@ -108,8 +108,8 @@ def load_run(config: TrainConfig, cache: ArtifactCache | None = None, *, data=No
 
 
 def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, data=None,
-          callbacks: Sequence[Callable[[int, dict], None]] = (), checkpoint_dir: str | Path | None = None
-          ) -> TrainedRun:
+          callbacks: Sequence[Callable[[int, dict], None]] = (), checkpoint_dir: str | Path | None = None,
+          init: dict | TrainedRun | None = None) -> TrainedRun:
     """Train ``config`` once, or load it from the artifact cache.
 
     Parameters
@@ -125,6 +125,8 @@ def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, dat
         content enters the cache key.
     callbacks : callables ``f(step, logs)`` run after each update (``logs``: the objective's tensors).
     checkpoint_dir : where the resumable checkpoints go (default: beside the cache).
+    init : for a run with ``init_from``, the weights it starts from (a state dict or the source
+        :class:`TrainedRun`); default: the source run stored in the cache under that key.
 
     Returns
     -------
@@ -132,19 +134,21 @@ def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, dat
         The model in eval mode, the snapshots ``{step: state_dict}`` and the metrics per logged step (also
         written as CSV next to the cached artifact, ``run.metrics_path``).
     """
-    return train_group([config], cache, data=[data], callbacks=callbacks, checkpoint_dir=checkpoint_dir)[0]
+    return train_group([config], cache, data=[data], callbacks=callbacks, checkpoint_dir=checkpoint_dir,
+                       init=[init])[0]
 
 
 def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bool = None, *,
                 data: Sequence | None = None, callbacks: Sequence[Callable[[int, dict], None]] = (),
-                checkpoint_dir: str | Path | None = None) -> list[TrainedRun]:
+                checkpoint_dir: str | Path | None = None, init: Sequence | None = None) -> list[TrainedRun]:
     """Train the runs ``configs`` together as one stacked model (those not in the cache yet), store each as its
     own artifact, and return their :class:`TrainedRun` in order.
 
     The runs must share everything but their seeds, data selection, snapshot steps, labels and the stackable
     objective hyper-parameters (:func:`group_signature`; form groups with :func:`replab.grid.groups`). Each
     member ends with the weights and metrics of its solo :func:`train` run, up to floating-point rounding.
-    ``data``: one in-memory dataset per run (or None). ``callbacks`` receive ``(step, logs)`` with (K,) tensors.
+    ``data``: one in-memory dataset per run (or None); ``init``: one starting point per run (see :func:`train`).
+    ``callbacks`` receive ``(step, logs)`` with (K,) tensors.
     """
     configs = list(configs)
     if not configs:
@@ -155,6 +159,8 @@ def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bo
     datas = list(data) if data is not None else [None] * len(configs)
     if len(datas) != len(configs):
         raise ValueError(f"data: one entry per config expected, got {len(datas)} for {len(configs)} configs")
+    if init is not None and len(init) != len(configs):
+        raise ValueError(f"init: one entry per config expected, got {len(init)} for {len(configs)} configs")
     cache = _resolve_cache(cache)
     kcs = [key_config(c, d) for c, d in zip(configs, datas)]
     keys = [cache.key(ARTIFACT_KIND, kc) if cache is not None else config_hash(kc, code=CODE) for kc in kcs]
@@ -173,7 +179,9 @@ def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bo
         if todo:
             todo_keys = [keys[i] for i in todo]
             folder = _checkpoint_folder(cache, checkpoint_dir, todo_keys)
-            payloads = fit([configs[i] for i in todo], [datas[i] for i in todo], todo_keys, folder, callbacks)
+            inits = [_initial_weights(configs[i], (init or [None] * len(configs))[i], cache) for i in todo]
+            payloads = fit([configs[i] for i in todo], [datas[i] for i in todo], todo_keys, folder, callbacks,
+                           inits)
             for i, payload in zip(todo, payloads):
                 metrics_path = None
                 if cache is not None:
@@ -183,6 +191,22 @@ def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bo
                 runs[i] = _as_run(configs[i], payload, keys[i], metrics_path)
             _checkpoint.remove(folder)
     return runs
+
+
+def _initial_weights(config: TrainConfig, given, cache: ArtifactCache | None) -> dict | None:
+    """The state dict a run with ``init_from`` starts from: ``given`` (a state dict or run), else the cache's."""
+    if config.init_from is None:
+        if given is not None:
+            raise ValueError("init: starting weights were given for a run without init_from")
+        return None
+    if isinstance(given, TrainedRun):
+        if given.key is not None and given.key != config.init_from:
+            raise ValueError(f"init: the run given has key {given.key}, but init_from={config.init_from}")
+        return {k: v.detach().cpu() for k, v in given.model.state_dict().items()}
+    if given is not None:
+        return given
+    payload = cache.load_key(ARTIFACT_KIND, config.init_from) if cache is not None else None
+    return None if payload is None else payload["state_dict"]
 
 
 def _checkpoint_folder(cache, checkpoint_dir, keys: list[str]) -> Path | None:

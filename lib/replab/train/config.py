@@ -58,6 +58,9 @@ FIELDS: dict[str, Rule] = {
     "augment": Rule("bool"),
     "crop_padding": Rule("int", 0),
     "flip": Rule("bool"),
+    "init_from": Rule("str", optional=True),
+    "reset_layers": Rule("bool"),
+    "legacy_freeze_when_not_reset": Rule("bool"),
 }
 _BETA = Rule("float", 0, 1, high_open=True)
 _STD = Rule("float", 0, low_open=True)
@@ -90,6 +93,13 @@ class TrainConfig:
     augment, crop_padding, flip : random crop (zero padding ``crop_padding``) of each training image, and with
         ``flip`` a random horizontal flip (natural images; never for digits, where a flip changes the class).
     normalize_mean, normalize_std : per-channel input normalisation for classifiers (None: none).
+    init_from : the artifact key of a stored run whose final weights this run starts from (a transfer run; its
+        weights come from the cache, or from ``train(..., init=...)``).
+    train_layers, reset_layers, legacy_freeze_when_not_reset : train only the named layers of a VAE
+        (:func:`replab.models.layer_module` names, the rest frozen), re-initialised first with ``reset_layers``
+        (seeded with ``seed``), as Bonheme & Grześ (2023) retrain decoders;
+        ``legacy_freeze_when_not_reset`` is their public code's variant (see
+        :func:`replab.models.prepare_transfer`). None: every parameter trains.
 
     Run settings (outside the artifact key)
     ---------------------------------------
@@ -125,6 +135,10 @@ class TrainConfig:
     flip: bool = True
     normalize_mean: tuple[float, ...] | None = None
     normalize_std: tuple[float, ...] | None = None
+    init_from: str | None = None
+    train_layers: tuple[str, ...] | None = None
+    reset_layers: bool = False
+    legacy_freeze_when_not_reset: bool = False
     checkpoint_every: int = field(default=1000, metadata=RUN_SETTING)
     log_every: int = field(default=1, metadata=RUN_SETTING)
     device: str = field(default="auto", metadata=RUN_SETTING)
@@ -148,6 +162,7 @@ class TrainConfig:
         object.__setattr__(self, "snapshot_steps", snaps)
         object.__setattr__(self, "betas", tuple(self.betas))
         self._check_normalisation()
+        self._check_layers(vae)
         if vae and (self.random_labels or self.augment or self.normalize_mean is not None):
             raise ValueError("TrainConfig: random_labels, augment and normalize_* apply to classifiers only")
         if self.multi_label and self.label_column is not None:
@@ -186,6 +201,19 @@ class TrainConfig:
             for i, v in enumerate(values):
                 rule.check(v, f"TrainConfig: {name}[{i}]")
             object.__setattr__(self, name, tuple(values))
+
+    def _check_layers(self, vae: bool) -> None:
+        if self.train_layers is None:
+            if self.reset_layers or self.legacy_freeze_when_not_reset:
+                raise ValueError("TrainConfig: reset_layers and legacy_freeze_when_not_reset need train_layers")
+            return
+        names = self.train_layers
+        if isinstance(names, str) or not isinstance(names, (tuple, list)) or not all(
+                isinstance(n, str) for n in names) or not names:
+            raise ValueError(f"TrainConfig: train_layers must be a non-empty tuple of layer names, got {names!r}")
+        if not vae:
+            raise ValueError("TrainConfig: train_layers applies to VAEs (their named layers)")
+        object.__setattr__(self, "train_layers", tuple(names))
 
     @property
     def multi_label(self) -> bool:

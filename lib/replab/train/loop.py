@@ -36,7 +36,7 @@ __all__ = ["fit", "group_signature", "stacked_params"]
 
 # TrainConfig fields that may differ between members of one group (everything else must be equal)
 MEMBER_FIELDS = ("seed", "dataset", "split", "n", "subset_seed", "snapshot_steps", "label_column", "random_labels",
-                 "label_seed", "checkpoint_every", "log_every")
+                 "label_seed", "init_from", "checkpoint_every", "log_every")
 
 
 def stacked_params(config: TrainConfig) -> tuple[str, ...]:
@@ -180,24 +180,21 @@ def _clip_per_member(params: Sequence[torch.Tensor], max_norm: float) -> torch.T
 class _Group:
     """The state of K members being trained: models (or stacked parameters), optimiser, records."""
 
-    def __init__(self, configs: list[TrainConfig], device: torch.device):
+    def __init__(self, configs: list[TrainConfig], device: torch.device, inits: Sequence[dict | None]):
         self.configs, self.device, self.k = configs, device, len(configs)
-        models = []
-        for config in configs:
-            seed_everything(config.seed)  # the initialisation of the member's solo run
-            models.append(_models.build(config.model))
+        models = [_initial_model(config, init) for config, init in zip(configs, inits)]
         self.names = list(models[0].state_dict())
         self.input_shape = models[0].input_shape
+        trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
         if self.k == 1:
             self.model = models[0].to(device)
-            self.params = list(self.model.parameters())
+            self.params = [p for p in self.model.parameters() if p.requires_grad]
         else:
             params, buffers = stack_module_state(models)
             self.stacked = {name: t.detach().to(device) for name, t in {**params, **buffers}.items()}
-            for name in params:
+            for name in trainable:  # frozen layers of a transfer run stay out of the optimiser
                 self.stacked[name].requires_grad_(True)
-            self.param_names = list(params)
-            self.params = [self.stacked[n] for n in self.param_names]
+            self.params = [self.stacked[n] for n in trainable]
             self.base = copy.deepcopy(models[0]).to("meta")
         self.optimizer = _make_optimizer(configs[0], self.params)
         self.snapshots: list[dict[int, dict]] = [{} for _ in configs]
@@ -229,6 +226,25 @@ class _Group:
         self.metrics = _MetricLog(self.k, state["metrics"])
 
 
+def _initial_model(config: TrainConfig, init: dict | None) -> nn.Module:
+    """The member's model before its first update: its seeded initialisation (that of its solo run), or the
+    weights ``init`` of the run it continues, with only ``train_layers`` trainable (re-initialised with
+    ``reset_layers``)."""
+    seed_everything(config.seed)
+    model = _models.build(config.model)
+    if config.init_from is not None:
+        if init is None:
+            raise ValueError(f"init_from={config.init_from!r}: the weights of that run were not given and are not "
+                             f"in the cache; train it first or pass init=")
+        model.load_state_dict(init)
+    if config.train_layers is not None:
+        if not _models.prepare_transfer(model, config.train_layers, config.reset_layers,
+                                        config.legacy_freeze_when_not_reset, config.seed):
+            raise ValueError(f"train_layers={config.train_layers}: nothing is left to train (the public code's "
+                             f"legacy_freeze_when_not_reset freezes layers that are not reset)")
+    return model
+
+
 def _spec(config: TrainConfig, device: torch.device) -> _Spec:
     norm = None
     if config.normalize_mean is not None:
@@ -252,14 +268,16 @@ def _check_group(configs: Sequence[TrainConfig]) -> None:
 
 
 def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], checkpoint: Path | None,
-        callbacks: Sequence[Callable]) -> list[dict]:
+        callbacks: Sequence[Callable], inits: Sequence[dict | None] | None = None) -> list[dict]:
     """Train the group ``configs`` (one run when K = 1) and return each member's payload: final state dict,
-    snapshots and metric rows. ``checkpoint`` is the folder of the group's resumable checkpoints."""
+    snapshots and metric rows. ``checkpoint`` is the folder of the group's resumable checkpoints; ``inits`` the
+    starting weights of members that continue another run (``init_from``)."""
     configs = list(configs)
     _check_group(configs)
     first = configs[0]
     device = get_device(first.device)
-    group = _Group(configs, device)
+    inits = list(inits) if inits is not None else [None] * len(configs)
+    group = _Group(configs, device, inits)
     images, targets = [], []
     loaded: dict = {}
     for config, data in zip(configs, datas):
@@ -284,7 +302,7 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
             log.info("replab train: resuming from step %d", start)
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
             log.warning("replab train: checkpoint in %s does not fit the run (%s); starting again", checkpoint, exc)
-            group = _Group(configs, device)
+            group = _Group(configs, device, inits)
     if start == 0:
         for m, config in enumerate(configs):
             if 0 in config.snapshot_steps:
