@@ -18,12 +18,10 @@ from typing import Any, Iterable, Sequence
 
 from .cache import ArtifactCache, config_hash
 from .runtime import progress
-from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, group_signature, key_config, load_run, train_group
+from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, key_config, load_run, train_group
+from .train.groups import GROUP_SIZE, groups
 
 __all__ = ["GridMember", "run_grid", "expand", "load_grid", "groups"]
-
-# members stacked into one model at most (a bound on memory; 32 keeps a GPU busy with the book's models)
-GROUP_SIZE = 32
 
 
 @dataclass
@@ -52,22 +50,6 @@ def expand(base: TrainConfig, **axes: Iterable[Any]) -> list[TrainConfig]:
                 fields[name] = value
         configs.append(replace(base, objective_params=params, **fields))
     return configs
-
-
-def groups(configs: Sequence[TrainConfig], size: int | None = GROUP_SIZE) -> list[list[int]]:
-    """Indices of ``configs`` split into groups that train together as one stacked model: members with the same
-    :func:`replab.train.group_signature`, in order of first appearance, at most ``size`` per group (None: no
-    limit)."""
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
-        raise ValueError(f"size must be a positive integer or None, got {size!r}")
-    by_signature: dict = {}
-    for i, config in enumerate(configs):
-        by_signature.setdefault(group_signature(config), []).append(i)
-    out = []
-    for members in by_signature.values():
-        step = size or len(members)
-        out.extend(members[j:j + step] for j in range(0, len(members), step))
-    return out
 
 
 class _PinnedKeyCache(ArtifactCache):

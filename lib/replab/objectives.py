@@ -195,6 +195,8 @@ def renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
     """
     if log_w.ndim != 2:
         raise ValueError(f"log_w must have shape (n_samples, batch), got {tuple(log_w.shape)}")
+    if isinstance(alpha, torch.Tensor):
+        return _renyi_bound_of_tensor(log_w, alpha)
     if not (isinstance(alpha, numbers.Real) and math.isfinite(alpha)):
         raise ValueError(f"alpha must be a finite number, got {alpha!r}")
     if alpha == 1:
@@ -207,6 +209,20 @@ def renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
     return ref + log_mean / a
 
 
+def _renyi_bound_of_tensor(log_w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """:func:`renyi_bound` for α given as a 0-d tensor (one value per member of a stacked group under
+    ``torch.func.vmap``): the same branches, chosen by ``torch.where`` instead of Python control flow. The branch
+    not taken is fed finite values, so its gradient is zero rather than NaN."""
+    a = 1.0 - alpha
+    one = a == 0
+    a_safe = torch.where(one, torch.ones_like(a), a)
+    ref = torch.where(a > 0, log_w.max(0).values, log_w.min(0).values)
+    t = torch.where(one, torch.zeros_like(log_w), a_safe * (log_w - ref))
+    mean_exp = t.exp().mean(0)
+    log_mean = torch.where(mean_exp < 0.5, mean_exp.log(), torch.log1p(t.expm1().mean(0)))
+    return torch.where(one, log_w.mean(0), ref + log_mean / a_safe)
+
+
 def legacy_argo_renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
     """The quantity the public code of Peşte et al. optimises as its Rényi bound (argo ``RenyiBound.compute``):
     LSE over the whole (K, B) tensor of (1 − α)·log w, divided by 1 − α, one scalar for the batch.
@@ -216,7 +232,8 @@ def legacy_argo_renyi_bound(log_w: torch.Tensor, alpha: float) -> torch.Tensor:
     """
     if log_w.ndim != 2:
         raise ValueError(f"log_w must have shape (n_samples, batch), got {tuple(log_w.shape)}")
-    if not (isinstance(alpha, numbers.Real) and math.isfinite(alpha)) or alpha == 1:
+    if not isinstance(alpha, torch.Tensor) and (not (isinstance(alpha, numbers.Real) and math.isfinite(alpha))
+                                                or alpha == 1):
         raise ValueError(f"alpha must be a finite number other than 1 for the legacy reduction, got {alpha!r}")
     a = 1.0 - alpha
     return torch.logsumexp((a * log_w).reshape(-1), dim=0) / a
@@ -349,4 +366,5 @@ PARAMETERS: dict[str, dict[str, Rule]] = {
 # Hyper-parameters that only scale terms of the loss: members of a stacked group may differ in these (each
 # member's value travels as a tensor through ``torch.func.vmap``); every other one must be equal in a group.
 STACKABLE: dict[str, tuple[str, ...]] = {"beta_vae": ("beta",), "beta_tc_vae": ("beta",), "mmd_vae": ("beta",),
-                                         "annealed_vae": ("gamma",), "dip_vae_ii": ("lambda_od", "lambda_d")}
+                                         "annealed_vae": ("gamma",), "dip_vae_ii": ("lambda_od", "lambda_d"),
+                                         "renyi": ("alpha",)}

@@ -257,3 +257,21 @@ def test_binary_cross_entropy_is_the_mean_logistic_loss_and_stays_finite():
     # a confident wrong answer costs about |logit| nats, without overflow in float32
     far = O.binary_cross_entropy(torch.tensor([[200.0, -200.0]]), torch.tensor([[0, 1]]))
     assert far["loss"].item() == pytest.approx(200.0) and far["accuracy"] == 0
+
+
+def test_renyi_bound_of_a_tensor_alpha_equals_the_scalar_form_with_finite_gradients():
+    # the form stacked groups use (one α per member under vmap): the same values, and no NaN gradient from the
+    # branch not taken (α = 1 divides by 1 − α = 0 there)
+    g = torch.Generator().manual_seed(3)
+    log_w = (torch.randn(5, 7, generator=g, dtype=torch.float64) * 40).requires_grad_(True)
+    for alpha in (-1.0, 0.0, 0.5, 1.0, 2.0):
+        want = O.renyi_bound(log_w, alpha)
+        got = O.renyi_bound(log_w, torch.tensor(alpha, dtype=torch.float64))
+        torch.testing.assert_close(got, want)
+        grad_want, = torch.autograd.grad(want.sum(), log_w)
+        grad_got, = torch.autograd.grad(got.sum(), log_w)
+        assert torch.isfinite(grad_got).all()
+        torch.testing.assert_close(grad_got, grad_want)
+    stacked = torch.func.vmap(O.renyi_bound, in_dims=(None, 0))(log_w, torch.tensor([0.0, 1.0, 2.0],
+                                                                                     dtype=torch.float64))
+    torch.testing.assert_close(stacked, torch.stack([O.renyi_bound(log_w, a) for a in (0.0, 1.0, 2.0)]))

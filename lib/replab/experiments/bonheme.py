@@ -38,6 +38,7 @@ from ..models import layer_module, prepare_transfer, reset_layers  # noqa: F401 
 from ..runtime import get_device
 from ..similarity import grid_table, similarity_grid
 from ..train import TrainConfig, TrainedRun, run_key, train
+from ..train.groups import train_many
 
 __all__ = ["OBJECTIVES", "REGULARISER", "OBJECTIVE_LABELS", "CHANNELS", "paper_datasets", "ImageSet", "Member",
            "load_images", "model_config", "objective_params", "train_config", "snapshot_steps", "model_set",
@@ -202,18 +203,20 @@ def _training_data(S, dataset: str) -> tuple[torch.Tensor, torch.Tensor | None]:
 def train_members(S, members: Sequence[Member], cache: ArtifactCache | None = None,
                   executor=None) -> dict[Member, TrainedRun]:
     """Train (or load) every member; through :func:`replab.grid.run_grid` when ``S.parallel`` or an executor
-    is given, else one after the other in this process."""
+    is given, else in this process, members that share an architecture stacked
+    (:func:`replab.train.groups.train_many`)."""
     runs = {}
     by_data: dict[str, list[Member]] = {}
     for m in members:
         by_data.setdefault(m.dataset, []).append(m)
     for dataset, group in by_data.items():
         data = _training_data(S, dataset)
+        configs = [train_config(S, m) for m in group]
         if S.parallel or executor is not None:
             from ..grid import run_grid
-            run_grid([train_config(S, m) for m in group], executor=executor, cache=cache, data=data)
-        for m in group:
-            runs[m] = train(train_config(S, m), cache, data=data)
+            run_grid(configs, executor=executor, cache=cache, data=data)
+        # members sharing an architecture train together as one stacked model (or load, once run_grid stored them)
+        runs.update(zip(group, train_many(configs, cache, data=data)))
     return runs
 
 

@@ -61,14 +61,14 @@ def train_models(sizes, alphas: Sequence[float] | None = None, latent_dims: Sequ
     Returns ``{(alpha, k, run): TrainedRun}``; a run's snapshots are keyed by update step, and
     ``steps_per_epoch(run)`` converts them to epochs.
     """
-    from ..runtime import progress
-    from ..train import train
+    from ..train.groups import train_many
 
     alphas = sizes["alphas"] if alphas is None else alphas
     latent_dims = sizes["latent_dims"] if latent_dims is None else latent_dims
     grid = [(float(a), int(k), r) for k in latent_dims for a in alphas for r in range(int(sizes["n_runs"]))]
-    return {key: train(train_config(key[0], key[1], sizes, run=key[2], seed=seed))
-            for key in progress(grid, desc="Peşte et al. VAEs")}
+    # the α and runs of one latent size train together as one stacked model
+    runs = train_many([train_config(a, k, sizes, run=r, seed=seed) for a, k, r in grid])
+    return dict(zip(grid, runs))
 
 
 def steps_per_epoch(run) -> int:
