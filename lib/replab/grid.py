@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 from .cache import ArtifactCache, config_hash
 from .runtime import progress
 from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, key_config, load_run, train_group
-from .train.groups import GROUP_SIZE, groups
+from .train.groups import default_group_size, groups
 
 __all__ = ["GridMember", "run_grid", "expand", "load_grid", "groups"]
 
@@ -84,7 +84,7 @@ def _default_executor(n_jobs: int) -> ProcessPoolExecutor:
 
 def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache | None = None, *, data=None,
              max_workers: int | None = None, threads_per_member: int | None = None,
-             raise_errors: bool = True, group_size: int | None = GROUP_SIZE) -> list[GridMember]:
+             raise_errors: bool = True, group_size: int | None | str = "auto") -> list[GridMember]:
     """Train every configuration not yet in the cache, through ``executor``, and report each member.
 
     Members that share an architecture and optimiser (:func:`groups`) are shipped together and trained as one
@@ -104,7 +104,8 @@ def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache
         In-memory data for every member (see :func:`replab.train.train`); it is sent to each worker.
     threads_per_member : torch threads in each worker (default: cores / workers for the local pool).
     raise_errors : re-raise the first failure after every member has finished (default), or only report it.
-    group_size : members stacked into one model at most (1: every member alone).
+    group_size : members stacked into one model at most (1: every member alone; "auto":
+        :func:`replab.train.groups.default_group_size`, which stacks on CUDA only).
     """
     configs = list(configs)
     for i, c in enumerate(configs):
@@ -121,6 +122,8 @@ def run_grid(configs: Sequence[TrainConfig], executor=None, cache: ArtifactCache
             todo.append(m)
     if not todo:
         return members
+    if isinstance(group_size, str) and group_size == "auto":
+        group_size = default_group_size([m.config for m in todo])
     batches = [[todo[i] for i in g] for g in groups([m.config for m in todo], group_size)]
     own = executor is None
     if own:

@@ -145,6 +145,22 @@ def test_groups_split_by_signature_and_size():
         groups(configs, size=0)
 
 
+def test_members_stack_by_default_on_a_gpu_only(tmp_path):
+    from replab.train.groups import GROUP_SIZE, default_group_size, train_many
+    base, _ = CASES["mlp-beta-tc"]
+    assert default_group_size([base]) == (GROUP_SIZE if torch.cuda.is_available() else 1)
+    assert default_group_size([dataclasses.replace(base, device="cpu")]) == 1
+    configs = [dataclasses.replace(base, seed=s) for s in range(3)]
+    runs = train_many(configs, cache=False, group_size=3)
+    solo = [train(c, cache=False) for c in configs]
+    for a, b in zip(solo, runs):
+        _assert_same_run(a, b)
+    executor = _Recording()
+    run_grid([dataclasses.replace(c, device="cpu") for c in configs], executor=executor,
+             cache=ArtifactCache(tmp_path))
+    assert executor.shipped == [1, 1, 1]
+
+
 class _Recording:
     """An executor running each submission at once in this process, recording what was shipped."""
 
@@ -165,7 +181,7 @@ def test_the_grid_runner_ships_groups_and_stores_each_member(tmp_path):
     configs.append(dataclasses.replace(base, lr=1e-2))
     cache = ArtifactCache(tmp_path)
     executor = _Recording()
-    members = run_grid(configs, executor=executor, cache=cache)
+    members = run_grid(configs, executor=executor, cache=cache, group_size=32)
     assert sorted(executor.shipped) == [1, 6]
     assert [m.status for m in members] == ["trained"] * 7
     runs = load_grid(configs, cache)
