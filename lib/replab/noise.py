@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 
 import torch
@@ -51,6 +52,12 @@ def _pcg_int(x: int) -> int:
     return (word >> 22) ^ word
 
 
+@functools.lru_cache(maxsize=64)
+def _hashed_positions(n: int, device: torch.device) -> torch.Tensor:
+    """pcg_hash(0, 1, ..., n − 1): the same for every draw of n values, so computed once per size and device."""
+    return pcg_hash(torch.arange(n, dtype=torch.int64, device=device))
+
+
 def seed_word(seed: int, stream: str = "noise") -> int:
     """A 32-bit word standing for (``seed``, ``stream``): the key of a run's noise."""
     digest = hashlib.blake2b(f"{int(seed)}:{stream}".encode(), digest_size=4).digest()
@@ -62,8 +69,8 @@ class HashNoise:
 
     Parameters
     ----------
-    key : int64 tensor of shape () holding :func:`seed_word` of the run (under ``torch.func.vmap``, one key per
-        member); an ``int`` is turned into such a tensor.
+    key : :func:`seed_word` of the run, as an ``int``, or as an int64 tensor of shape () (under
+        ``torch.func.vmap``, one key per member); both give the same values.
     step : the training step (an int).
     device : where the noise is made (default: the key's device).
 
@@ -72,10 +79,12 @@ class HashNoise:
     """
 
     def __init__(self, key, step: int, device: torch.device | str | None = None):
-        if not isinstance(key, torch.Tensor):
-            key = torch.tensor(int(key) & _M32, dtype=torch.int64, device=device)
+        if isinstance(key, torch.Tensor):
+            self.device = torch.device(device) if device is not None else key.device
+        else:  # one run: the key's hashes are computed in Python, with no tensor operation
+            key = int(key) & _M32
+            self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.key, self.step, self.draws = key, int(step), 0
-        self.device = torch.device(device) if device is not None else key.device
 
     def bits(self, shape) -> torch.Tensor:
         """32 random bits per element of ``shape`` (int64 values in [0, 2³²)); advances the draw counter."""
@@ -85,9 +94,11 @@ class HashNoise:
             n *= s
         constant = _pcg_int((self.step * 0x9E3779B9 + _pcg_int(self.draws)) & _M32)
         self.draws += 1
-        member = pcg_hash(self.key.to(torch.int64) ^ constant)
-        index = pcg_hash(torch.arange(n, dtype=torch.int64, device=self.device))
-        return pcg_hash(index ^ member).reshape(shape)
+        if isinstance(self.key, torch.Tensor):
+            member = pcg_hash(self.key.to(torch.int64) ^ constant)
+        else:
+            member = _pcg_int(self.key ^ constant)
+        return pcg_hash(_hashed_positions(n, self.device) ^ member).reshape(shape)
 
     def rand(self, shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Uniform values in (0, 1), 24 random bits each."""

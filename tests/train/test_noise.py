@@ -41,8 +41,8 @@ def test_under_vmap_each_member_draws_its_solo_noise():
 
     stacked = vmap(draw, randomness="error")(keys)
     for i, key in enumerate(keys):
-        for got, want in zip(stacked, draw(key)):
-            assert torch.equal(got[i], want)
+        for got, want, alone in zip(stacked, draw(key), draw(int(key))):
+            assert torch.equal(got[i], want) and torch.equal(alone, want)  # tensor and int keys agree
 
 
 def test_uniforms_and_normals_have_their_distributions():
