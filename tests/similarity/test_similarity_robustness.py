@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replab.similarity import (MinibatchCKA, cka_matrix, linear_cka, minibatch_cka, permutation_test,
-                               procrustes_similarity, rbf_cka)
+                               procrustes_similarity, rbf_cka, similarity_grid)
 from replab.similarity.cka import center_gram
 
 METRICS = {
@@ -18,6 +18,8 @@ METRICS = {
     "matrix": lambda a, b: float(cka_matrix({"a": a}, {"b": b}).iloc[0, 0]),
     "matrix_procrustes": lambda a, b: float(cka_matrix({"a": a}, {"b": b}, metric="procrustes").iloc[0, 0]),
     "minibatch": lambda a, b: minibatch_cka([(a[:20], b[:20]), (a[20:], b[20:])]),
+    "grid": lambda a, b: float(similarity_grid({"A": {"a": a}, "B": {"b": b}}, metrics=["linear_cka", "procrustes"],
+                                               pairs=[("A", "B")], device="cpu").value.min()),
 }
 
 
@@ -66,7 +68,7 @@ def test_tiny_rbf_bandwidth_has_its_limit():
     assert rbf_cka(x, y, sigma=1e-300) == pytest.approx(1.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("metric", ["linear", "rbf", "procrustes", "matrix", "matrix_procrustes"])
+@pytest.mark.parametrize("metric", ["linear", "rbf", "procrustes", "matrix", "matrix_procrustes", "grid"])
 def test_two_examples_are_refused(metric):
     # With two examples every centred layer is one direction, so every score was 1.0 for any two layers.
     x, y = _pair(n=2)

@@ -1,4 +1,6 @@
-"""Representational similarity: CKA and Procrustes, for one pair of layers or every pair at once.
+"""Representational similarity: CKA and Procrustes, for one pair of layers, every pair of layers of two models
+(:func:`cka_matrix`), or every pair of layers of every pair of many models (:func:`similarity_grid`, also the
+``replab similarity`` command for long, resumable runs).
 
 Used by the Bonheme & Grześ pages (``notebooks/bonheme2022``, ``notebooks/bonheme2023``). See
 ``notebooks/bonheme2023/01-metric-sanity.md`` for when each metric can be trusted.

@@ -36,7 +36,8 @@ import torch
 
 from ..cache import atomic_torch_save, atomic_write_bytes, safe_torch_load
 from ..runtime import get_device, progress
-from ._inputs import as_named_layers, prepare, rows_needed
+from .._validation import as_tensor_2d
+from ._inputs import as_named_layers, prepare_scaled, rows_needed, times_pow2
 from .cka import layer_gram
 from .matrix import _linear_cka_features
 from .procrustes import Factor, normalise, nuclear_norm_from_factors, procrustes_factor
@@ -53,6 +54,7 @@ class _Item:
     layer: str
     source: object  # the caller's matrix (validated, not copied)
     width: int
+    scale: int  # the power of two that prepare_scaled applies to it (0 unless its magnitude is extreme)
 
 
 def _items(models, need_rows: tuple[int, str]) -> tuple[list[_Item], int]:
@@ -63,12 +65,12 @@ def _items(models, need_rows: tuple[int, str]) -> tuple[list[_Item], int]:
     for model, layers in models.items():
         for layer, x in as_named_layers(layers, f"model {str(model)!r}").items():
             name = f"layer {layer!r} of model {str(model)!r}"
-            t = prepare(x, name, *need_rows, dtype=None)  # every check before any work
+            t, scale = prepare_scaled(x, name, *need_rows, dtype=None)  # every check before any work
             if n is not None and t.shape[0] != n:
                 raise ValueError(f"{name}: has {t.shape[0]} examples but the other layers have {n}; every layer of "
                                  "every model must hold the same examples (rows)")
             n = t.shape[0]
-            items.append(_Item(str(model), layer, x, t.shape[1]))
+            items.append(_Item(str(model), layer, x, t.shape[1], scale))
     return items, n
 
 
@@ -117,7 +119,6 @@ class _Metric:
         # less than forming both models' Grams (so a grid of one pair takes cka_matrix's route, and its numbers)
         self.route = ("procrustes" if name == "procrustes" else
                       "features" if linear and pairs_cost[0] < n * pairs_cost[1] else "gram")
-        self.need_rows = rows_needed(self.debiased)
 
     def nbytes(self, item: _Item) -> int:
         n = self.n
@@ -128,8 +129,11 @@ class _Metric:
         return 8 * (n - 1) * min(item.width, n - 1)
 
     def _prepared(self, item: _Item, dtype) -> torch.Tensor:
-        return prepare(item.source, f"layer {item.layer!r} of model {item.model!r}", *self.need_rows, dtype=dtype,
-                       device=self.device)
+        """The item's layer as :func:`prepare` returns it, without checking it again (``_items`` did)."""
+        t = as_tensor_2d(item.source).to(self.device)
+        if dtype is not None or not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16):
+            t = t.to(dtype or torch.float64)
+        return times_pow2(t, item.scale).to(t.dtype) if item.scale else t
 
     def reduce(self, block: list[int]):
         """The reductions of a block's items: a stacked (k, n²) tensor of unit-norm Grams, a dict of layers, or a
@@ -137,7 +141,10 @@ class _Metric:
         if self.route == "features":
             return {i: self._prepared(self.items[i], torch.float64) for i in block}
         if self.route == "procrustes":
-            return [procrustes_factor(normalise(self._prepared(self.items[i], torch.float64))) for i in block]
+            factors = [procrustes_factor(normalise(self._prepared(self.items[i], torch.float64))) for i in block]
+            for factor, i in zip(factors, block):  # the layer itself is not held: prepared again if ever needed
+                factor.x = _Lazy(self, self.items[i])
+            return factors
         n = self.n
         out = torch.empty(len(block), n * n, dtype=torch.float64, device=self.device)
         kernel = "rbf" if self.name == "rbf_cka" else "linear"
