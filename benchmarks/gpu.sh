@@ -24,5 +24,9 @@ out="benchmarks/results/$(echo "$gpu" | tr ' /' '__').txt"
   timeout 200 $PY benchmarks/training.py --stacked --device cuda 2>&1
   echo "## similarity"
   timeout 120 $PY benchmarks/similarity.py --quick 2>&1 | tail -25
+  echo "## DP-GMM"
+  timeout 60 $PY benchmarks/dpgmm.py --quick 2>&1 | tail -12
+  echo "## PixelCNN++"
+  timeout 60 $PY benchmarks/pixelcnn.py --quick --device cuda 2>&1 | tail -12
 } | tee "$out"
 echo "gpu.sh: wrote $out"
