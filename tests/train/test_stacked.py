@@ -190,3 +190,31 @@ def test_the_grid_runner_ships_groups_and_stores_each_member(tmp_path):
     again = _Recording()
     assert [m.status for m in run_grid(configs, executor=again, cache=cache)] == ["cached"] * 7
     assert again.shipped == []
+
+
+def test_batches_keep_shared_examples_once_and_give_each_member_its_own_order():
+    from replab.train.data import Batches
+    images = torch.arange(40, dtype=torch.uint8).reshape(40, 1, 1, 1)
+    shared = Batches([images] * 3, None, 8, [0, 1, 2], torch.device("cpu"))
+    assert shared.images is images  # one copy for every member
+    alone = [Batches([images], None, 8, [s], torch.device("cpu")) for s in range(3)]
+    for step in (0, 4, 5, 11):  # within an epoch and across epochs
+        x, _ = shared(step)
+        for m in range(3):
+            assert torch.equal(x[m], alone[m](step)[0][0])
+    assert not torch.equal(x[0], x[1])
+    other = images.flip(0)
+    mixed = Batches([images, other], [torch.arange(40), torch.arange(40) % 3], 8, [0, 0], torch.device("cpu"))
+    x, y = mixed(2)
+    assert torch.equal((x[1] * 255).round(), 39 - (x[0] * 255).round())  # same order, the other set's images
+    assert torch.equal(y[1], y[0] % 3)  # each member's targets follow its own examples
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_gpu_run_moves_its_training_set_once():
+    from replab.train.data import Batches
+    images = torch.randint(0, 256, (64, 1, 4, 4), dtype=torch.uint8)
+    batches = Batches([images] * 2, [torch.arange(64)] * 2, 8, [0, 1], torch.device("cuda"))
+    assert batches.images.is_cuda and batches.targets.is_cuda and batches.offsets.is_cuda
+    x, y = batches(3)
+    assert x.is_cuda and y.is_cuda and batches._perm.is_cuda
