@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from .. import models as _models
-from ..cache import ArtifactCache, atomic_write_bytes, config_hash, register_code
+from ..cache import ArtifactCache, atomic_write_bytes, code_closure, code_fingerprint, config_hash, register_code
 from ..runtime import get_device
 from . import checkpoint as _checkpoint
 from .config import CLASSIFIER_OBJECTIVE, CLASSIFIER_OBJECTIVES, MULTI_LABEL, TrainConfig
@@ -51,6 +52,8 @@ class TrainedRun:
     metrics: pd.DataFrame
     key: str | None = None
     metrics_path: Path | None = None
+    best_step: int | None = None
+    best_eval: float | None = None
 
     def model_at(self, step: int) -> nn.Module:
         """A fresh model holding the weights snapshotted after ``step`` updates (in eval mode)."""
@@ -62,15 +65,34 @@ class TrainedRun:
         return model.to(device).eval()
 
 
-def key_config(config: TrainConfig, data=None) -> Any:
-    """What the cache key of ``config`` hashes: the configuration, and the fingerprint of in-memory data."""
-    fp = data_fingerprint(data, config.multi_label)
-    return config if fp is None else {"train": config, "data": fp}
+@lru_cache(maxsize=None)
+def _engine_files() -> frozenset:
+    return frozenset(code_closure(*CODE))
 
 
-def run_key(config: TrainConfig, data=None) -> str:
-    """The cache key of ``config`` (trained on ``data`` when given in memory)."""
-    return config_hash(key_config(config, data), code=CODE)
+def model_code(config: TrainConfig) -> str | None:
+    """The fingerprint of the code of ``config``'s model when it lies outside the engine's own code (a model
+    registered with :func:`replab.models.register`, such as the inversion models): its configuration's and its
+    class's modules and what they import; None for the zoo's models, whose code every key already hashes."""
+    modules = sorted({type(config.model).__module__, _models.MODELS[type(config.model)].__module__})
+    modules = [m for m in modules if m.split(".")[0] == "replab"]
+    if not modules or set(code_closure(*modules)) <= _engine_files():
+        return None
+    return code_fingerprint(*modules)
+
+
+def key_config(config: TrainConfig, data=None, val_data=None) -> Any:
+    """What the cache key of ``config`` hashes: the configuration, the fingerprints of in-memory training and
+    validation data, and the code of a model defined outside the engine (:func:`model_code`)."""
+    extra = {"data": data_fingerprint(data, config.multi_label),
+             "val_data": data_fingerprint(val_data, config.multi_label), "model_code": model_code(config)}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    return {"train": config, **extra} if extra else config
+
+
+def run_key(config: TrainConfig, data=None, val_data=None) -> str:
+    """The cache key of ``config`` (trained on ``data`` and evaluated on ``val_data`` when given in memory)."""
+    return config_hash(key_config(config, data, val_data), code=CODE)
 
 
 def _metrics_frame(rows: list[dict]) -> pd.DataFrame:
@@ -82,7 +104,8 @@ def _as_run(config: TrainConfig, payload: dict, key: str | None, metrics_path: P
     model.load_state_dict(payload["state_dict"])
     model = model.to(get_device(config.device)).eval()
     snapshots = {int(k): v for k, v in payload["snapshots"].items()}
-    return TrainedRun(config, model, snapshots, _metrics_frame(payload["metrics"]), key, metrics_path)
+    return TrainedRun(config, model, snapshots, _metrics_frame(payload["metrics"]), key, metrics_path,
+                      payload.get("best_step"), payload.get("best_eval"))
 
 
 def _resolve_cache(cache) -> ArtifactCache | None:
@@ -91,12 +114,13 @@ def _resolve_cache(cache) -> ArtifactCache | None:
     return ArtifactCache() if cache is None else cache
 
 
-def load_run(config: TrainConfig, cache: ArtifactCache | None = None, *, data=None) -> TrainedRun | None:
+def load_run(config: TrainConfig, cache: ArtifactCache | None = None, *, data=None,
+             val_data=None) -> TrainedRun | None:
     """The cached run of ``config``, or None when it has not been trained (nothing is trained here)."""
     cache = _resolve_cache(cache)
     if cache is None:
         return None
-    kc = key_config(config, data)
+    kc = key_config(config, data, val_data)
     payload = cache.load(ARTIFACT_KIND, kc)
     if payload is None:
         return None
@@ -109,7 +133,7 @@ def load_run(config: TrainConfig, cache: ArtifactCache | None = None, *, data=No
 
 def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, data=None,
           callbacks: Sequence[Callable[[int, dict], None]] = (), checkpoint_dir: str | Path | None = None,
-          init: dict | TrainedRun | None = None) -> TrainedRun:
+          init: dict | TrainedRun | None = None, val_data=None) -> TrainedRun:
     """Train ``config`` once, or load it from the artifact cache.
 
     Parameters
@@ -127,27 +151,33 @@ def train(config: TrainConfig, cache: ArtifactCache | None | bool = None, *, dat
     checkpoint_dir : where the resumable checkpoints go (default: beside the cache).
     init : for a run with ``init_from``, the weights it starts from (a state dict or the source
         :class:`TrainedRun`); default: the source run stored in the cache under that key.
+    val_data : held-out data (in the forms of ``data``; for a conditional objective ``(images, targets)``) the
+        run is evaluated on every ``config.eval_every`` updates; its best-evaluated weights become the model.
+        Its content enters the cache key.
 
     Returns
     -------
     TrainedRun
         The model in eval mode, the snapshots ``{step: state_dict}`` and the metrics per logged step (also
-        written as CSV next to the cached artifact, ``run.metrics_path``).
+        written as CSV next to the cached artifact, ``run.metrics_path``), with the evaluations in an ``eval``
+        column at the evaluated steps and the kept step and value in ``run.best_step``, ``run.best_eval``.
     """
     return train_group([config], cache, data=[data], callbacks=callbacks, checkpoint_dir=checkpoint_dir,
-                       init=[init])[0]
+                       init=[init], val_data=[val_data])[0]
 
 
 def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bool = None, *,
                 data: Sequence | None = None, callbacks: Sequence[Callable[[int, dict], None]] = (),
-                checkpoint_dir: str | Path | None = None, init: Sequence | None = None) -> list[TrainedRun]:
+                checkpoint_dir: str | Path | None = None, init: Sequence | None = None,
+                val_data: Sequence | None = None) -> list[TrainedRun]:
     """Train the runs ``configs`` together as one stacked model (those not in the cache yet), store each as its
     own artifact, and return their :class:`TrainedRun` in order.
 
     The runs must share everything but their seeds, data selection, snapshot steps, labels and the stackable
     objective hyper-parameters (:func:`group_signature`; form groups with :func:`replab.grid.groups`). Each
     member ends with the weights and metrics of its solo :func:`train` run, up to floating-point rounding.
-    ``data``: one in-memory dataset per run (or None); ``init``: one starting point per run (see :func:`train`).
+    ``data``: one in-memory dataset per run (or None); ``init``: one starting point per run; ``val_data``: one
+    validation set per run (see :func:`train`).
     ``callbacks`` receive ``(step, logs)`` with (K,) tensors.
     """
     configs = list(configs)
@@ -161,8 +191,11 @@ def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bo
         raise ValueError(f"data: one entry per config expected, got {len(datas)} for {len(configs)} configs")
     if init is not None and len(init) != len(configs):
         raise ValueError(f"init: one entry per config expected, got {len(init)} for {len(configs)} configs")
+    vals = list(val_data) if val_data is not None else [None] * len(configs)
+    if len(vals) != len(configs):
+        raise ValueError(f"val_data: one entry per config expected, got {len(vals)} for {len(configs)} configs")
     cache = _resolve_cache(cache)
-    kcs = [key_config(c, d) for c, d in zip(configs, datas)]
+    kcs = [key_config(c, d, v) for c, d, v in zip(configs, datas, vals)]
     keys = [cache.key(ARTIFACT_KIND, kc) if cache is not None else config_hash(kc, code=CODE) for kc in kcs]
     if len(set(keys)) != len(keys):
         raise ValueError("configs: the same run appears twice in the group")
@@ -173,15 +206,15 @@ def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bo
         if cache is not None:
             for i in sorted(range(len(keys)), key=keys.__getitem__):
                 locks.enter_context(cache.lock(ARTIFACT_KIND, kcs[i]))
-            for i, (c, d) in enumerate(zip(configs, datas)):
-                runs[i] = load_run(c, cache, data=d)
+            for i, (c, d, v) in enumerate(zip(configs, datas, vals)):
+                runs[i] = load_run(c, cache, data=d, val_data=v)
         todo = [i for i, run in enumerate(runs) if run is None]
         if todo:
             todo_keys = [keys[i] for i in todo]
             folder = _checkpoint_folder(cache, checkpoint_dir, todo_keys)
             inits = [_initial_weights(configs[i], (init or [None] * len(configs))[i], cache) for i in todo]
             payloads = fit([configs[i] for i in todo], [datas[i] for i in todo], todo_keys, folder, callbacks,
-                           inits)
+                           inits, [vals[i] for i in todo])
             for i, payload in zip(todo, payloads):
                 metrics_path = None
                 if cache is not None:

@@ -15,6 +15,7 @@ from .. import models as _models
 from .. import objectives as _objectives
 from .._validation import Rule, check_table
 from ..runtime import get_device
+from .tasks import CONDITIONAL_OBJECTIVES
 
 __all__ = ["TrainConfig", "FIELDS", "CLASSIFIER_OBJECTIVES", "CLASSIFIER_OBJECTIVE", "MULTI_LABEL", "OPTIMIZERS",
            "SYNTHETIC", "RUN_SETTING"]
@@ -46,6 +47,8 @@ FIELDS: dict[str, Rule] = {
     "nesterov": Rule("bool"),
     "weight_decay": Rule("float", 0),
     "grad_clip": Rule("float", 0, low_open=True, optional=True),
+    "lr_decay": Rule("float", 0, 1, low_open=True),
+    "eval_every": Rule("int", 1, optional=True),
     "seed": Rule("int", 0),
     "checkpoint_every": Rule("int", 1),
     "log_every": Rule("int", 1),
@@ -76,7 +79,9 @@ class TrainConfig:
     model : a model configuration dataclass of :mod:`replab.models`.
     objective : a name in :data:`replab.objectives.OBJECTIVES` for VAEs; for classifiers ``"cross_entropy"``
         (one label per image) or ``"binary_cross_entropy"`` (multi-label: the model's ``n_classes`` outputs are one
-        logit per binary attribute of the dataset's ``attributes``, e.g. CelebA's 40).
+        logit per binary attribute of the dataset's ``attributes``, e.g. CelebA's 40); for models that learn images
+        given a target that comes with them (``data=(images, h)``), a name in
+        :data:`replab.train.tasks.CONDITIONAL_OBJECTIVES` (``"conditional_nll"``, ``"reconstruction_mse"``).
     objective_params : the objective's hyper-parameters (e.g. ``{"beta": 4}``), checked against
         :data:`replab.objectives.PARAMETERS`.
     dataset, split, n : the data, through ``replab.data.load(dataset, split=split)``; ``n`` examples drawn at
@@ -84,7 +89,12 @@ class TrainConfig:
         input (for smoke tests), of ``n`` (default 256) examples.
     batch_size, steps, lr, optimizer, betas, eps, momentum, nesterov, weight_decay, grad_clip : optimisation
         (``steps`` optimiser updates; Adam by default, as disentanglement_lib; SGD with Nesterov momentum for the
-        classifiers of Jamroż et al.).
+        classifiers of Jamroż et al.). ``lr_decay`` γ multiplies the learning rate after every update (the
+        rate of update t + 1 is lr·γ^t; 1: constant).
+    eval_every : evaluate every ``eval_every`` updates and after the last on the validation data given to
+        :func:`~replab.train.train` (accuracy for classifiers, the held-out NLL or MSE for conditional objectives,
+        :func:`replab.train.tasks.metric`) and keep the best-evaluated weights as the run's model (early
+        stopping); None: no evaluation, the model is the last update's.
     seed : initialisation, data order and noise (sampling, dropout, augmentation).
     snapshot_steps : steps (number of updates done; 0 is the initialisation) at which the weights are kept.
     label_column : which column of a 2-D label array (or of a factor dataset's ``factor_classes``, e.g. dSprites'
@@ -125,6 +135,8 @@ class TrainConfig:
     nesterov: bool = True
     weight_decay: float = 0.0
     grad_clip: float | None = None
+    lr_decay: float = 1.0
+    eval_every: int | None = None
     seed: int = 0
     snapshot_steps: tuple[int, ...] = ()
     label_column: int | None = None
@@ -163,8 +175,11 @@ class TrainConfig:
         object.__setattr__(self, "betas", tuple(self.betas))
         self._check_normalisation()
         self._check_layers(vae)
-        if vae and (self.random_labels or self.augment or self.normalize_mean is not None):
+        if (vae or self.conditional) and (self.random_labels or self.augment or self.normalize_mean is not None):
             raise ValueError("TrainConfig: random_labels, augment and normalize_* apply to classifiers only")
+        if vae and self.eval_every is not None:
+            raise ValueError("TrainConfig: eval_every applies to classifiers and conditional objectives (a VAE "
+                             "objective has no evaluation metric)")
         if self.multi_label and self.label_column is not None:
             raise ValueError("TrainConfig: label_column applies to cross_entropy; binary_cross_entropy learns "
                              "every attribute")
@@ -174,9 +189,10 @@ class TrainConfig:
         if not isinstance(self.objective_params, dict):
             raise ValueError(f"TrainConfig: objective_params must be a dict, got {self.objective_params!r}")
         if not vae:
-            if self.objective not in CLASSIFIER_OBJECTIVES:
+            if self.objective not in CLASSIFIER_OBJECTIVES and self.objective not in CONDITIONAL_OBJECTIVES:
                 raise ValueError(f"TrainConfig: objective must be one of {tuple(CLASSIFIER_OBJECTIVES)} for a "
-                                 f"classifier, got {self.objective!r}")
+                                 f"classifier, or of {tuple(CONDITIONAL_OBJECTIVES)} for a model of images given a "
+                                 f"target, got {self.objective!r}")
             if self.objective_params:
                 raise ValueError(f"TrainConfig: objective_params must be empty for {self.objective}")
             return
@@ -219,6 +235,11 @@ class TrainConfig:
     def multi_label(self) -> bool:
         """Whether this is a multi-label classifier (binary cross-entropy over a dataset's binary attributes)."""
         return self.objective == MULTI_LABEL
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the objective learns images given a target that comes with the data (a conditional objective)."""
+        return self.objective in CONDITIONAL_OBJECTIVES
 
     @property
     def is_vae(self) -> bool:

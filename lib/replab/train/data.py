@@ -16,7 +16,8 @@ from torch import nn
 from ..runtime import generator as _generator
 from .config import SYNTHETIC, TrainConfig
 
-__all__ = ["load_data", "classifier_targets", "data_fingerprint", "stream_seed", "Batches", "augment"]
+__all__ = ["load_data", "classifier_targets", "conditional_targets", "data_fingerprint", "stream_seed", "Batches",
+           "augment"]
 
 # images moved to an accelerator when they take less than this (the rest stay in host memory)
 DEVICE_BYTES = 4 * 2**30
@@ -145,6 +146,26 @@ def classifier_targets(config: TrainConfig, labels, n: int) -> torch.Tensor:
     return labels
 
 
+def conditional_targets(config: TrainConfig, images, targets, n: int) -> torch.Tensor | None:
+    """The target h of a conditional objective for ``n`` examples: a float tensor (n, ...) (the second item of
+    ``data=(images, h)``), or None for a model without one; an objective on 8-bit levels needs uint8 images."""
+    from .tasks import CONDITIONAL_OBJECTIVES
+
+    if CONDITIONAL_OBJECTIVES[config.objective].needs_uint8 and (
+            not isinstance(images, torch.Tensor) or images.dtype != torch.uint8):
+        raise ValueError(f"data: {config.objective} models 8-bit images: pass them as uint8 (0-255), got "
+                         f"{getattr(images, 'dtype', type(images).__name__)}")
+    if targets is None:
+        return None
+    targets = torch.as_tensor(targets)
+    if not targets.is_floating_point() or targets.ndim < 2 or len(targets) != n:
+        raise ValueError(f"data: the target of {config.objective} must be a float tensor of shape ({n}, ...), one "
+                         f"row per image, got {targets.dtype} {tuple(targets.shape)}")
+    if not bool(torch.isfinite(targets).all()):
+        raise ValueError("data: the target holds NaN or infinite values")
+    return targets.float()
+
+
 def _attribute_targets(config: TrainConfig, attributes, n: int) -> torch.Tensor:
     if attributes is None:
         raise ValueError(f"dataset {config.dataset!r} has no binary attributes to train a multi-label classifier "
@@ -169,7 +190,8 @@ class Batches:
     ----------
     images : one image set per member (all of the same size; members may share one set, which is then kept
         once), uint8 or float tensors or lazily rendered views.
-    targets : one target tensor per member (class indices or attribute rows), or None (VAEs).
+    targets : one target tensor per member (class indices, attribute rows, or the float targets (N, ...) of a
+        conditional objective), or None (VAEs, unconditional models); members that share one tensor keep one copy.
     batch_size, seeds : B, and each member's seed (its data order).
     """
 
@@ -189,7 +211,11 @@ class Batches:
         self.index_device = self.images.device if isinstance(self.images, torch.Tensor) else torch.device("cpu")
         offsets = torch.zeros(k, dtype=torch.long) if shared else torch.arange(k) * n
         self.offsets = offsets[:, None].to(self.index_device)
-        self.targets = torch.stack(list(targets)).to(device) if targets is not None else None
+        self.shared_targets = targets is not None and all(t is targets[0] for t in targets)
+        if targets is None:
+            self.targets = None
+        else:
+            self.targets = (targets[0] if self.shared_targets else torch.stack(list(targets))).to(device)
         self.n, self.b, self.seeds, self.device = n, batch_size, list(seeds), device
         self.per_epoch = n // batch_size
         self._epoch, self._perm = -1, None
@@ -209,8 +235,12 @@ class Batches:
         y = None
         if self.targets is not None:
             local = local.to(self.targets.device)
-            y = self.targets.gather(1, local) if self.targets.ndim == 2 else \
-                self.targets[torch.arange(len(self.seeds), device=local.device)[:, None], local]
+            if self.shared_targets:
+                y = self.targets[local]
+            elif self.targets.ndim == 2:
+                y = self.targets.gather(1, local)
+            else:
+                y = self.targets[torch.arange(len(self.seeds), device=local.device)[:, None], local]
         return x, y
 
 

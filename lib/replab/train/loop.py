@@ -8,13 +8,16 @@ sum of the members' losses has, for each member's parameters, exactly that membe
 act elementwise, so each member follows its solo run up to floating-point rounding. Gradient clipping is applied
 per member.
 
-A run (K = 1) calls its model directly. Both paths take the same batches and the same noise.
+A run (K = 1) calls its model directly. Both paths take the same batches and the same noise. A model with a
+data-dependent initialisation (``initialize(x, h)``) gets it on a seeded first batch of its own data before the
+members are stacked; a learning-rate decay (``lr_decay``) is one exponential schedule for the group; evaluation
+and early stopping are :mod:`.evaluate`'s.
 """
 from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -27,8 +30,10 @@ from .. import noise as _noise
 from .. import objectives as _objectives
 from ..runtime import get_device, progress, seed_everything
 from . import checkpoint as _checkpoint
+from . import tasks as _tasks
 from .config import CLASSIFIER_OBJECTIVES, TrainConfig
-from .data import Batches, augment, classifier_targets, load_data
+from .data import Batches, augment, classifier_targets, conditional_targets, load_data
+from .evaluate import Evaluator
 
 log = logging.getLogger("replab.train")
 
@@ -66,6 +71,7 @@ class _Spec:
     flip: bool
     norm: tuple | None
     amp: str | None
+    conditional: "_tasks.Conditional | None" = None
 
 
 def _member_logs(model, spec: _Spec, key, hparams: dict, x, y, step: int) -> dict:
@@ -76,6 +82,8 @@ def _member_logs(model, spec: _Spec, key, hparams: dict, x, y, step: int) -> dic
     with _noise.using(g):
         if spec.vae:
             return spec.loss_fn(model, x, step, g, **spec.fixed, **hparams)
+        if spec.conditional is not None:
+            return spec.conditional.loss(model, x, y, g)
         if spec.augment:
             x = augment(x, spec.crop_padding, spec.flip, g)
         if spec.norm is not None:
@@ -146,14 +154,14 @@ class _MetricLog:
 
     def flush(self) -> list[list[dict]]:
         if self._pending:
-            names = list(self._pending[0][1])
             k = len(self.rows)
-            values = torch.stack([torch.stack([logs[n].float().reshape(-1).expand(k) for n in names])
-                                  for _, logs in self._pending]).cpu()  # (P, names, K)
+            # steps may log different names (an evaluation at some steps only): one (values, K) table for all
+            values = torch.stack([v.double().reshape(-1).expand(k) for _, logs in self._pending
+                                  for v in logs.values()]).cpu()
+            table = values.T.tolist()
             for member in range(k):
-                table = values[:, :, member].tolist()
-                self.rows[member].extend({"step": s, **dict(zip(names, row))}
-                                         for (s, _), row in zip(self._pending, table))
+                column = iter(table[member])
+                self.rows[member].extend({"step": s, **{n: next(column) for n in logs}} for s, logs in self._pending)
             self._pending = []
         return self.rows
 
@@ -180,9 +188,13 @@ def _clip_per_member(params: Sequence[torch.Tensor], max_norm: float) -> torch.T
 class _Group:
     """The state of K members being trained: models (or stacked parameters), optimiser, records."""
 
-    def __init__(self, configs: list[TrainConfig], device: torch.device, inits: Sequence[dict | None]):
+    def __init__(self, configs: list[TrainConfig], device: torch.device, inits: Sequence[dict | None],
+                 prepare: Callable[[int, nn.Module], None] | None = None):
         self.configs, self.device, self.k = configs, device, len(configs)
         models = [_initial_model(config, init) for config, init in zip(configs, inits)]
+        if prepare is not None:
+            for m, model in enumerate(models):
+                prepare(m, model)
         self.names = list(models[0].state_dict())
         self.input_shape = models[0].input_shape
         trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
@@ -197,8 +209,11 @@ class _Group:
             self.params = [self.stacked[n] for n in trainable]
             self.base = copy.deepcopy(models[0]).to("meta")
         self.optimizer = _make_optimizer(configs[0], self.params)
+        gamma = configs[0].lr_decay
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma) if gamma != 1.0 else None
         self.snapshots: list[dict[int, dict]] = [{} for _ in configs]
         self.metrics = _MetricLog(self.k)
+        self.evaluator: Evaluator | None = None
 
     def states(self) -> list[dict[str, torch.Tensor]]:
         """Each member's state dict, on the CPU."""
@@ -209,7 +224,9 @@ class _Group:
     def checkpoint_state(self) -> dict:
         weights = self.model.state_dict() if self.k == 1 else {n: t.detach() for n, t in self.stacked.items()}
         return {"weights": weights, "optimizer": self.optimizer.state_dict(), "snapshots": self.snapshots,
-                "metrics": self.metrics.flush()}
+                "metrics": self.metrics.flush(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                "eval": None if self.evaluator is None else self.evaluator.state()}
 
     def restore(self, state: dict) -> None:
         if self.k == 1:
@@ -222,6 +239,10 @@ class _Group:
                         raise ValueError(f"{name}: shape {tuple(src.shape)} instead of {tuple(t.shape)}")
                     t.copy_(src)
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.evaluator is not None:
+            self.evaluator.restore(state["eval"])
         self.snapshots = [{int(s): v for s, v in snaps.items()} for snaps in state["snapshots"]]
         self.metrics = _MetricLog(self.k, state["metrics"])
 
@@ -251,11 +272,50 @@ def _spec(config: TrainConfig, device: torch.device) -> _Spec:
         norm = (torch.tensor(config.normalize_mean, device=device)[:, None, None],
                 torch.tensor(config.normalize_std, device=device)[:, None, None])
     stackable = stacked_params(config)
-    loss_fn = _objectives.objective(config.objective) if config.is_vae else CLASSIFIER_OBJECTIVES[config.objective]
-    return _Spec(vae=config.is_vae, loss_fn=loss_fn,
+    conditional = _tasks.CONDITIONAL_OBJECTIVES.get(config.objective)
+    loss_fn = _objectives.objective(config.objective) if config.is_vae else \
+        conditional.loss if conditional is not None else CLASSIFIER_OBJECTIVES[config.objective]
+    return _Spec(vae=config.is_vae, loss_fn=loss_fn, conditional=conditional,
                  fixed={k: v for k, v in config.objective_params.items() if k not in stackable},
                  augment=config.augment, crop_padding=config.crop_padding, flip=config.flip, norm=norm,
                  amp="cuda" if (config.amp and device.type == "cuda") else None)
+
+
+class _MemberData:
+    """Each member's training (or validation) images and targets, loaded once per distinct data selection."""
+
+    def __init__(self, configs: Sequence[TrainConfig], datas: Sequence):
+        self.configs, self.datas, self._loaded, self._targets = list(configs), list(datas), {}, {}
+
+    def __call__(self, m: int, input_shape) -> tuple:
+        config, data = self.configs[m], self.datas[m]
+        # members drawing the same examples share one copy of them (and of a conditional target)
+        ident = (config.dataset, config.split, config.n, config.subset_seed, config.label_column, id(data))
+        if ident not in self._loaded:
+            self._loaded[ident] = load_data(config, data, input_shape)
+        images, labels = self._loaded[ident]
+        if config.is_vae:
+            return images, None
+        if config.conditional:
+            if ident not in self._targets:
+                self._targets[ident] = conditional_targets(config, images, labels, len(images))
+            return images, self._targets[ident]
+        return images, classifier_targets(config, labels, len(images))
+
+
+def _data_init(config: TrainConfig, model: nn.Module, images, targets) -> None:
+    """Run ``model.initialize(x, h)`` on the member's seeded first batch (:func:`replab.train.tasks.init_batch`),
+    with the noise of its own stream: the data-dependent initialisation of its solo run."""
+    if not callable(getattr(model, "initialize", None)) or config.init_from is not None:
+        return
+    idx = _tasks.init_batch(len(images), config.batch_size, config.seed)
+    x = torch.as_tensor(images[idx])
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    conditional = _tasks.CONDITIONAL_OBJECTIVES.get(config.objective)
+    x = conditional.model_input(x) if conditional is not None else x
+    h = None if targets is None else targets[idx]
+    with _noise.using(_noise.HashNoise(_noise.seed_word(config.seed, "initialize"), 0)):
+        model.initialize(x, h)
 
 
 def _check_group(configs: Sequence[TrainConfig]) -> None:
@@ -268,28 +328,30 @@ def _check_group(configs: Sequence[TrainConfig]) -> None:
 
 
 def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], checkpoint: Path | None,
-        callbacks: Sequence[Callable], inits: Sequence[dict | None] | None = None) -> list[dict]:
-    """Train the group ``configs`` (one run when K = 1) and return each member's payload: final state dict,
-    snapshots and metric rows. ``checkpoint`` is the folder of the group's resumable checkpoints; ``inits`` the
-    starting weights of members that continue another run (``init_from``)."""
+        callbacks: Sequence[Callable], inits: Sequence[dict | None] | None = None,
+        val_datas: Sequence | None = None) -> list[dict]:
+    """Train the group ``configs`` (one run when K = 1) and return each member's payload: final state dict (the
+    best-evaluated one with ``eval_every``), snapshots and metric rows. ``checkpoint`` is the folder of the group's
+    resumable checkpoints; ``inits`` the starting weights of members that continue another run (``init_from``);
+    ``val_datas`` each member's validation data (in memory, as ``datas``), needed with ``eval_every``."""
     configs = list(configs)
     _check_group(configs)
     first = configs[0]
     device = get_device(first.device)
     inits = list(inits) if inits is not None else [None] * len(configs)
-    group = _Group(configs, device, inits)
-    images, targets = [], []
-    loaded: dict = {}
-    for config, data in zip(configs, datas):
-        # members drawing the same examples share one copy of them
-        ident = (config.dataset, config.split, config.n, config.subset_seed, config.label_column, id(data))
-        if ident not in loaded:
-            loaded[ident] = load_data(config, data, group.input_shape)
-        im, labels = loaded[ident]
-        images.append(im)
-        if not config.is_vae:
-            targets.append(classifier_targets(config, labels, len(im)))
-    batches = Batches(images, targets if targets else None, first.batch_size, [c.seed for c in configs], device)
+    data_of = _MemberData(configs, datas)
+
+    def make_group() -> _Group:
+        group = _Group(configs, device, inits,
+                       prepare=lambda m, model: _data_init(configs[m], model, *data_of(m, model.input_shape)))
+        if first.eval_every is not None:
+            group.evaluator = _evaluator(configs, val_datas, group.input_shape, device)
+        return group
+
+    group = make_group()
+    images, targets = zip(*(data_of(m, group.input_shape) for m in range(group.k)))
+    targets = None if targets[0] is None else list(targets)
+    batches = Batches(list(images), targets, first.batch_size, [c.seed for c in configs], device)
     spec = _spec(first, device)
     stackable = stacked_params(first)
     keys = list(keys)
@@ -302,7 +364,7 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
             log.info("replab train: resuming from step %d", start)
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
             log.warning("replab train: checkpoint in %s does not fit the run (%s); starting again", checkpoint, exc)
-            group = _Group(configs, device, inits)
+            group = make_group()
     if start == 0:
         for m, config in enumerate(configs):
             if 0 in config.snapshot_steps:
@@ -312,11 +374,12 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
                for name in stackable if name in first.objective_params}
 
     if group.k == 1:
+        solo_key = _noise.seed_word(first.seed)  # an int: its hashes cost no tensor operation
         forward = torch.compile(group.model) if (first.compile and device.type == "cuda") else group.model
         group.model.train()
 
         def step_logs(x, y, step):
-            logs = _member_logs(forward, spec, key_words[0], {n: v[0] for n, v in hparams.items()}, x[0],
+            logs = _member_logs(forward, spec, solo_key, {n: v[0] for n, v in hparams.items()}, x[0],
                                 None if y is None else y[0], step)
             return {n: v.reshape(1) if isinstance(v, torch.Tensor) else torch.tensor([float(v)])
                     for n, v in logs.items()}
@@ -344,11 +407,19 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
         if first.grad_clip is not None:
             logs["grad_norm"] = _clip_per_member(group.params, first.grad_clip) if group.k > 1 else \
                 nn.utils.clip_grad_norm_(group.params, first.grad_clip).reshape(1)
+        if group.scheduler is not None:
+            logs["lr"] = torch.full((group.k,), group.optimizer.param_groups[0]["lr"], dtype=torch.float64,
+                                    device=device)
         group.optimizer.step()
+        if group.scheduler is not None:
+            group.scheduler.step()
         done = step + 1
+        evaluate = group.evaluator is not None and group.evaluator.due(done)
+        if evaluate:
+            logs["eval"] = group.evaluator(group, done)
         bad = ~torch.isfinite(loss.detach())
         first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, done), first_bad)
-        if done % every_log == 0 or done == first.steps:
+        if done % every_log == 0 or done == first.steps or evaluate:
             group.metrics.add(done, logs)
         if any(done in s for s in snap_at):
             states = group.states()
@@ -363,8 +434,27 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
         for callback in callbacks:
             callback(done, {n: v if group.k > 1 else v[0] for n, v in logs.items()})
     rows = group.metrics.flush()
-    return [{"state_dict": state, "snapshots": group.snapshots[m], "metrics": rows[m], "steps": first.steps}
-            for m, state in enumerate(group.states())]
+    payloads = [{"state_dict": state, "snapshots": group.snapshots[m], "metrics": rows[m], "steps": first.steps}
+                for m, state in enumerate(group.states())]
+    if group.evaluator is not None:
+        ev = group.evaluator
+        for m, payload in enumerate(payloads):
+            payload.update(state_dict=ev.best_state[m], best_step=ev.best_step[m], best_eval=ev.best[m],
+                           eval_metric=ev.metric.name)
+    return payloads
+
+
+def _evaluator(configs: Sequence[TrainConfig], val_datas: Sequence | None, input_shape,
+               device: torch.device) -> Evaluator:
+    if val_datas is None or any(v is None for v in val_datas):
+        raise ValueError("val_data: eval_every is set, so every run needs validation data (images, or "
+                         "(images, targets)) to be evaluated on")
+    # the held-out examples as given: no subset of n, no random labels
+    val_of = _MemberData([replace(c, n=None, random_labels=False) for c in configs], val_datas)
+    first = configs[0]
+    norm = _spec(first, device).norm
+    return Evaluator(configs, [val_of(m, input_shape) for m in range(len(configs))], _tasks.metric(first.objective),
+                     norm, device)
 
 
 def _raise_if_diverged(first_bad: torch.Tensor, configs: Sequence[TrainConfig]) -> None:
