@@ -62,7 +62,8 @@ def test_cached_classifier_snapshots_and_shared_unconditional_model(tmp_path):
     _, h1 = nash.inversion(cfg, None, data, **kw)
     _, h2 = nash.inversion({**cfg, "variant": "global_pool"}, None, data, **kw)
     assert h1 == h2
-    assert len([e for e in cache.entries() if e["kind"] == "nash-inversion"]) == 2
+    stored = [e["config"]["train"]["model"]["__class__"] for e in cache.entries("train")]
+    assert stored.count("PixelCNNConfig") == 2 and stored.count("ClassifierConfig") == 1
 
 
 def test_load_rejects_unknown_dataset():

@@ -124,28 +124,42 @@ def test_the_code_behind_a_trained_model_is_the_engine_models_objectives_noise_a
 
 KEY_OF = "from replab import models as M; from replab.train import TrainConfig, run_key; " \
          "print(run_key(TrainConfig(M.MLPConfig(latent_dim=3), dataset='synthetic', steps=5)))"
+# an inversion model (a model registered from outside the engine) trained on in-memory images
+INVERSION_KEY_OF = ("from replab.inversion import PixelCNNConfig; from replab.train import TrainConfig, run_key; "
+                    "import torch; d = (torch.zeros(8, 1, 6, 6, dtype=torch.uint8), None); "
+                    "c = TrainConfig(PixelCNNConfig(image_shape=(1, 6, 6), n_filters=4, n_res=1), "
+                    "objective='conditional_nll', dataset='in-memory', batch_size=4, steps=5); print(run_key(c, d))")
+KEY_CASES = {
+    "vae": (KEY_OF, ("plotting/__init__.py", "experiments/jamroz.py", "similarity/cka.py", "cache.py", "claims.py"),
+            ("objectives.py", "models/fc.py", "train/loop.py", "noise.py")),
+    "inversion": (INVERSION_KEY_OF, ("experiments/nash.py", "plotting/__init__.py", "inversion/information.py"),
+                  ("inversion/pixelcnn.py", "inversion/likelihoods.py", "train/tasks.py")),
+}
 
 
-def _key_in(copy: Path) -> str:
+def _key_in(copy: Path, script: str = KEY_OF) -> str:
     env = {**os.environ, "PYTHONPATH": str(copy)}
-    return subprocess.run([sys.executable, "-c", KEY_OF], env=env, capture_output=True, text=True, check=True,
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
                           cwd=copy).stdout.strip()
 
 
 @pytest.mark.slow
-def test_editing_a_plotting_module_changes_no_key_and_editing_an_objective_does(tmp_path):
+@pytest.mark.parametrize("case", sorted(KEY_CASES))
+def test_editing_a_plotting_module_changes_no_key_and_editing_an_objective_does(tmp_path, case):
+    """A VAE's key, and an inversion model's (whose key also hashes the code of its own model's module)."""
+    script, unrelated, behind = KEY_CASES[case]
     src = Path(M.__file__).parents[1]
     copy = tmp_path / "lib"
     shutil.copytree(src, copy / "replab", ignore=shutil.ignore_patterns("__pycache__"))
-    before = _key_in(copy)
-    for module in ("plotting/__init__.py", "experiments/jamroz.py", "similarity/cka.py", "cache.py", "claims.py"):
+    before = _key_in(copy, script)
+    for module in unrelated:
         with open(copy / "replab" / module, "a") as fh:
             fh.write("\n# an edited comment\n")
-    assert _key_in(copy) == before
-    for module in ("objectives.py", "models/fc.py", "train/loop.py", "noise.py"):
+    assert _key_in(copy, script) == before
+    for module in behind:
         path = copy / "replab" / module
         original = path.read_text()
         path.write_text(original + "\n# an edited comment\n")
-        assert _key_in(copy) != before, module
+        assert _key_in(copy, script) != before, module
         path.write_text(original)
-    assert _key_in(copy) == before
+    assert _key_in(copy, script) == before

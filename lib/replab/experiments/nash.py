@@ -1,9 +1,12 @@
 """The experiments of Nash, Kushman & Williams (2019), shared by the four pages of ``notebooks/nash2019``.
 
-Every model goes through :class:`replab.cache.ArtifactCache`, keyed by its configuration, so the pages share them:
-the classifier is trained once (:func:`classifier`), one inversion model per layer (:func:`inversion`, plus the
-unconditional model of the same size for H(x)), one MSE decoder per layer (:func:`mse_decoder`), and the
-training-dynamics models invert classifier snapshots kept during the same training run.
+Every model is a run of the training engine (:class:`replab.train.TrainConfig`, :func:`replab.train.train`), stored
+in the artifact cache under its key (its configuration, the content of the images and representations it learns
+from, and its code), so the pages share them: the classifier is trained once (:func:`classifier`), one inversion
+model per layer (:func:`inversion`, plus the unconditional model of the same size for H(x)), one MSE decoder per
+layer (:func:`mse_decoder`), and the training-dynamics models invert classifier snapshots kept during the same
+training run. Inversion models of one shape (one layer of several classifiers or snapshots) train together as one
+stacked model (:func:`inversions`), each stored as its own run.
 
 **Coarse images.** Sampling a PixelCNN++ needs H·W forward passes, too slow on a CPU at 28×28. With
 ``factor = k > 1`` every image is first average-pooled by k and rounded to 8 bits (the *coarse* image, what the
@@ -20,17 +23,24 @@ dropout of 0.2 on the projected context of the CIFAR-10 FC3 model. Every helper 
 from __future__ import annotations
 
 import math
+
 import torch
 import torch.nn.functional as F
 
 from .. import data as _data
-from ..cache import ArtifactCache
-from ..inversion import (Classifier, ClassifierConfig, MSEDecoder, PixelCNNConfig, PixelCNNpp, cross_entropy,
-                         fit_classifier, fit_mse_decoder, fit_pixelcnn)
+from ..cache import ArtifactCache, register_code
+from ..inversion import ClassifierConfig, MSEDecoder, MSEDecoderConfig, PixelCNNConfig, cross_entropy
 from ..inversion.fit import accuracy
+from ..train import TrainConfig, TrainedRun, group_signature, run_key, train, train_group
+from ..train.data import data_fingerprint
 
-__all__ = ["coarse", "upsample", "Data", "load", "is_colour", "paper_inversion_settings", "classifier_config", "classifier", "inversion", "mse_decoder",
-           "ink_centroid", "position_error", "nats_table"]
+__all__ = ["coarse", "upsample", "Data", "load", "is_colour", "paper_inversion_settings", "classifier_config",
+           "classifier_run", "classifier", "inversion_run", "inversions", "inversion", "mse_decoder", "ink_centroid",
+           "position_error", "nats_table"]
+
+# The test cross-entropy of a stored inversion model: keyed by the model's run key and the test pairs.
+CE_KIND = "nash-ce"
+register_code(CE_KIND, "replab.inversion.information")
 
 # The classifier's input shape per dataset.
 _SHAPES = {"mnist10k": (1, 28, 28), "mnist": (1, 28, 28), "affmnist": (1, 40, 40), "svhn": (3, 32, 32),
@@ -99,8 +109,9 @@ def load(dataset: str, n_train: int, n_test: int, factor: int, seed: int = 0) ->
 def classifier_config(dataset="mnist10k", variant="conv", n_train=2000, factor=2, steps=500, batch_size=64,
                       lr=3e-4, dropout=0.5, conv_channels=None, fc_units=256, hidden_units=2048, seed=0,
                       snapshots=(), n_test=500) -> dict:
-    """The configuration (a plain dict, the cache key) of one classifier run; ``conv_channels=None`` takes the
-    paper's (32, 32) for grey datasets and (64, 128) for colour ones."""
+    """The description (a plain dict) of one classifier: its data (dataset, training and test sizes, coarse
+    factor) and its run (:func:`classifier_run`); ``conv_channels=None`` takes the paper's (32, 32) for grey
+    datasets and (64, 128) for colour ones."""
     if conv_channels is None:
         conv_channels = (64, 128) if is_colour(dataset) else (32, 32)
     return {"dataset": dataset, "variant": variant, "n_train": int(n_train), "factor": int(factor),
@@ -109,46 +120,97 @@ def classifier_config(dataset="mnist10k", variant="conv", n_train=2000, factor=2
             "seed": int(seed), "snapshots": sorted(int(s) for s in snapshots), "n_test": int(n_test)}
 
 
-def _build_classifier(cfg: dict) -> Classifier:
-    return Classifier(ClassifierConfig(image_shape=_check_dataset(cfg["dataset"]), variant=cfg["variant"],
-                                       conv_channels=tuple(cfg["conv_channels"]), fc_units=cfg["fc_units"],
-                                       hidden_units=cfg["hidden_units"], dropout=cfg["dropout"]))
+def classifier_run(cfg: dict, device: str = "auto") -> TrainConfig:
+    """The training run of the classifier ``cfg``: cross-entropy with Adam on the classifier's view of the
+    training images (Section 5.1, Appendix A), the weights kept after every update count in ``cfg["snapshots"]``."""
+    model = ClassifierConfig(image_shape=_check_dataset(cfg["dataset"]), variant=cfg["variant"],
+                             conv_channels=tuple(cfg["conv_channels"]), fc_units=cfg["fc_units"],
+                             hidden_units=cfg["hidden_units"], dropout=cfg["dropout"])
+    return TrainConfig(model, objective="cross_entropy", dataset=cfg["dataset"],
+                       batch_size=min(cfg["batch_size"], cfg["n_train"]), steps=cfg["steps"], lr=cfg["lr"],
+                       seed=cfg["seed"], snapshot_steps=tuple(cfg["snapshots"]), device=device)
+
+
+def _classifier_data(cfg: dict) -> Data:
+    return load(cfg["dataset"], cfg["n_train"], cfg["n_test"], cfg["factor"], cfg["seed"])
 
 
 def classifier(cfg: dict, snapshot: int | None = None, cache: ArtifactCache | None = None, device: str = "auto"):
     """The trained classifier of ``cfg`` (or its state after ``snapshot`` updates), in eval mode on the CPU, with
     its test accuracy: ``(model, accuracy)``. Training runs on ``device``."""
-    cache = cache or ArtifactCache()
-
-    def compute():
-        d = load(cfg["dataset"], cfg["n_train"], cfg["n_test"], cfg["factor"], cfg["seed"])
-        torch.manual_seed(cfg["seed"])
-        model = _build_classifier(cfg)
-        hist = fit_classifier(model, d.full(d.train), d.train_labels, n_steps=cfg["steps"],
-                              batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"], device=device,
-                              snapshot_steps=cfg["snapshots"])
-        model.cpu()
-        snaps = {str(k): v for k, v in hist["snapshots"].items()}
-        accs = {}
-        for k, state in snaps.items():
-            m = _build_classifier(cfg)
-            m.load_state_dict(state)
-            accs[k] = accuracy(m, d.full(d.test), d.test_labels)
-        return {"state": model.state_dict(), "snapshots": snaps, "test_acc": accuracy(model, d.full(d.test),
-                                                                                       d.test_labels),
-                "snapshot_acc": accs}
-
-    out = cache.get_or_compute("nash-classifier", cfg, compute)
-    model = _build_classifier(cfg)
+    d = _classifier_data(cfg)
+    run = train(classifier_run(cfg, device), cache or ArtifactCache(), data=(d.full(d.train), d.train_labels))
     if snapshot is None:
-        model.load_state_dict(out["state"])
-        acc = out["test_acc"]
+        model = run.model
     else:
-        if str(snapshot) not in out["snapshots"]:
-            raise ValueError(f"snapshot: no snapshot after {snapshot} updates; kept {sorted(out['snapshots'])}")
-        model.load_state_dict(out["snapshots"][str(snapshot)])
-        acc = out["snapshot_acc"][str(snapshot)]
-    return model.eval(), float(acc)
+        if snapshot not in run.snapshots:
+            raise ValueError(f"snapshot: no snapshot after {snapshot} updates; kept {sorted(run.snapshots)}")
+        model = run.model_at(snapshot)
+    model = model.cpu().eval()
+    return model, float(accuracy(model, d.full(d.test), d.test_labels))
+
+
+def inversion_run(clf_cfg: dict, layer: str | None, data: Data, context_shape: tuple | None = None, n_filters=8,
+                  n_res=1, dropout=None, steps=200, batch_size=16, lr=1e-3, lr_decay=0.9999, seed=0,
+                  device: str = "auto") -> TrainConfig:
+    """The training run of the PixelCNN++ p(x | h) of ``layer`` (representations of shape ``context_shape``;
+    ``layer=None``: the unconditional model): the conditional NLL of the coarse training images (Eq. 4) with Adam
+    and a per-update learning-rate decay (Appendix A). Likelihood, mixture size and context dropout follow the
+    dataset (:func:`paper_inversion_settings`), and so does ``dropout`` when it is ``None``."""
+    paper = paper_inversion_settings(clf_cfg["dataset"], layer)
+    model = PixelCNNConfig(image_shape=tuple(data.train.shape[1:]), likelihood=paper["likelihood"],
+                           n_filters=int(n_filters), n_res=int(n_res), n_mix=paper["n_mix"],
+                           dropout=float(paper["dropout"] if dropout is None else dropout),
+                           context_shape=None if layer is None else tuple(context_shape),
+                           context_dropout=paper["context_dropout"])
+    return TrainConfig(model, objective="conditional_nll", dataset=clf_cfg["dataset"],
+                       batch_size=min(int(batch_size), len(data.train)), steps=int(steps), lr=float(lr),
+                       lr_decay=float(lr_decay), seed=int(seed), device=device)
+
+
+def inversions(requests, data: Data, cache: ArtifactCache | None = None, device: str = "auto",
+               **settings) -> list[tuple]:
+    """The inversion models of several ``(classifier config, layer, snapshot)`` requests (``layer=None``: the
+    unconditional model; ``snapshot=None``: the trained classifier), each trained on ``data.train`` and scored on
+    ``data.test``: a list of ``(model on the CPU, CrossEntropy-like dict)`` in order. Models of one shape (the same
+    layer of several classifiers or snapshots) train together as one stacked model (:func:`replab.train.train_group`),
+    each stored as its own run. ``settings`` are :func:`inversion_run`'s (sizes, steps, rates, seed)."""
+    cache = cache or ArtifactCache()
+    requests = [tuple(r) for r in requests]
+    jobs = []
+    for clf_cfg, layer, snapshot in requests:
+        clf = None if layer is None else classifier(clf_cfg, snapshot, cache, device)[0]
+        if clf is not None and layer not in clf.shapes:
+            raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(clf.shapes)}")
+
+        def contexts(images, clf=clf, layer=layer):
+            return None if clf is None else clf.extract(data.full(images), layer)
+
+        config = inversion_run(clf_cfg, layer, data, None if clf is None else clf.shapes[layer], device=device,
+                               **settings)
+        jobs.append((config, (data.train, contexts(data.train)), contexts(data.test)))
+    keys = [run_key(config, train_data) for config, train_data, _ in jobs]
+    groups: dict = {}
+    for i, (config, _, _) in enumerate(jobs):
+        members = groups.setdefault(group_signature(config), {})
+        members.setdefault(keys[i], i)  # a run asked for twice (an unconditional model) trains once
+    runs: dict[str, TrainedRun] = {}
+    for members in groups.values():
+        order = list(members.values())
+        trained = train_group([jobs[i][0] for i in order], cache, data=[jobs[i][1] for i in order])
+        runs.update(zip((keys[i] for i in order), trained))
+    return [(runs[key].model.cpu().eval(), _test_cross_entropy(runs[key], data, test_context, cache, device))
+            for key, (_, _, test_context) in zip(keys, jobs)]
+
+
+def _test_cross_entropy(run: TrainedRun, data: Data, context, cache: ArtifactCache, device: str) -> dict:
+    """Eq. 11 on the test pairs, stored beside the run (a pass over the test set is not repeated)."""
+    def compute():
+        ce = cross_entropy(run.model, data.test, context, device=device)
+        return ce.as_dict() | {"n_dims": ce.n_dims}
+
+    key = {"run": run.key, "test": data_fingerprint((data.test, context))}
+    return dict(cache.get_or_compute(CE_KIND, key, compute))
 
 
 def inversion(clf_cfg: dict, layer: str | None, data: Data, snapshot: int | None = None, n_filters=8, n_res=1,
@@ -158,41 +220,8 @@ def inversion(clf_cfg: dict, layer: str | None, data: Data, snapshot: int | None
     size), trained on ``data.train`` (on ``device``) and scored on ``data.test``: ``(model on the CPU,
     CrossEntropy-like dict)``. Likelihood, mixture size and context dropout follow the dataset
     (:func:`paper_inversion_settings`), and so does ``dropout`` when it is ``None``."""
-    cache = cache or ArtifactCache()
-    paper = paper_inversion_settings(clf_cfg["dataset"], layer)
-    inv = {"n_filters": int(n_filters), "n_res": int(n_res),
-           "dropout": float(paper["dropout"] if dropout is None else dropout), "steps": int(steps),
-           "batch_size": int(batch_size), "lr": float(lr), "lr_decay": float(lr_decay), "seed": int(seed),
-           "likelihood": paper["likelihood"], "n_mix": paper["n_mix"], "context_dropout": paper["context_dropout"]}
-    key = {"classifier": clf_cfg if layer is not None else {"dataset": clf_cfg["dataset"],
-                                                            "n_train": clf_cfg["n_train"],
-                                                            "factor": clf_cfg["factor"], "seed": clf_cfg["seed"],
-                                                            "n_test": clf_cfg["n_test"]},
-           "layer": layer, "snapshot": snapshot, **inv, "n_train": len(data.train), "n_test": len(data.test)}
-    ctx_shape = None
-    if layer is not None:
-        clf, _ = classifier(clf_cfg, snapshot, cache, device)
-        ctx_shape = tuple(clf.shapes[layer])
-    pcfg = PixelCNNConfig(image_shape=tuple(data.train.shape[1:]), likelihood=inv["likelihood"],
-                          n_filters=inv["n_filters"], n_res=inv["n_res"], n_mix=inv["n_mix"], dropout=inv["dropout"],
-                          context_shape=ctx_shape, context_dropout=inv["context_dropout"])
-
-    def contexts(images):
-        return None if layer is None else clf.extract(data.full(images), layer)
-
-    def compute():
-        torch.manual_seed(inv["seed"])
-        model = PixelCNNpp(pcfg)
-        fit_pixelcnn(model, data.train, contexts(data.train), n_steps=inv["steps"], batch_size=inv["batch_size"],
-                     lr=inv["lr"], lr_decay=inv["lr_decay"], seed=inv["seed"], device=device)
-        ce = cross_entropy(model, data.test, contexts(data.test), device=device)
-        model.cpu()
-        return {"state": model.state_dict(), "ce": ce.as_dict() | {"n_dims": ce.n_dims}}
-
-    out = cache.get_or_compute("nash-inversion", key, compute)
-    model = PixelCNNpp(pcfg)
-    model.load_state_dict(out["state"])
-    return model.eval(), dict(out["ce"])
+    return inversions([(clf_cfg, layer, snapshot)], data, cache, device, n_filters=n_filters, n_res=n_res,
+                      dropout=dropout, steps=steps, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed)[0]
 
 
 def mse_decoder(clf_cfg: dict, layer: str, data: Data, steps=300, batch_size=64, width=32, lr=1e-3, seed=0,
@@ -200,23 +229,15 @@ def mse_decoder(clf_cfg: dict, layer: str, data: Data, steps=300, batch_size=64,
     """The MSE decoder (Eq. 3) of ``layer``, trained on ``data.train`` (on ``device``) to output the coarse
     images; returned on the CPU."""
     cache = cache or ArtifactCache()
-    key = {"classifier": clf_cfg, "layer": layer, "steps": int(steps), "batch_size": int(batch_size),
-           "width": int(width), "lr": float(lr), "seed": int(seed), "n_train": len(data.train)}
     clf, _ = classifier(clf_cfg, None, cache, device)
-
-    def build():
-        torch.manual_seed(int(seed))
-        return MSEDecoder(clf.shapes[layer], tuple(data.train.shape[1:]), width=int(width))
-
-    def compute():
-        dec = build()
-        fit_mse_decoder(dec, data.train, clf.extract(data.full(data.train), layer), n_steps=int(steps),
-                        batch_size=int(batch_size), lr=float(lr), seed=int(seed), device=device)
-        return dec.cpu().state_dict()
-
-    dec = build()
-    dec.load_state_dict(cache.get_or_compute("nash-mse", key, compute))
-    return dec.eval()
+    if layer not in clf.shapes:
+        raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(clf.shapes)}")
+    model = MSEDecoderConfig(tuple(clf.shapes[layer]), tuple(data.train.shape[1:]), width=int(width))
+    config = TrainConfig(model, objective="reconstruction_mse", dataset=clf_cfg["dataset"],
+                         batch_size=min(int(batch_size), len(data.train)), steps=int(steps), lr=float(lr),
+                         seed=int(seed), device=device)
+    run = train(config, cache, data=(data.train, clf.extract(data.full(data.train), layer)))
+    return run.model.cpu().eval()
 
 
 def ink_centroid(images: torch.Tensor) -> torch.Tensor:

@@ -7,18 +7,33 @@ convolutions then double the size twice, and a 3×3 convolution with a sigmoid g
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["MSEDecoder"]
+__all__ = ["MSEDecoder", "MSEDecoderConfig"]
+
+
+@dataclass(frozen=True)
+class MSEDecoderConfig:
+    """Hyper-parameters of :class:`MSEDecoder`: the representation's shape, the images' shape, the width."""
+
+    context_shape: tuple
+    image_shape: tuple = (1, 28, 28)
+    width: int = 64
 
 
 class MSEDecoder(nn.Module):
-    """Up-convolutional decoder from a representation of shape ``context_shape`` to images ``image_shape``."""
+    """Up-convolutional decoder from a representation of shape ``context_shape`` to images ``image_shape``
+    (``MSEDecoder(MSEDecoderConfig(...))`` also builds it, as the training engine does)."""
 
-    def __init__(self, context_shape: tuple, image_shape: tuple = (1, 28, 28), width: int = 64):
+    def __init__(self, context_shape: tuple | MSEDecoderConfig, image_shape: tuple = (1, 28, 28), width: int = 64):
         super().__init__()
+        if isinstance(context_shape, MSEDecoderConfig):
+            context_shape, image_shape, width = (context_shape.context_shape, context_shape.image_shape,
+                                                 context_shape.width)
         if len(context_shape) not in (1, 3):
             raise ValueError(f"context_shape must be (D,) or (C, h, w), got {context_shape}")
         if len(image_shape) != 3:
@@ -26,6 +41,8 @@ class MSEDecoder(nn.Module):
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
         self.context_shape, self.image_shape = tuple(context_shape), tuple(image_shape)
+        self.config = MSEDecoderConfig(self.context_shape, self.image_shape, int(width))
+        self.input_shape = self.image_shape  # the images of its training data
         c, h, w = image_shape
         self.base = ((h + 3) // 4, (w + 3) // 4)
         if len(context_shape) == 1:

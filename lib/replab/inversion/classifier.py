@@ -68,6 +68,7 @@ class Classifier(nn.Module):
             raise ValueError("pass either a config or keyword arguments, not both")
         cfg = (config or ClassifierConfig(**kwargs)).validate()
         self.config = cfg
+        self.input_shape = tuple(cfg.image_shape)
         c, h, w = cfg.image_shape
         self.drop = Dropout(cfg.dropout)
         if cfg.variant == "fc":

@@ -1,94 +1,32 @@
-"""Training loops of the inversion study (Nash et al., 2019, Appendix A): the classifiers, the PixelCNN++
-inversion models and the MSE baseline.
+"""Training of the inversion study (Nash et al., 2019, Appendix A) through the training engine
+(:mod:`replab.train`): the classifiers, the PixelCNN++ inversion models and the MSE baseline.
 
-One small loop (:func:`_train`) serves all three: Adam, a per-update learning-rate decay, shuffled mini-batches
-drawn from a seeded generator (same seed, same numbers), optional evaluation every ``eval_every`` updates with
-early stopping (the parameters of the best evaluation are restored), progress through
-:func:`replab.runtime.progress`. Paper settings: classifiers Adam 3e-4; inversion models Adam 1e-3 with decay
-0.9999 per update, 250,000 updates at most.
+Each helper describes its run as a :class:`~replab.train.TrainConfig` (the model's configuration, its objective,
+Adam, the per-update learning-rate decay, the seed, the evaluation interval) and trains it with
+:func:`replab.train.train` on the images and targets given in memory: cross-entropy for a classifier, the
+conditional NLL (Eq. 4, ``"conditional_nll"``) for a PixelCNN++ given a layer's representation h, the squared
+error of Eq. 3 (``"reconstruction_mse"``) for the MSE decoder. With validation data and ``eval_every``, the weights
+of the best evaluation (validation accuracy, NLL in nats per image, MSE) are kept (early stopping). The run's
+weights are copied into the model passed in, which is returned in eval mode. Paper settings: classifiers Adam
+3e-4; inversion models Adam 1e-3 with decay 0.9999 per update, 250,000 updates at most.
+
+``cache``: ``False`` (default) trains in memory; an :class:`~replab.cache.ArtifactCache` (or ``None``, the default
+one) stores the run under its key and reuses it (what :mod:`replab.experiments.nash` does).
 """
 from __future__ import annotations
 
-import copy
-import math
-from typing import Callable
+from dataclasses import asdict, is_dataclass, replace
 
 import torch
-import torch.nn.functional as F
 
 from .._validation import check_same_rows
-from ..runtime import get_device, progress, seed_everything
-from .classifier import to_float_images
+from ..train import TrainConfig, TrainedRun, train
+from .baseline import MSEDecoder, MSEDecoderConfig
 from .likelihoods import check_images
+from .pixelcnn import PixelCNNConfig, PixelCNNpp
 
-__all__ = ["fit_classifier", "fit_pixelcnn", "fit_mse_decoder", "accuracy", "fit_layer_inversion", "fit_layer_mse"]
-
-
-def _check_steps(n_steps, batch_size, n):
-    if int(n_steps) < 0:
-        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if n < 1:
-        raise ValueError("the training set is empty")
-
-
-def _batches(n: int, batch_size: int, n_steps: int, gen: torch.Generator):
-    """Indices of ``n_steps`` mini-batches: reshuffled epochs, the last partial batch of each epoch dropped."""
-    batch_size = min(batch_size, n)
-    perm, pos = torch.randperm(n, generator=gen), 0
-    for _ in range(n_steps):
-        if pos + batch_size > n:
-            perm, pos = torch.randperm(n, generator=gen), 0
-        yield perm[pos:pos + batch_size]
-        pos += batch_size
-
-
-def _train(model, loss_fn: Callable, n: int, n_steps: int, batch_size: int, lr: float, lr_decay: float, seed: int,
-           device, evaluate: Callable | None = None, eval_every: int | None = None, higher_is_better=False,
-           snapshot_steps=(), desc="training") -> dict:
-    """Run ``n_steps`` Adam updates of ``loss_fn(model, idx, device)``; return the history dict."""
-    _check_steps(n_steps, batch_size, n)
-    gen = seed_everything(seed)
-    dev = get_device(device)
-    model.to(dev).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay) if lr_decay != 1.0 else None
-    hist = {"step": [], "loss": [], "eval_step": [], "eval": [], "snapshots": {}}
-    best, best_state = None, None
-    snapshot_steps = set(int(s) for s in snapshot_steps)
-
-    def snap(step):
-        if step in snapshot_steps:
-            hist["snapshots"][step] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-    def check(step):
-        nonlocal best, best_state
-        value = float(evaluate(model))
-        model.train()
-        hist["eval_step"].append(step), hist["eval"].append(value)
-        if best is None or (value > best if higher_is_better else value < best):
-            best, best_state = value, copy.deepcopy(model.state_dict())
-
-    snap(0)
-    for step, idx in enumerate(progress(_batches(n, batch_size, n_steps, gen), desc=desc, total=n_steps), 1):
-        loss = loss_fn(model, idx, dev)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: the loss became {float(loss.detach())} at update {step}; lower lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        hist["step"].append(step), hist["loss"].append(float(loss.detach()))
-        snap(step)
-        if evaluate is not None and eval_every and (step % eval_every == 0 or step == n_steps):
-            check(step)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        hist["best_eval"] = best
-    model.eval()
-    return hist
+__all__ = ["fit_classifier", "fit_pixelcnn", "fit_mse_decoder", "accuracy", "fit_layer_inversion", "fit_layer_mse",
+           "history"]
 
 
 @torch.no_grad()
@@ -103,83 +41,106 @@ def accuracy(classifier, images: torch.Tensor, labels: torch.Tensor, batch_size:
     return right / len(images)
 
 
+def history(run: TrainedRun) -> dict:
+    """A run's record as lists: ``step`` and ``loss`` per update, ``eval_step`` and ``eval`` per evaluation,
+    ``snapshots`` {step: state dict}, ``best_eval`` (with evaluation), and the run itself under ``run``."""
+    m = run.metrics
+    evals = m[m["eval"].notna()] if "eval" in m else m.iloc[:0]
+    hist = {"step": [int(s) for s in m["step"]], "loss": [float(v) for v in m.get("loss", [])],
+            "eval_step": [int(s) for s in evals["step"]],
+            "eval": [float(v) for v in evals["eval"]] if "eval" in evals else [],
+            "snapshots": run.snapshots, "run": run}
+    if run.best_eval is not None:
+        hist["best_eval"] = run.best_eval
+    return hist
+
+
+def _uint8(images, n_channels: int | None, name: str) -> torch.Tensor:
+    """8-bit images (integers in [0, 255], of any dtype) as uint8."""
+    return check_images(images, n_channels, name).to(torch.uint8)
+
+
+def _images(images, name: str) -> torch.Tensor:
+    """Images as the engine takes them: floats in [0, 1] as they are, integers 0..255 as uint8."""
+    images = torch.as_tensor(images)
+    return images if images.is_floating_point() else _uint8(images, None, name)
+
+
+def _fit(model, objective: str, data, val, n_steps: int, batch_size: int, lr: float, seed: int, device: str,
+         eval_every: int | None, cache, lr_decay: float = 1.0, snapshot_steps=(), amp: bool = False) -> dict:
+    """Train a fresh ``model.config`` model under ``objective`` on ``data`` (an (images, targets) pair), copy the
+    weights into ``model`` and return its :func:`history`."""
+    n = len(data[0])
+    if n < 1:
+        raise ValueError("images: the training set is empty")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    config = TrainConfig(model=model.config, objective=objective, dataset="in-memory", batch_size=min(batch_size, n),
+                         steps=n_steps, lr=lr, lr_decay=lr_decay, seed=seed, snapshot_steps=tuple(snapshot_steps),
+                         eval_every=eval_every if val is not None else None, device=device, amp=amp,
+                         checkpoint_every=max(1, min(1000, n_steps)))
+    run = train(config, cache, data=data, val_data=val if eval_every is not None else None)
+    model.load_state_dict(run.model.state_dict())
+    model.to(next(run.model.parameters()).device).eval()
+    return history(run)
+
+
 def fit_classifier(classifier, images: torch.Tensor, labels: torch.Tensor, n_steps: int = 1000,
                    batch_size: int = 64, lr: float = 3e-4, seed: int = 0, device: str = "auto",
                    val_images: torch.Tensor | None = None, val_labels: torch.Tensor | None = None,
-                   eval_every: int | None = None, snapshot_steps=()) -> dict:
-    """Cross-entropy training with Adam (Appendix A); early stopping on validation accuracy when given.
+                   eval_every: int | None = None, snapshot_steps=(), cache=False) -> dict:
+    """Cross-entropy training with Adam (Appendix A) of a fresh classifier of ``classifier.config`` seeded with
+    ``seed``; early stopping on validation accuracy when validation data and ``eval_every`` are given.
 
     ``snapshot_steps`` keeps CPU state dicts after those update counts (0 = the initialisation), for the
     training-dynamics study of Section 5.3; they are in ``history["snapshots"]``."""
     check_same_rows(images, labels, ("images", "labels"))
     labels = torch.as_tensor(labels).long()
+    val = None if val_images is None else (_images(val_images, "val_images"), torch.as_tensor(val_labels).long())
+    return _fit(classifier, "cross_entropy", (_images(images, "images"), labels), val, n_steps, batch_size, lr, seed,
+                device, eval_every, cache, snapshot_steps=snapshot_steps)
 
-    def loss_fn(model, idx, dev):
-        return F.cross_entropy(model(to_float_images(images[idx]).to(dev)), labels[idx].to(dev))
 
-    evaluate = None
-    if val_images is not None:
-        evaluate = lambda m: accuracy(m, val_images, torch.as_tensor(val_labels).long())  # noqa: E731
-    return _train(classifier, loss_fn, len(images), n_steps, batch_size, lr, 1.0, seed, device, evaluate,
-                  eval_every, higher_is_better=True, snapshot_steps=snapshot_steps, desc="classifier")
 
 
 def fit_pixelcnn(model, images: torch.Tensor, context: torch.Tensor | None = None, n_steps: int = 1000,
                  batch_size: int = 64, lr: float = 1e-3, lr_decay: float = 0.9999, seed: int = 0,
                  device: str = "auto", val_images: torch.Tensor | None = None,
-                 val_context: torch.Tensor | None = None, eval_every: int | None = None,
-                 initialize: bool = True, bf16: bool = False) -> dict:
-    """Maximum likelihood (Eq. 4) for a :class:`~replab.inversion.pixelcnn.PixelCNNpp` on 8-bit ``images``.
+                 val_context: torch.Tensor | None = None, eval_every: int | None = None, bf16: bool = False,
+                 cache=False) -> dict:
+    """Maximum likelihood (Eq. 4) of a fresh :class:`~replab.inversion.pixelcnn.PixelCNNpp` of ``model.config``
+    seeded with ``seed``, on 8-bit ``images`` given ``context``.
 
-    The loss is the mean NLL in nats per dimension. ``initialize`` runs the data-dependent weight-norm
-    initialisation on the first batch; ``bf16`` runs the forward pass under bfloat16 autocast (the likelihood
-    is computed in float32). With validation data, the parameters with the lowest validation NLL are kept and
-    ``history["eval"]`` holds the validation nats per image."""
-    images = check_images(images, model.config.image_shape[0], "images").to(torch.uint8)
+    The loss is the mean NLL in nats per dimension. The weight-normalised layers get their data-dependent
+    initialisation on a seeded first batch; ``bf16`` runs the network under bfloat16 autocast on CUDA (the
+    likelihood in float32). With validation data and ``eval_every``, the parameters with the lowest validation
+    NLL are kept and ``history["eval"]`` holds the validation nats per image."""
+    c = model.config.image_shape[0]
+    images = _uint8(images, c, "images")
     if context is not None:
         check_same_rows(images, context, ("images", "context"))
-    n_dims = images[0].numel()
-    dev = get_device(device)
-    if initialize and n_steps > 0:
-        gen = torch.Generator().manual_seed(int(seed))
-        idx = torch.randperm(len(images), generator=gen)[:min(len(images), max(batch_size, 16))]
-        model.to(dev).initialize(images[idx].to(dev), None if context is None else context[idx].to(dev))
-
-    def loss_fn(m, idx, d):
-        x = images[idx].to(d).long()
-        ctx = None if context is None else context[idx].to(d)
-        with torch.autocast(device_type=d.type, dtype=torch.bfloat16, enabled=bf16):
-            out = m(x, ctx)
-        return -m.likelihood.log_prob(out.float(), x).mean() / n_dims
-
-    evaluate = None
+    val = None
     if val_images is not None:
-        from .information import cross_entropy
-        evaluate = lambda m: cross_entropy(m, val_images, val_context, device=dev).nats_per_image  # noqa: E731
-    return _train(model, loss_fn, len(images), n_steps, batch_size, lr, lr_decay, seed, dev, evaluate, eval_every,
-                  desc="inversion model")
+        val = (_uint8(val_images, c, "val_images"), val_context)
+    return _fit(model, "conditional_nll", (images, context), val, n_steps, batch_size, lr, seed, device, eval_every,
+                cache, lr_decay=lr_decay, amp=bf16)
 
 
 def fit_mse_decoder(decoder, images: torch.Tensor, context: torch.Tensor, n_steps: int = 1000,
                     batch_size: int = 64, lr: float = 1e-3, seed: int = 0, device: str = "auto",
                     val_images: torch.Tensor | None = None, val_context: torch.Tensor | None = None,
-                    eval_every: int | None = None) -> dict:
-    """Eq. 3: minimise the mean squared error between images (scaled to [0, 1]) and ``decoder(context)``."""
+                    eval_every: int | None = None, cache=False) -> dict:
+    """Eq. 3: minimise the mean squared error between images (scaled to [0, 1]) and ``decoder(context)``, for a
+    fresh decoder of ``decoder.config`` seeded with ``seed``; early stopping on the validation MSE."""
     check_same_rows(images, context, ("images", "context"))
+    val = None if val_images is None else (_images(val_images, "val_images"), val_context)
+    return _fit(decoder, "reconstruction_mse", (_images(images, "images"), context), val, n_steps, batch_size, lr,
+                seed, device, eval_every, cache)
 
-    def mse(m, x, h, d):
-        return F.mse_loss(m(h.to(d)), to_float_images(x).to(d))
 
-    evaluate = None
-    if val_images is not None:
-        def evaluate(m):
-            with torch.no_grad():
-                m.eval()
-                d = next(m.parameters()).device
-                return math.fsum(float(mse(m, val_images[i:i + 500], val_context[i:i + 500], d)) * len(
-                    val_images[i:i + 500]) for i in range(0, len(val_images), 500)) / len(val_images)
-    return _train(decoder, lambda m, idx, d: mse(m, images[idx], context[idx], d), len(images), n_steps,
-                  batch_size, lr, 1.0, seed, device, evaluate, eval_every, desc="MSE decoder")
+def _check_layer(classifier, layer) -> None:
+    if layer not in classifier.shapes:
+        raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(classifier.shapes)}")
 
 
 def fit_layer_inversion(classifier, layer: str | None, images: torch.Tensor, n_steps: int = 1000,
@@ -191,16 +152,11 @@ def fit_layer_inversion(classifier, layer: str | None, images: torch.Tensor, n_s
     ``config`` is a :class:`~replab.inversion.pixelcnn.PixelCNNConfig` (or a dict of its fields) whose
     ``image_shape`` and ``context_shape`` are filled in here; other keyword arguments go to :func:`fit_pixelcnn`.
     """
-    from dataclasses import asdict, is_dataclass, replace
-
-    from .pixelcnn import PixelCNNConfig, PixelCNNpp
-
     fields = asdict(config) if is_dataclass(config) else dict(config or {})
-    if layer is not None and layer not in classifier.shapes:
-        raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(classifier.shapes)}")
+    if layer is not None:
+        _check_layer(classifier, layer)
     context_shape = None if layer is None else tuple(classifier.shapes[layer])
     cfg = replace(PixelCNNConfig(**fields), image_shape=tuple(images.shape[1:]), context_shape=context_shape)
-    torch.manual_seed(seed)
     model = PixelCNNpp(cfg)
     ctx = None if layer is None else classifier.extract(images, layer)
     val_ctx = None if layer is None or val_images is None else classifier.extract(val_images, layer)
@@ -212,12 +168,8 @@ def fit_layer_inversion(classifier, layer: str | None, images: torch.Tensor, n_s
 def fit_layer_mse(classifier, layer: str, images: torch.Tensor, n_steps: int = 1000, width: int = 64,
                   seed: int = 0, device: str = "auto", **train_kwargs):
     """Build and train the MSE decoder (Eq. 3) of one classifier layer; returns ``(decoder, history)``."""
-    from .baseline import MSEDecoder
-
-    if layer not in classifier.shapes:
-        raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(classifier.shapes)}")
-    torch.manual_seed(seed)
-    decoder = MSEDecoder(classifier.shapes[layer], tuple(images.shape[1:]), width=width)
+    _check_layer(classifier, layer)
+    decoder = MSEDecoder(MSEDecoderConfig(tuple(classifier.shapes[layer]), tuple(images.shape[1:]), width))
     hist = fit_mse_decoder(decoder, images, classifier.extract(images, layer), n_steps=n_steps, seed=seed,
                            device=device, **train_kwargs)
     return decoder, hist

@@ -212,6 +212,7 @@ class PixelCNNpp(nn.Module):
         if config is not None and kwargs:
             raise ValueError("pass either a config or keyword arguments, not both")
         self.config = cfg
+        self.input_shape = tuple(cfg.image_shape)
         c_img, h, w = cfg.image_shape
         f, n = cfg.n_filters, cfg.n_res
         self.likelihood = make_likelihood(cfg.likelihood, c_img, cfg.n_mix)
