@@ -48,3 +48,28 @@ def test_missing_or_unreadable_inputs(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["similarity", str(bad), "-o", str(tmp_path / "o.csv")]) == 2
     assert "cannot be read as activations" in capsys.readouterr().err
+
+
+def test_reads_array_folders_of_streamed_captures(tmp_path, capsys):
+    # The format of replab.activations' streamed captures: raw float32 files named by an index.
+    import json
+
+    from replab.cache import ARRAY_INDEX
+
+    a, pa = _save(tmp_path, 0)
+    folder = tmp_path / "streamed"
+    folder.mkdir()
+    index = []
+    for i, (name, t) in enumerate(a.items()):
+        (folder / f"{i}.f32").write_bytes(t.contiguous().numpy().tobytes())
+        index.append({"name": name, "file": f"{i}.f32", "shape": list(t.shape)})
+    (folder / ARRAY_INDEX).write_text(json.dumps({"layers": index}))
+    out = tmp_path / "scores.csv"
+    assert main(["similarity", f"file={pa}", f"folder={folder}", "--metrics", "linear_cka", "--pairs", "file:folder",
+                 "--checkpoint", str(tmp_path / "ck"), "--device", "cpu", "-o", str(out)]) == 0
+    got = pd.read_csv(out)
+    diagonal = got[got.layer_a == got.layer_b].value.to_numpy()
+    assert len(got) == 4 and abs(diagonal - 1).max() < 1e-9  # the same activations read both ways
+    (folder / "1.f32").write_bytes(b"\0" * 8)  # truncated
+    assert main(["similarity", f"folder={folder}", "-o", str(out)]) == 2
+    assert "not an intact array folder" in capsys.readouterr().err
