@@ -112,3 +112,23 @@ def test_colour_dataset_runs_the_colour_models(tmp_path, monkeypatch):
     assert m1.config.likelihood == "logistic" and m1.config.n_mix == 10 and m1.config.dropout == 0.1
     assert m3.config.dropout == 0.5 and m3.config.context_dropout == 0.2
     assert ce["n_dims"] == 3 * 8 * 8 and ce["nats_per_image"] > 0
+
+
+def test_inversions_of_one_shape_train_as_one_group_and_equal_their_solo_runs(tmp_path):
+    """FC3 of two snapshots stack into one group (each stored as its own run, each equal to its solo run to float
+    tolerance); an unconditional model asked for twice trains once."""
+    data = nash.load("mnist10k", 48, 16, 4, seed=0)
+    cfg = nash.classifier_config(n_train=48, factor=4, steps=3, batch_size=16, conv_channels=(4, 4), fc_units=8,
+                                 snapshots=(0, 3), n_test=16)
+    kw = dict(n_filters=2, n_res=1, steps=4, batch_size=8, device="cpu")
+    requests = [(cfg, "FC3", 0), (cfg, "FC3", 3), (cfg, None, None), ({**cfg, "variant": "global_pool"}, None, None)]
+    grouped = nash.inversions(requests, data, ArtifactCache(tmp_path / "group"), **kw)
+    solo = [nash.inversion(c, layer, data, snapshot=snap, cache=ArtifactCache(tmp_path / "solo"), **kw)
+            for c, layer, snap in requests[:3]]
+    for (model, ce), (one, one_ce) in zip(grouped, solo):
+        torch.testing.assert_close(model.state_dict(), one.state_dict(), rtol=1e-4, atol=2e-5)
+        assert ce["nats_per_image"] == pytest.approx(one_ce["nats_per_image"], rel=1e-4)
+    assert not torch.equal(grouped[0][0].out.v, grouped[1][0].out.v)  # two snapshots, two models
+    assert grouped[2][1] == grouped[3][1]
+    stored = [e["config"]["train"]["model"]["__class__"] for e in ArtifactCache(tmp_path / "group").entries("train")]
+    assert stored.count("PixelCNNConfig") == 3

@@ -28,10 +28,11 @@ def _pairs(seed: int, n: int = 32, context_shape=(2, 3, 3)):
     return images, context
 
 
-def test_a_stacked_group_of_pixelcnn_members_gives_each_its_solo_run():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_stacked_group_of_pixelcnn_members_gives_each_its_solo_run(device):
     """Three members with their own seeds, training sets (images and contexts) and validation sets: each ends
     with the weights, snapshots, losses, evaluations and kept (best) weights of its solo run."""
-    configs = [dataclasses.replace(BASE, seed=s) for s in (3, 4, 5)]
+    configs = [dataclasses.replace(BASE, seed=s, device=device) for s in (3, 4, 5)]
     data = [_pairs(10 + i) for i in range(3)]
     val = [_pairs(20 + i, n=12) for i in range(3)]
     assert len({group_signature(c) for c in configs}) == 1
@@ -39,7 +40,7 @@ def test_a_stacked_group_of_pixelcnn_members_gives_each_its_solo_run():
     stacked = train_group(configs, cache=False, data=data, val_data=val)
     for one, member in zip(solo, stacked):
         for name, value in one.model.state_dict().items():
-            torch.testing.assert_close(member.model.state_dict()[name], value, rtol=1e-4, atol=2e-5)
+            torch.testing.assert_close(member.model.state_dict()[name].cpu(), value.cpu(), rtol=1e-4, atol=2e-5)
         for step in (0, 12):
             for name, value in one.snapshots[step].items():
                 torch.testing.assert_close(member.snapshots[step][name], value, rtol=1e-4, atol=2e-5)
@@ -93,6 +94,17 @@ def test_an_interrupted_inversion_model_resumes_with_the_weights_of_an_uninterru
     pd.testing.assert_frame_equal(whole.metrics, resumed.metrics)
     assert (whole.best_step, whole.best_eval) == (resumed.best_step, resumed.best_eval)
     assert not list((tmp_path / "a" / "_checkpoints").rglob("*.pt"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="bfloat16 autocast (amp) acts on CUDA only")
+def test_mixed_precision_gives_the_float32_loss_to_bfloat16_accuracy():
+    """Under amp the network runs in bfloat16 and the likelihood in float32: the first update's loss (the same
+    initial weights) agrees with the float32 run to bfloat16's precision, and training stays finite."""
+    data = _pairs(1)
+    exact = train(dataclasses.replace(BASE, device="cuda", eval_every=None), cache=False, data=data)
+    mixed = train(dataclasses.replace(BASE, device="cuda", eval_every=None, amp=True), cache=False, data=data)
+    assert mixed.metrics["loss"].iloc[0] == pytest.approx(exact.metrics["loss"].iloc[0], rel=2e-2)
+    assert mixed.metrics["loss"].notna().all() and torch.isfinite(torch.tensor(mixed.metrics["loss"].values)).all()
 
 
 def test_an_unconditional_model_and_the_mse_decoder_train_through_the_engine():
