@@ -43,9 +43,9 @@ _TOLERANCE = 1e-7
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
-    """Centre the columns and scale to unit Frobenius norm (App. C, Eq. 7)."""
-    x = center_features(x, torch.float64)
-    return x / torch.linalg.norm(x)
+    """Centre the columns and scale to unit Frobenius norm (App. C, Eq. 7), in float64."""
+    x = center_features(x, torch.float64)  # a new tensor, scaled in place
+    return x.div_(torch.linalg.norm(x))
 
 
 def _householder(n: int, device) -> torch.Tensor:
@@ -129,7 +129,7 @@ def procrustes_similarity(x, y, names: tuple[str, str] = ("x", "y")) -> float:
     -------
     float in [0, 1]; 1 when ``y`` is an orthogonal transform and rescaling of ``x``.
     """
-    x, y = prepare_pair(x, y, names)
+    x, y = prepare_pair(x, y, names, dtype=None)  # float32 stays float32 until centred into float64
     fx, fy = procrustes_factor(normalise(x)), procrustes_factor(normalise(y))
     return float(nuclear_norm_from_factors(fx, fy).clamp(0.0, 1.0))
 
