@@ -107,4 +107,5 @@ class Evaluator:
         if len(state["best"]) != self.k:
             raise ValueError(f"eval: the checkpoint holds {len(state['best'])} members, not {self.k}")
         self.best, self.best_step = list(state["best"]), list(state["best_step"])
-        self.best_state = list(state["best_state"])
+        self.best_state = [None if w is None else {n: t.to("cpu") for n, t in w.items()}
+                           for w in state["best_state"]]

@@ -243,8 +243,14 @@ class _Group:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.evaluator is not None:
             self.evaluator.restore(state["eval"])
-        self.snapshots = [{int(s): v for s, v in snaps.items()} for snaps in state["snapshots"]]
+        # kept weights live on the CPU, as in a run that was never interrupted (the checkpoint was read onto the
+        # device)
+        self.snapshots = [{int(s): _on_cpu(v) for s, v in snaps.items()} for snaps in state["snapshots"]]
         self.metrics = _MetricLog(self.k, state["metrics"])
+
+
+def _on_cpu(state: dict | None) -> dict | None:
+    return None if state is None else {n: t.to("cpu") for n, t in state.items()}
 
 
 def _initial_model(config: TrainConfig, init: dict | None) -> nn.Module:
