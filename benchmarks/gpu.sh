@@ -2,31 +2,39 @@
 # On a CUDA machine: the CUDA tests and the GPU cases of every benchmark, within 8 minutes (7.7 at most, by the timeouts below), written to
 # benchmarks/results/<gpu name>.txt (commit that file). Runs with the machine's python3 and PYTHONPATH=lib when
 # the project's .venv is absent (pytest is then optional: the tests are skipped without it).
+# REPLAB_RESULTS: another folder for the result file; REPLAB_COMMIT: the commit to record (a copied tree may carry
+# a stale .git).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export PYTHONPATH=lib${PYTHONPATH:+:$PYTHONPATH} REPLAB_QUIET=1
+# a machine without the test tools: wheels downloaded beforehand into .wheels/ are installed beside the tree
+if ! $PY -c "import pytest" 2>/dev/null && [ -d .wheels ]; then
+  $PY -m pip install --quiet --no-index --find-links .wheels --target .wheels/site pytest hypothesis pytest-timeout \
+    >/dev/null 2>&1 && export PYTHONPATH=$PYTHONPATH:.wheels/site
+fi
+results=${REPLAB_RESULTS:-benchmarks/results}
 gpu=$($PY -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')")
 if [ -z "$gpu" ]; then echo "gpu.sh: no CUDA device"; exit 2; fi
-mkdir -p benchmarks/results
-out="benchmarks/results/$(echo "$gpu" | tr ' /' '__').txt"
+mkdir -p "$results"
+out="$results/$(echo "$gpu" | tr ' /' '__').txt"
 {
-  echo "# $gpu, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "# $gpu, $(date -u +%Y-%m-%dT%H:%MZ), commit ${REPLAB_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
   echo "## CUDA tests"
   if $PY -c "import pytest" 2>/dev/null; then
-    timeout 120 $PY -m pytest -q -p no:cacheprovider -k "cuda or gpu" tests/train tests/similarity tests/dpgmm \
-      tests/models tests/inversion 2>&1 | tail -15
+    timeout 120 $PY -m pytest -q -p no:cacheprovider --continue-on-collection-errors -k "cuda or gpu" \
+      tests/train tests/similarity tests/dpgmm tests/models tests/inversion 2>&1 | tail -15
   else
     echo "pytest not installed here: CUDA tests skipped"
   fi
   echo "## training: stacked groups against sequential members"
   timeout 150 $PY benchmarks/training.py --stacked --device cuda 2>&1
   echo "## similarity"
-  timeout 100 $PY benchmarks/similarity.py --quick 2>&1 | tail -25
+  timeout 100 $PY benchmarks/similarity.py --scale 2>&1 | tail -25
   echo "## DP-GMM"
   timeout 45 $PY benchmarks/dpgmm.py --quick 2>&1 | tail -12
   echo "## PixelCNN++"
   timeout 45 $PY benchmarks/pixelcnn.py --quick --device cuda 2>&1 | tail -12
-} | tee "$out"
+} 2>&1 | tee "$out"
 echo "gpu.sh: wrote $out"
