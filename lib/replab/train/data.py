@@ -1,4 +1,6 @@
-"""The data of a run: loading, the targets a classifier learns, batches on the device, and augmentation.
+"""The data of a run: loading, the targets a classifier or a conditional objective learns, each member's data
+(:class:`MemberData`), the seeded batch of a data-dependent initialisation (:func:`data_init`), batches on the
+device, and augmentation.
 
 Batch t of a run is a pure function of (seed, t): epoch e = t // (N // B) visits a permutation of the examples
 drawn from (seed, e), without replacement. A stacked group draws every member's batch in one indexing
@@ -8,16 +10,19 @@ one copy of them on the device.
 from __future__ import annotations
 
 import hashlib
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from .. import noise as _noise
 from ..runtime import generator as _generator
+from . import tasks as _tasks
 from .config import SYNTHETIC, TrainConfig
 
 __all__ = ["load_data", "classifier_targets", "conditional_targets", "data_fingerprint", "stream_seed", "Batches",
-           "augment"]
+           "augment", "MemberData", "data_init"]
 
 # images moved to an accelerator when they take less than this (the rest stay in host memory)
 DEVICE_BYTES = 4 * 2**30
@@ -149,9 +154,7 @@ def classifier_targets(config: TrainConfig, labels, n: int) -> torch.Tensor:
 def conditional_targets(config: TrainConfig, images, targets, n: int) -> torch.Tensor | None:
     """The target h of a conditional objective for ``n`` examples: a float tensor (n, ...) (the second item of
     ``data=(images, h)``), or None for a model without one; an objective on 8-bit levels needs uint8 images."""
-    from .tasks import CONDITIONAL_OBJECTIVES
-
-    if CONDITIONAL_OBJECTIVES[config.objective].needs_uint8 and (
+    if _tasks.CONDITIONAL_OBJECTIVES[config.objective].needs_uint8 and (
             not isinstance(images, torch.Tensor) or images.dtype != torch.uint8):
         raise ValueError(f"data: {config.objective} models 8-bit images: pass them as uint8 (0-255), got "
                          f"{getattr(images, 'dtype', type(images).__name__)}")
@@ -181,6 +184,43 @@ def _attribute_targets(config: TrainConfig, attributes, n: int) -> torch.Tensor:
     if config.random_labels:
         attributes = attributes[torch.randperm(n, generator=_generator(config.label_seed))]
     return attributes
+
+
+class MemberData:
+    """Each member's training (or validation) images and targets, loaded once per distinct data selection."""
+
+    def __init__(self, configs: Sequence[TrainConfig], datas: Sequence):
+        self.configs, self.datas, self._loaded, self._targets = list(configs), list(datas), {}, {}
+
+    def __call__(self, m: int, input_shape) -> tuple:
+        config, data = self.configs[m], self.datas[m]
+        # members drawing the same examples share one copy of them (and of a conditional target)
+        ident = (config.dataset, config.split, config.n, config.subset_seed, config.label_column, id(data))
+        if ident not in self._loaded:
+            self._loaded[ident] = load_data(config, data, input_shape)
+        images, labels = self._loaded[ident]
+        if config.is_vae:
+            return images, None
+        if config.conditional:
+            if ident not in self._targets:
+                self._targets[ident] = conditional_targets(config, images, labels, len(images))
+            return images, self._targets[ident]
+        return images, classifier_targets(config, labels, len(images))
+
+
+def data_init(config: TrainConfig, model: nn.Module, images, targets) -> None:
+    """Run ``model.initialize(x, h)`` on the member's seeded first batch (:func:`replab.train.tasks.init_batch`),
+    with the noise of its own stream: the data-dependent initialisation of its solo run."""
+    if not callable(getattr(model, "initialize", None)) or config.init_from is not None:
+        return
+    idx = _tasks.init_batch(len(images), config.batch_size, config.seed)
+    x = torch.as_tensor(images[idx])
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    conditional = _tasks.CONDITIONAL_OBJECTIVES.get(config.objective)
+    x = conditional.model_input(x) if conditional is not None else x
+    h = None if targets is None else targets[idx]
+    with _noise.using(_noise.HashNoise(_noise.seed_word(config.seed, "initialize"), 0)):
+        model.initialize(x, h)
 
 
 class Batches:

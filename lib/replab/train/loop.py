@@ -32,7 +32,7 @@ from ..runtime import get_device, progress, seed_everything
 from . import checkpoint as _checkpoint
 from . import tasks as _tasks
 from .config import CLASSIFIER_OBJECTIVES, TrainConfig
-from .data import Batches, augment, classifier_targets, conditional_targets, load_data
+from .data import Batches, MemberData, augment, data_init
 from .evaluate import Evaluator
 
 log = logging.getLogger("replab.train")
@@ -287,43 +287,6 @@ def _spec(config: TrainConfig, device: torch.device) -> _Spec:
                  amp="cuda" if (config.amp and device.type == "cuda") else None)
 
 
-class _MemberData:
-    """Each member's training (or validation) images and targets, loaded once per distinct data selection."""
-
-    def __init__(self, configs: Sequence[TrainConfig], datas: Sequence):
-        self.configs, self.datas, self._loaded, self._targets = list(configs), list(datas), {}, {}
-
-    def __call__(self, m: int, input_shape) -> tuple:
-        config, data = self.configs[m], self.datas[m]
-        # members drawing the same examples share one copy of them (and of a conditional target)
-        ident = (config.dataset, config.split, config.n, config.subset_seed, config.label_column, id(data))
-        if ident not in self._loaded:
-            self._loaded[ident] = load_data(config, data, input_shape)
-        images, labels = self._loaded[ident]
-        if config.is_vae:
-            return images, None
-        if config.conditional:
-            if ident not in self._targets:
-                self._targets[ident] = conditional_targets(config, images, labels, len(images))
-            return images, self._targets[ident]
-        return images, classifier_targets(config, labels, len(images))
-
-
-def _data_init(config: TrainConfig, model: nn.Module, images, targets) -> None:
-    """Run ``model.initialize(x, h)`` on the member's seeded first batch (:func:`replab.train.tasks.init_batch`),
-    with the noise of its own stream: the data-dependent initialisation of its solo run."""
-    if not callable(getattr(model, "initialize", None)) or config.init_from is not None:
-        return
-    idx = _tasks.init_batch(len(images), config.batch_size, config.seed)
-    x = torch.as_tensor(images[idx])
-    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-    conditional = _tasks.CONDITIONAL_OBJECTIVES.get(config.objective)
-    x = conditional.model_input(x) if conditional is not None else x
-    h = None if targets is None else targets[idx]
-    with _noise.using(_noise.HashNoise(_noise.seed_word(config.seed, "initialize"), 0)):
-        model.initialize(x, h)
-
-
 def _check_group(configs: Sequence[TrainConfig]) -> None:
     first = group_signature(configs[0])
     for config in configs[1:]:
@@ -345,11 +308,11 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
     first = configs[0]
     device = get_device(first.device)
     inits = list(inits) if inits is not None else [None] * len(configs)
-    data_of = _MemberData(configs, datas)
+    data_of = MemberData(configs, datas)
 
     def make_group() -> _Group:
         group = _Group(configs, device, inits,
-                       prepare=lambda m, model: _data_init(configs[m], model, *data_of(m, model.input_shape)))
+                       prepare=lambda m, model: data_init(configs[m], model, *data_of(m, model.input_shape)))
         if first.eval_every is not None:
             group.evaluator = _evaluator(configs, val_datas, group.input_shape, device)
         return group
@@ -456,7 +419,7 @@ def _evaluator(configs: Sequence[TrainConfig], val_datas: Sequence | None, input
         raise ValueError("val_data: eval_every is set, so every run needs validation data (images, or "
                          "(images, targets)) to be evaluated on")
     # the held-out examples as given: no subset of n, no random labels
-    val_of = _MemberData([replace(c, n=None, random_labels=False) for c in configs], val_datas)
+    val_of = MemberData([replace(c, n=None, random_labels=False) for c in configs], val_datas)
     first = configs[0]
     norm = _spec(first, device).norm
     return Evaluator(configs, [val_of(m, input_shape) for m in range(len(configs))], _tasks.metric(first.objective),
