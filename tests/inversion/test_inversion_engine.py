@@ -54,6 +54,20 @@ def test_a_stacked_group_of_pixelcnn_members_gives_each_its_solo_run(device, mon
     assert all(not torch.equal(first[n], s.model.state_dict()[n]) for s in solo[1:] for n in list(first)[:2])
 
 
+def test_the_weight_normalised_layers_start_from_their_data_dependent_initialisation():
+    """Salimans & Kingma's initialisation: on the seeded first batch (max(B, 16) examples drawn with the run's
+    seed) the first layer's outputs have mean 0 and standard deviation 1 per channel at step 0."""
+    images, context = _pairs(4)
+    run = train(dataclasses.replace(BASE, steps=2, snapshot_steps=(0,), eval_every=None), cache=False,
+                data=(images, context))
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(BASE.seed))[:16]
+    x = images[idx].float() * (2 / 255) - 1  # the [-1, 1] scale the network reads
+    with torch.no_grad():
+        y = run.model_at(0).in_u(torch.cat([x, torch.ones_like(x[:, :1])], 1))
+    torch.testing.assert_close(y.mean((0, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std((0, 2, 3), correction=0), torch.ones(4), atol=1e-4, rtol=0)
+
+
 def test_the_evaluation_is_the_held_out_nll_and_the_kept_model_is_the_best_evaluated():
     images, context = _pairs(1)
     val = _pairs(2, n=12)
