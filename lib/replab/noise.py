@@ -12,8 +12,8 @@ position, so
 * the numbers are the same on a CPU and on CUDA (integer arithmetic, then one rounding to float32).
 
 The integer hash is PCG's output permutation applied as a hash (``pcg_hash`` of Jarzynski & Olano, "Hash
-Functions for GPU Rendering", JCGT 2020), chained over the four inputs. Uniforms carry 24 random bits
-(u ∈ (0, 1), never 0 or 1); normals are ``ndtri(u)`` (inverse-CDF), so |ε| < 5.5.
+Functions for GPU Rendering", JCGT 2020), chained over the four inputs. Uniforms carry 23 random bits
+(u ∈ (0, 1), never 0 or 1 in float32); normals are ``ndtri(u)`` (inverse-CDF), so |ε| ≤ 5.3.
 
 Library code that draws noise takes a ``generator`` argument and calls :func:`randn` / :func:`rand`, which
 accept either a ``torch.Generator`` (ordinary use, torch's own streams) or a :class:`HashNoise`. Layers that draw
@@ -29,7 +29,7 @@ import hashlib
 
 import torch
 
-__all__ = ["HashNoise", "pcg_hash", "seed_word", "randn", "rand", "using", "current", "dropout"]
+__all__ = ["HashNoise", "pcg_hash", "seed_word", "unit_interval", "randn", "rand", "using", "current", "dropout"]
 
 _M32 = 0xFFFFFFFF
 _current: contextvars.ContextVar = contextvars.ContextVar("replab_noise", default=None)
@@ -62,6 +62,13 @@ def seed_word(seed: int, stream: str = "noise") -> int:
     """A 32-bit word standing for (``seed``, ``stream``): the key of a run's noise."""
     digest = hashlib.blake2b(f"{int(seed)}:{stream}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little")
+
+
+def unit_interval(bits: torch.Tensor) -> torch.Tensor:
+    """Float32 values (2k + 1)·2⁻²⁴ from the top 23 of 32 random bits (k < 2²³): the midpoints of 2²³ equal
+    cells of (0, 1). Every one is exact in float32 and lies in [2⁻²⁴, 1 − 2⁻²⁴], so ``ndtri`` of it is finite
+    (|ε| ≤ 5.3); with 24 bits the top cell's midpoint 1 − 2⁻²⁵ would round to 1.0 in float32."""
+    return ((bits >> 9) * 2 + 1).to(torch.float32) * 2.0 ** -24
 
 
 class HashNoise:
@@ -101,8 +108,8 @@ class HashNoise:
         return pcg_hash(_hashed_positions(n, self.device) ^ member).reshape(shape)
 
     def rand(self, shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Uniform values in (0, 1), 24 random bits each."""
-        return (((self.bits(shape) >> 8).to(torch.float32) + 0.5) * 2.0 ** -24).to(dtype)
+        """Uniform values in (0, 1), 23 random bits each (see :func:`unit_interval`)."""
+        return unit_interval(self.bits(shape)).to(dtype)
 
     def randn(self, shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard normal values, ``ndtri`` of :meth:`rand`."""

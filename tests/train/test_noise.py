@@ -108,3 +108,16 @@ def test_the_noise_is_the_same_on_a_gpu():
     cpu = N.HashNoise(N.seed_word(2), 3).rand((1000,))
     gpu = N.HashNoise(torch.tensor(N.seed_word(2), device="cuda"), 3).rand((1000,))
     assert torch.equal(cpu, gpu.cpu())
+
+
+def test_every_bit_pattern_gives_a_uniform_strictly_inside_the_unit_interval_and_a_finite_normal():
+    # the extreme patterns: with 24 bits, the largest would round to 1.0 in float32 and its normal to +inf
+    bits = torch.tensor([0, 1, 2**9 - 1, 2**9, 2**31, 2**32 - 2**9, 2**32 - 2, 2**32 - 1], dtype=torch.int64)
+    u = N.unit_interval(bits)
+    assert u.dtype == torch.float32 and bool(((u > 0) & (u < 1)).all())
+    assert u.min().item() == 2.0 ** -24 and u.max().item() == 1 - 2.0 ** -24
+    z = torch.special.ndtri(u)
+    assert torch.isfinite(z).all() and z.abs().max() < 5.4
+    k = torch.tensor([0, 1, 2, 2**22, 2**22 - 1, 2**23 - 3, 2**23 - 2, 2**23 - 1], dtype=torch.int64)
+    cells = N.unit_interval(k << 9)
+    assert torch.equal(cells, 1 - N.unit_interval((2**23 - 1 - k) << 9))  # symmetric cells: mean zero exactly
