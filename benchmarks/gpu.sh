@@ -23,7 +23,7 @@ out="$results/$(echo "$gpu" | tr ' /' '__').txt"
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
   echo "## CUDA tests"
   if $PY -c "import pytest" 2>/dev/null; then
-    timeout 120 $PY -m pytest -q -p no:cacheprovider --continue-on-collection-errors -k "cuda or gpu" \
+    timeout 120 $PY -m pytest -q -p no:cacheprovider --disable-warnings --continue-on-collection-errors -k "cuda or gpu" \
       tests/train tests/similarity tests/dpgmm tests/models tests/inversion 2>&1 | tail -15
   else
     echo "pytest not installed here: CUDA tests skipped"
@@ -36,5 +36,5 @@ out="$results/$(echo "$gpu" | tr ' /' '__').txt"
   timeout 45 $PY benchmarks/dpgmm.py --quick 2>&1 | tail -12
   echo "## PixelCNN++"
   timeout 45 $PY benchmarks/pixelcnn.py --quick --device cuda 2>&1 | tail -12
-} 2>&1 | tee "$out"
+} 2>&1 | sed -e "s|$PWD/||g" | tee "$out"  # paths relative to the repository
 echo "gpu.sh: wrote $out"
