@@ -25,6 +25,25 @@ def gen():
     return g
 
 
+def _assert_identical_runs(whole, resumed, steps=()):
+    """An interrupted and resumed run equals the uninterrupted one exactly: weights, the snapshots at ``steps``,
+    metrics."""
+    import pandas as pd
+
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    for step in steps:
+        for name, value in whole.snapshots[step].items():
+            assert torch.equal(value, resumed.snapshots[step][name]), (step, name)
+    pd.testing.assert_frame_equal(whole.metrics, resumed.metrics)
+
+
+@pytest.fixture
+def identical_runs():
+    """The check that a resumed run equals its uninterrupted run (see :func:`_assert_identical_runs`)."""
+    return _assert_identical_runs
+
+
 def _write_celeba(root, n=48):
     """A CelebA root in the official layout whose 3 random attributes are visible (each brightens one colour
     channel of a noisy image); every fourth image is in the test partition."""

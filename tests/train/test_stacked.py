@@ -90,7 +90,7 @@ def test_a_stacked_group_gives_each_member_its_solo_run(case, device, full_preci
     assert all(not torch.equal(first[n], s.model.state_dict()[n]) for s in solo[1:] for n in list(first)[:1])
 
 
-def test_a_stacked_group_resumes_after_an_interruption_with_the_weights_of_an_uninterrupted_run(tmp_path):
+def test_a_stacked_group_resumes_after_an_interruption_with_the_weights_of_an_uninterrupted_run(tmp_path, identical_runs):
     base, varying = CASES["vgg-dropout"]
     configs = _members(dataclasses.replace(base, steps=20, checkpoint_every=4, snapshot_steps=(0, 6, 20)),
                        **varying)
@@ -109,12 +109,7 @@ def test_a_stacked_group_resumes_after_an_interruption_with_the_weights_of_an_un
     assert seen == list(range(9, 21))  # steps 1-8 came from the step-8 checkpoint
     whole = train_group(configs, cache=False)
     for a, b in zip(whole, resumed):
-        for name, value in a.model.state_dict().items():
-            assert torch.equal(value, b.model.state_dict()[name]), name
-        for step in (0, 6, 20):
-            for name, value in a.snapshots[step].items():
-                assert torch.equal(value, b.snapshots[step][name])
-        pd.testing.assert_frame_equal(a.metrics, b.metrics)
+        identical_runs(a, b, steps=(0, 6, 20))
     assert not list((tmp_path / "a" / "_checkpoints").rglob("*.pt"))
     # each member is its own artifact, found by a solo request
     assert all(torch.equal(load_run(c, cache).model.state_dict()[n], r.model.state_dict()[n])

@@ -119,7 +119,7 @@ RESUMABLE = {
 
 
 @pytest.mark.parametrize("which", list(RESUMABLE))
-def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, which):
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, which, identical_runs):
     x = (_images(), torch.arange(32) % 3)
     cfg = _config(**RESUMABLE[which])
     whole = train(cfg, ArtifactCache(tmp_path / "a"), data=x)
@@ -139,13 +139,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, which):
     seen = []
     resumed = train(cfg, cache_b, data=x, callbacks=[lambda step, logs: seen.append(step)])
     assert seen == list(range(5, 13))  # it restarted after the step-4 checkpoint, not from scratch
-    for k, v in whole.model.state_dict().items():
-        assert torch.equal(v, resumed.model.state_dict()[k]), k
     assert sorted(resumed.snapshots) == [0, 6, 12]
-    for step in (0, 6):
-        for k, v in whole.snapshots[step].items():
-            assert torch.equal(v, resumed.snapshots[step][k])
-    pd.testing.assert_frame_equal(whole.metrics, resumed.metrics)
+    identical_runs(whole, resumed, steps=(0, 6))
     assert not list((tmp_path / "b" / "_checkpoints").rglob("*.pt"))
 
 
@@ -161,7 +156,7 @@ cfg = TrainConfig(M.MLPConfig(latent_dim=3, hidden=(16,), input_shape=(1, 6, 6))
 
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_a_killed_process_resumes_from_its_last_checkpoint(tmp_path):
+def test_a_killed_process_resumes_from_its_last_checkpoint(tmp_path, identical_runs):
     # SIGKILL: no exception handler, no finally block, no flush runs in the dying process
     child = KILLED_RUN + textwrap.dedent(f"""
         import os, signal
@@ -189,12 +184,7 @@ def test_a_killed_process_resumes_from_its_last_checkpoint(tmp_path):
     resumed = train(cfg, killed, callbacks=[lambda step, logs: seen.append(step)])
     assert seen == list(range(5, 13))  # steps 1-4 came from the checkpoint, 5-7 were lost and redone
     whole = train(cfg, cache=False)
-    for k, v in whole.model.state_dict().items():
-        assert torch.equal(v, resumed.model.state_dict()[k]), k
-    for step in (0, 6, 12):
-        for k, v in whole.snapshots[step].items():
-            assert torch.equal(v, resumed.snapshots[step][k])
-    pd.testing.assert_frame_equal(whole.metrics, resumed.metrics)
+    identical_runs(whole, resumed, steps=(0, 6, 12))
     assert pd.read_csv(resumed.metrics_path)["step"].tolist() == list(range(1, 13))
 
 

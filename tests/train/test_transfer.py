@@ -2,7 +2,6 @@
 fine-tuned), resume after an interruption, and stack like any other run."""
 import dataclasses
 
-import pandas as pd
 import pytest
 import torch
 
@@ -51,7 +50,7 @@ def test_only_the_named_layers_change_and_they_start_re_initialised(source):
     assert all(torch.equal(fine_tuned.snapshots[0][n], before[n]) for n in before)  # starts from the source
 
 
-def test_a_transfer_run_resumes_after_an_interruption_like_an_uninterrupted_run(source, tmp_path):
+def test_a_transfer_run_resumes_after_an_interruption_like_an_uninterrupted_run(source, tmp_path, identical_runs):
     run, cache = source
     config = _transfer(run.key)
 
@@ -66,9 +65,7 @@ def test_a_transfer_run_resumes_after_an_interruption_like_an_uninterrupted_run(
     resumed = train(config, cache, data=TARGET, callbacks=[lambda step, logs: seen.append(step)])
     assert seen == list(range(9, 17))
     whole = train(config, cache=False, data=TARGET, init=run)
-    for name, value in whole.model.state_dict().items():
-        assert torch.equal(value, resumed.model.state_dict()[name]), name
-    pd.testing.assert_frame_equal(whole.metrics, resumed.metrics)
+    identical_runs(whole, resumed)
 
 
 def test_transfer_runs_from_several_sources_stack(source):
