@@ -31,7 +31,8 @@ from .. import data as _data
 from ..cache import ArtifactCache, register_code
 from ..inversion import ClassifierConfig, MSEDecoder, MSEDecoderConfig, PixelCNNConfig, cross_entropy
 from ..inversion.fit import accuracy
-from ..train import TrainConfig, TrainedRun, group_signature, run_key, train, train_group
+from ..train import TrainConfig, TrainedRun, run_key, train, train_group
+from ..train.groups import groups
 from ..train.data import data_fingerprint
 
 __all__ = ["coarse", "upsample", "Data", "load", "is_colour", "paper_inversion_settings", "classifier_config",
@@ -190,13 +191,13 @@ def inversions(requests, data: Data, cache: ArtifactCache | None = None, device:
                                **settings)
         jobs.append((config, (data.train, contexts(data.train)), contexts(data.test)))
     keys = [run_key(config, train_data) for config, train_data, _ in jobs]
-    groups: dict = {}
-    for i, (config, _, _) in enumerate(jobs):
-        members = groups.setdefault(group_signature(config), {})
-        members.setdefault(keys[i], i)  # a run asked for twice (an unconditional model) trains once
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)  # a run asked for twice (an unconditional model) trains once
+    unique = list(first.values())
     runs: dict[str, TrainedRun] = {}
-    for members in groups.values():
-        order = list(members.values())
+    for group in groups([jobs[i][0] for i in unique], size=None):
+        order = [unique[j] for j in group]
         trained = train_group([jobs[i][0] for i in order], cache, data=[jobs[i][1] for i in order])
         runs.update(zip((keys[i] for i in order), trained))
     return [(runs[key].model.cpu().eval(), _test_cross_entropy(runs[key], data, test_context, cache, device))
