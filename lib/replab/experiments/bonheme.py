@@ -453,12 +453,10 @@ def transfer(source: TrainedRun, target: ImageSet, layers: Sequence[str], steps:
     cfg = source.config
     order = [n for n in source.model.layer_names() if n in set(layers)]
     layers = tuple(order + [n for n in layers if n not in set(order)])  # model order: one set, one run
-    probe = _models.build(cfg.model)
-    trainable = _models.prepare_transfer(probe, layers, reset, legacy_freeze_when_not_reset, seed)
-    if not steps or not trainable:  # nothing trains: the source itself (with its reset layers)
-        probe.load_state_dict(source.model.state_dict())
-        _models.prepare_transfer(probe, layers, reset, legacy_freeze_when_not_reset, seed)
-        return probe.to(get_device(device)).eval()
+    start = _models.build(cfg.model)
+    start.load_state_dict(source.model.state_dict())
+    if not _models.prepare_transfer(start, layers, reset, legacy_freeze_when_not_reset, seed) or not steps:
+        return start.to(get_device(device)).eval()  # nothing trains: the source with its reset layers
     config = dataclasses.replace(
         cfg, init_from=source.key or run_key(cfg), train_layers=layers, reset_layers=reset,
         legacy_freeze_when_not_reset=legacy_freeze_when_not_reset, steps=steps, seed=seed,
