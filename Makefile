@@ -46,7 +46,7 @@ bench: setup
 # Write every page's Colab setup cell from _config.yml's repository setting, then re-pair every MyST notebook with
 # its output-free .ipynb.
 sync: setup
-	$(PY) -c "from replab.notebooks import write_setup_cells; write_setup_cells()"
+	$(PY) -c "from replab.notebooks import write_parameter_cells, write_setup_cells; write_parameter_cells(); write_setup_cells()"
 	$(VENV)/bin/jupytext --sync notebooks/*.md notebooks/*/*.md
 
 clean:

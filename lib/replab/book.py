@@ -31,7 +31,7 @@ __all__ = ["content_fingerprint", "execute_pages", "write_scorecard", "build"]
 _FINGERPRINT_FILE = "replab-fingerprint.txt"
 
 
-def _root() -> Path:
+def book_root() -> Path:
     root = repo_root() or repo_root(Path(__file__).parent)
     if root is None:
         raise FileNotFoundError("run the book build from inside the replab repository")
@@ -153,7 +153,7 @@ def _install_static(root: Path) -> None:
 
 def build(strict: bool = True, timeout: int = 3600) -> int:
     """Execute, score and build the whole book; returns a process exit code."""
-    root = _root()
+    root = book_root()
     build_dir = root / "_build"
     cache_dir = build_dir / ".jupyter_cache"
     claims_dir = build_dir / "claims"

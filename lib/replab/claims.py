@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .cache import atomic_write_bytes, repo_root
-from .profiles import PROFILES
+from . import profiles
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 PAPERS = {
@@ -78,8 +78,7 @@ class Claim:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if self.paper not in PAPERS:
             raise ValueError(f"unknown paper {self.paper!r}; known: {sorted(PAPERS)}")
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; choose one of {PROFILES}")
+        profiles.check_profile(self.profile)
         self.measured = _plain(dict(self.measured))
 
 

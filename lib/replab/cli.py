@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .profiles import PROFILES
+from . import profiles
 
 __all__ = ["main"]
 
@@ -43,13 +43,24 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_list(args) -> int:
+    """Every page with its parameters; each size with its type, meaning and value at every profile."""
     from . import notebooks
 
+    print("profiles: " + "; ".join(f"{p} ({profiles.meaning(p)})" for p in profiles.names()))
     for page in notebooks.discover():
         print(page.name)
+        sizes = {}
+        for cls in profiles.page_experiments(page.name):
+            for f in profiles.fields(cls):
+                sizes.setdefault(f.name, f)
         for name, value in page.parameters().items():
-            note = "  (None: the profile's value)" if value is None else ""
-            print(f"    {name} = {value!r}{note}")
+            f = sizes.get(name)
+            if f is None:
+                print(f"    {name} = {value!r}")
+                continue
+            unit = f" [{f.unit}]" if f.unit else ""
+            print(f"    {name} ({f.type}){unit}: {f.meaning}")
+            print("        " + ", ".join(f"{p}={v!r}" for p, v in f.values.items()))
     return 0
 
 
@@ -71,10 +82,10 @@ def _cmd_cache(args) -> int:
 
 
 def _cmd_scorecard(args) -> int:
-    from .book import _root, write_scorecard
+    from .book import book_root, write_scorecard
     from .claims import claims_dir
 
-    path = write_scorecard(_root(), Path(args.claims) if args.claims else claims_dir())
+    path = write_scorecard(book_root(), Path(args.claims) if args.claims else claims_dir())
     print(f"replab scorecard: wrote {path}")
     return 0
 
@@ -87,6 +98,7 @@ def _cmd_run_all(args) -> int:
 
     from . import notebooks
 
+    profiles.check_profile(args.profile)
     pages = [notebooks.find(p) for p in args.pages] if args.pages else notebooks.discover()
     results = Path(args.results)
     claims_dir = results / "claims"
@@ -121,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("notebook", help="path (notebooks/x/y.md) or page id (x/y)")
     r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="set a parameter (a Python literal, or a string)")
-    r.add_argument("--profile", choices=None, default=None, help=f"one of {', '.join(PROFILES)}")
+    r.add_argument("--profile", default=None, help=f"one of {', '.join(profiles.names())}")
     r.add_argument("-o", "--output", help="where to write the executed notebook (.ipynb, in an existing folder; "
                    "replaces only a notebook an earlier run wrote)")
     r.add_argument("--timeout", type=int, default=None, help="seconds per cell")
@@ -141,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("run-all", help="execute every page at one profile and keep the claims (e.g. full on a GPU)")
     a.add_argument("pages", nargs="*", help="page ids or paths (default: every page)")
-    a.add_argument("--profile", default="full", choices=list(PROFILES))
+    a.add_argument("--profile", default="full", help=f"one of {', '.join(profiles.names())}")
     a.add_argument("--results", default="results/full", help="where claims are kept (committed to the repository)")
     a.add_argument("--output-dir", default="_build/full", help="where executed notebooks go (not committed)")
     a.add_argument("--timeout", type=int, default=None, help="seconds per cell")

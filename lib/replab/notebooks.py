@@ -7,17 +7,18 @@ papermill, which injects the parameters after the cell tagged ``parameters``.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .cache import repo_root
-from .profiles import PROFILES
+from . import profiles
 
 __all__ = ["Page", "notebooks_root", "discover", "find", "read_parameters", "parameter_examples", "parse_value",
            "check_parameters", "check_output", "execute", "repository", "SETUP_TAG", "setup_cell_source",
-           "write_setup_cells"]
+           "write_setup_cells", "parameters_cell_source", "write_parameter_cells"]
 
 
 def notebooks_root() -> Path:
@@ -123,13 +124,10 @@ def _annotation_examples(node: ast.expr, path: Path, name: str) -> list:
 
 
 def parameter_examples(page: Page) -> dict[str, list]:
-    """For every parameter of ``page``, example values of the types it takes: its default; for a ``None``
-    default, the values of every profile of the size it is passed to (``profiles.resolve("exp", profile,
-    n=n)`` anywhere in the page) or the types its annotation names (``source: str | None = None``). An empty
-    list means the page does not say."""
+    """For every parameter of ``page`` that is not a size of its experiments, example values of the types it
+    takes: its default, or the types its annotation names (``source: str | None = None``). An empty list means
+    the page does not say. Sizes are checked by :func:`replab.profiles.check_value` against their dataclass."""
     import jupytext
-
-    from . import profiles
 
     nb = jupytext.read(str(page.path))
     defaults = read_parameters(page.path)
@@ -137,22 +135,6 @@ def parameter_examples(page: Page) -> dict[str, list]:
     for node in _parameter_nodes(nb, page.path):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             examples[node.target.id] = _annotation_examples(node.annotation, page.path, node.target.id)
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:  # IPython magics: such a cell passes no parameter to a profile
-            continue
-        for call in ast.walk(tree):
-            func = getattr(call, "func", None)
-            if not (isinstance(call, ast.Call) and getattr(func, "attr", getattr(func, "id", None)) == "resolve"
-                    and call.args and isinstance(call.args[0], ast.Constant)):
-                continue
-            table = profiles.table(call.args[0].value)
-            for kw in call.keywords:
-                if isinstance(kw.value, ast.Name) and defaults.get(kw.value.id, 0) is None:
-                    examples[kw.value.id] += [table[p][kw.arg] for p in PROFILES if kw.arg in table[p]]
     return examples
 
 
@@ -203,11 +185,13 @@ def check_parameters(page: Page, parameters: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown} for notebook {page.name}; "
                          f"it declares: {', '.join(sorted(declared))}")
-    profile = parameters.get("profile", declared.get("profile"))
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    profiles.check_profile(parameters.get("profile", declared.get("profile")))
+    sizes = {f.name for cls in profiles.page_experiments(page.name) for f in dataclasses.fields(cls)}
     examples = parameter_examples(page)
     for name, value in parameters.items():
+        if name in sizes:
+            profiles.check_value(page.name, name, value)
+            continue
         allowed = examples[name] + ([None] if declared[name] is None else [])
         if examples[name] and not any(_fits(value, e) for e in allowed):
             wanted = _one_of([_describe(e) for e in allowed])
@@ -341,6 +325,51 @@ def write_setup_cells(root: Path | None = None) -> list[Path]:
         if rest.startswith(old):
             rest = rest[rest.index("\n```\n", 1) + len("\n```\n"):]
         new = text[:end] + "\n" + cell + rest
+        if new != text:
+            page.path.write_text(new, encoding="utf-8")
+            changed.append(page.path)
+    return changed
+
+
+def _parameters_span(text: str, path: Path) -> tuple[int, int]:
+    """Start and end offsets of the body of the MyST cell tagged ``parameters`` in ``text``."""
+    head = "```{code-cell} ipython3\n:tags: [parameters]\n"
+    start = text.find(head)
+    if start < 0:
+        raise ValueError(f"{path}: no code cell is tagged 'parameters'")
+    body = text.index("\n", start + len(head)) + 1  # the blank line after the cell's options
+    return body, text.index("\n```\n", body)
+
+
+def parameters_cell_source(page: Page) -> str:
+    """The body ``page``'s parameters cell should have: its hand-written lines (``profile``, ``seed``, ...) then
+    the sizes of its experiments as :func:`replab.profiles.parameters_block` writes them."""
+    text = page.path.read_text(encoding="utf-8")
+    start, end = _parameters_span(text, page.path)
+    body = text[start:end]
+    mark = body.find(profiles.PARAMETERS_MARK)
+    hand = (body if mark < 0 else body[:mark]).rstrip("\n")
+    block = profiles.parameters_block(page.name)
+    sizes = {f.name for cls in profiles.page_experiments(page.name) for f in dataclasses.fields(cls)}
+    twice = sorted(sizes & {node.targets[0].id for node in ast.parse(hand).body
+                            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)})
+    if twice:
+        raise ValueError(f"{page.path}: parameter(s) {twice} are sizes of the page's experiments and are written "
+                         f"by `make sync`; remove them from the hand-written part of the parameters cell")
+    return hand + ("\n" + block if block else "")
+
+
+def write_parameter_cells(root: Path | None = None, prefix: str = "") -> list[Path]:
+    """Rewrite the generated part of the parameters cell of every page whose id starts with ``prefix``
+    (:func:`parameters_cell_source`); returns the pages changed. Re-pair them with jupytext afterwards (``make
+    sync`` does both)."""
+    changed = []
+    for page in discover(Path(root) / "notebooks" if root is not None else None):
+        if not page.name.startswith(prefix):
+            continue
+        text = page.path.read_text(encoding="utf-8")
+        start, end = _parameters_span(text, page.path)
+        new = text[:start] + parameters_cell_source(page) + text[end:]
         if new != text:
             page.path.write_text(new, encoding="utf-8")
             changed.append(page.path)

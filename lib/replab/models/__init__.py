@@ -12,6 +12,7 @@ from torch import nn
 
 from .classifiers import DlibClassifier, DlibClassifierConfig, VGGClassifier, VGGConfig, vgg_layout
 from .conv64 import Conv64Config, Conv64VAE
+from .encoding import encode, sample_codes
 from .fc import FCConfig, FCVAE
 from .layers import layer_module, prepare_transfer, reset_layers
 from .mlp import MLPConfig, MLPVAE
@@ -21,7 +22,7 @@ from .wae_celeba import WAECelebAConfig, WAECelebAVAE
 __all__ = ["build", "is_vae_config", "VAE", "VAEOutput", "reparameterize", "Conv64Config", "Conv64VAE",
            "FCConfig", "FCVAE", "MLPConfig", "MLPVAE", "WAECelebAConfig", "WAECelebAVAE", "DlibClassifierConfig",
            "DlibClassifier", "VGGConfig", "VGGClassifier", "vgg_layout", "MODELS", "layer_module", "reset_layers",
-           "prepare_transfer", "register"]
+           "prepare_transfer", "register", "encode", "sample_codes"]
 
 MODELS = {Conv64Config: Conv64VAE, FCConfig: FCVAE, MLPConfig: MLPVAE, WAECelebAConfig: WAECelebAVAE,
           DlibClassifierConfig: DlibClassifier, VGGConfig: VGGClassifier}

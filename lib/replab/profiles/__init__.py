@@ -1,109 +1,420 @@
-"""Profiles: the sizes of every experiment at ``smoke``, ``quick`` and ``full``, in one place.
+"""Profiles: the sizes of every experiment, declared once as a typed dataclass, valued per profile in TOML.
 
-Each paper has one table file beside this module (``<paper>.toml``); each experiment in it declares the same
-keys for the three profiles::
+Each page section has one *experiment*: a frozen dataclass declared beside the code that runs it, one field per
+size, each with its type and one line of meaning (:func:`size`)::
 
-    [bonheme2023.metric-sanity.smoke]
-    n_features = 50
-    ...
+    @profiles.experiment("peste2017.likelihood", pages=("peste2017/02-likelihood-vs-alpha",))
+    @dataclass(frozen=True)
+    class Likelihood:
+        n_test: int = profiles.size("test digits whose likelihood is estimated", unit="images")
 
-``smoke`` runs in seconds (tests), ``quick`` is the book's default (the whole book on 2 CPU cores in well under
-30 minutes), and ``full`` is the paper's own setting, meant for a GPU. Notebooks resolve their sizes with
-:func:`resolve`, where any parameter the reader gives (not ``None``) overrides the profile's value.
+The table files beside this module (``<paper>.toml``) hold only values, one table per experiment and profile::
+
+    [peste2017.likelihood.quick]
+    n_test = 200
+
+The profiles themselves (their names, order, meaning and the default) are read from ``profiles.toml``; a profile
+with a ``base`` takes every value it does not set from its base, so adding a profile touches no code. Every check
+(an unknown profile, experiment or key, a missing key, a value of the wrong type) raises a ``ValueError`` from
+this module, naming the file, table and key.
 """
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import pkgutil
 import tomllib
-from dataclasses import dataclass
+import types
+import typing
 from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Literal
 
-PROFILES = ("smoke", "quick", "full")
-DEFAULT_PROFILE = "quick"
+__all__ = ["size", "experiment", "names", "default_profile", "check_profile", "experiments", "table", "resolve",
+           "fields", "describe", "page_experiments", "resolve_page", "parameters_block", "check_all", "Field"]
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "Sizes", "experiments", "table", "resolve"]
-
-
-@dataclass(frozen=True)
-class Sizes(Mapping):
-    """The resolved sizes of one experiment at one profile; read as a mapping or by attribute."""
-
-    experiment: str
-    profile: str
-    values: Mapping[str, Any]
-
-    def __getitem__(self, key):
-        return self.values[key]
-
-    def __iter__(self):
-        return iter(self.values)
-
-    def __len__(self):
-        return len(self.values)
-
-    def __getattr__(self, key):
-        values = object.__getattribute__(self, "values")
-        if key in values:
-            return values[key]
-        raise AttributeError(f"experiment {self.experiment!r} has no size {key!r}; it has {sorted(values)}")
-
-    def as_dict(self) -> dict:
-        return dict(self.values)
+_HERE = Path(__file__).parent
+_REGISTRY: dict[str, type] = {}          # experiment name -> dataclass
+_PAGES: dict[str, list[type]] = {}       # page id -> the experiments it resolves, in declaration order
 
 
-def _flatten(prefix: str, node: dict, out: dict, source: Path) -> None:
-    if set(PROFILES) & set(node):
-        missing = [p for p in PROFILES if p not in node]
-        if missing:
-            raise ValueError(f"{source.name}: experiment {prefix!r} lacks profile(s) {missing}")
-        keys = [set(node[p]) for p in PROFILES]
-        if not keys[0] == keys[1] == keys[2]:
-            raise ValueError(f"{source.name}: experiment {prefix!r} declares different keys per profile: "
-                             f"{ {p: sorted(k) for p, k in zip(PROFILES, keys)} }")
-        out[prefix] = {p: MappingProxyType(dict(node[p])) for p in PROFILES}
-        return
-    for key, child in node.items():
-        if isinstance(child, dict):
-            _flatten(f"{prefix}.{key}" if prefix else key, child, out, source)
+# ---------------------------------------------------------------------------------------------- the profiles
 
 
 @lru_cache(maxsize=1)
-def _tables() -> dict:
+def _profiles() -> dict[str, dict]:
+    path = _HERE / "profiles.toml"
+    with open(path, "rb") as fh:
+        spec = tomllib.load(fh)
+    out: dict[str, dict] = {}
+    for name, entry in spec.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("meaning"), str):
+            raise ValueError(f"{path.name}: profile {name!r} needs a table with a 'meaning' string")
+        base = entry.get("base")
+        if base is not None and base not in out:
+            raise ValueError(f"{path.name}: profile {name!r} has base {base!r}, which is not a profile declared "
+                             f"before it")
+        out[name] = {"meaning": entry["meaning"], "base": base, "default": bool(entry.get("default", False))}
+    defaults = [n for n, e in out.items() if e["default"]]
+    if len(defaults) != 1:
+        raise ValueError(f"{path.name}: exactly one profile must have default = true, got {defaults}")
+    return out
+
+
+def names() -> tuple[str, ...]:
+    """The profiles, smallest first, as ``profiles.toml`` declares them."""
+    return tuple(_profiles())
+
+
+def default_profile() -> str:
+    """The profile a page runs at unless told otherwise (the book's)."""
+    return next(n for n, e in _profiles().items() if e["default"])
+
+
+def meaning(profile: str) -> str:
+    return _profiles()[check_profile(profile)]["meaning"]
+
+
+def check_profile(profile: Any) -> str:
+    """``profile`` if it is one of :func:`names`, else a ``ValueError`` listing them: the one place a profile
+    name is checked."""
+    if not isinstance(profile, str) or profile not in _profiles():
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(names())}")
+    return profile
+
+
+# ---------------------------------------------------------------------------------------------- declaring
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One size of an experiment, as :func:`describe` and ``replab list`` show it."""
+
+    name: str
+    type: str          # e.g. "int", "list of float", "int or None"
+    meaning: str
+    unit: str | None
+    values: dict       # profile -> value
+
+
+def size(meaning: str, unit: str | None = None):
+    """A field of an experiment dataclass: ``meaning`` is one line saying what the size is, ``unit`` what it
+    counts (``"steps"``, ``"images"``, ``"nats"``) when that is not plain from the meaning."""
+    if not meaning or not isinstance(meaning, str):
+        raise TypeError("size() needs the field's meaning as a non-empty string")
+    return dataclasses.field(metadata={"meaning": meaning, "unit": unit})
+
+
+def experiment(name: str, pages: tuple[str, ...] | list[str] = ()):
+    """Class decorator registering a frozen dataclass as experiment ``name`` (its tables in the TOML files are
+    ``[<name>.<profile>]``) and as a source of parameters of each page id in ``pages``."""
+
+    def register(cls: type) -> type:
+        if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:
+            raise TypeError(f"experiment {name!r}: {cls.__name__} must be a frozen dataclass")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if "meaning" not in f.metadata:
+                raise TypeError(f"experiment {name!r}: field {f.name!r} of {cls.__name__} needs "
+                                f"profiles.size(meaning)")
+            _type_name(hints[f.name], f"{cls.__name__}.{f.name}")  # an unsupported type fails here, not later
+        old = _REGISTRY.get(name)
+        if old is not None and old.__qualname__ != cls.__qualname__:
+            raise ValueError(f"experiment {name!r} is declared twice: {old.__qualname__} and {cls.__qualname__}")
+        cls.experiment_name = name
+        _REGISTRY[name] = cls
+        for page in pages:
+            listed = _PAGES.setdefault(page, [])
+            listed[:] = [c for c in listed if c.__qualname__ != cls.__qualname__] + [cls]
+        return cls
+
+    return register
+
+
+@lru_cache(maxsize=1)
+def _import_experiments() -> None:
+    """Import every module of :mod:`replab.experiments`, so that every experiment is registered."""
+    from .. import experiments as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+def _class(exp: str | type) -> type:
+    if isinstance(exp, type):
+        if getattr(exp, "experiment_name", None) not in _REGISTRY:
+            raise ValueError(f"{exp.__name__} is not a registered experiment (decorate it with "
+                             f"profiles.experiment)")
+        return exp
+    if exp not in _REGISTRY:
+        _import_experiments()
+    if exp not in _REGISTRY:
+        raise ValueError(f"unknown experiment {exp!r}; known experiments: {', '.join(experiments())}")
+    return _REGISTRY[exp]
+
+
+# ---------------------------------------------------------------------------------------------- types
+
+
+def _type_name(tp, where: str) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp in (int, float, str, bool):
+        return tp.__name__
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return f"list of {_type_name(args[0], where)}"
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1 and len(args) == 2:
+            return f"{_type_name(inner[0], where)} or None"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    raise TypeError(f"{where}: unsupported size type {tp!r} (use int, float, str, bool, Literal[...], "
+                    f"tuple[T, ...] or T | None)")
+
+
+def _coerce(value: Any, tp, where: str) -> Any:
+    """``value`` as type ``tp`` (a list becomes a tuple, an int a float), or a ``ValueError`` naming ``where``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    ok = True
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    elif origin is tuple:
+        if isinstance(value, (list, tuple)):
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        ok = False
+    elif origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        return _coerce(value, next(a for a in args if a is not type(None)), where)
+    elif origin is Literal:
+        ok = value in args and not isinstance(value, bool)
+    if not ok:
+        raise ValueError(f"{where} must be {_with_article(_type_name(tp, where))}, got {value!r} "
+                         f"({type(value).__name__})")
+    return value
+
+
+def _with_article(name: str) -> str:
+    if name.startswith(("list", "one of")):
+        return name if name.startswith("one of") else "a " + name
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+# ---------------------------------------------------------------------------------------------- the tables
+
+
+def _collect(prefix: str, node: dict, out: dict, source: Path) -> None:
+    profile_names = set(_profiles())
+    if profile_names & set(node):
+        for key, child in node.items():
+            if key not in profile_names:
+                raise ValueError(f"{source.name}: [{prefix}] has table {key!r}, which is not a profile "
+                                 f"({', '.join(names())})")
+            if not isinstance(child, dict):
+                raise ValueError(f"{source.name}: [{prefix}.{key}] must be a table")
+        if prefix in out:
+            raise ValueError(f"{source.name}: experiment {prefix!r} is also declared in {out[prefix][1].name}")
+        out[prefix] = ({p: dict(v) for p, v in node.items()}, source)
+        return
+    for key, child in node.items():
+        if isinstance(child, dict):
+            _collect(f"{prefix}.{key}" if prefix else key, child, out, source)
+
+
+@lru_cache(maxsize=1)
+def _tables() -> dict[str, tuple[dict, Path]]:
     out: dict = {}
-    for path in sorted(Path(__file__).parent.glob("*.toml")):
+    for path in sorted(_HERE.glob("*.toml")):
+        if path.name == "profiles.toml":
+            continue
         with open(path, "rb") as fh:
-            _flatten("", tomllib.load(fh), out, path)
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path.name}: not valid TOML: {exc}") from None
+        _collect("", data, out, path)
     return out
 
 
 def experiments() -> list[str]:
-    """Names of every experiment that declares profiles."""
+    """Names of every experiment that has values in the TOML files."""
     return sorted(_tables())
 
 
-def table(experiment: str) -> dict:
-    """``{profile: {size: value}}`` for one experiment."""
+def _raw(name: str) -> tuple[dict, Path]:
     tables = _tables()
-    if experiment not in tables:
-        raise KeyError(f"unknown experiment {experiment!r}; known experiments: {', '.join(sorted(tables))}")
-    return {p: dict(v) for p, v in tables[experiment].items()}
+    if name not in tables:
+        raise ValueError(f"experiment {name!r} has no values in any profiles/*.toml file; experiments with "
+                         f"values: {', '.join(sorted(tables))}")
+    return tables[name]
 
 
-def resolve(experiment: str, profile: str = DEFAULT_PROFILE, **overrides) -> Sizes:
-    """Sizes of ``experiment`` at ``profile``, with every override that is not ``None`` applied.
+def table(exp: str | type) -> dict[str, dict]:
+    """``{profile: {size: value}}`` for one experiment, with each profile's base filled in and every value
+    checked against the experiment's dataclass."""
+    cls = _class(exp)
+    name = cls.experiment_name
+    raw, source = _raw(name)
+    hints = typing.get_type_hints(cls)
+    declared = {f.name for f in dataclasses.fields(cls)}
+    out: dict[str, dict] = {}
+    for profile, entry in _profiles().items():
+        given = raw.get(profile)
+        if given is None and entry["base"] is None:
+            raise ValueError(f"{source.name}: experiment {name!r} has no [{name}.{profile}] table (profile "
+                             f"{profile!r} has no base to take values from)")
+        values = dict(out[entry["base"]]) if entry["base"] is not None else {}
+        for key, value in (given or {}).items():
+            if key not in declared:
+                raise ValueError(f"{source.name}: [{name}.{profile}] has unknown key {key!r}; "
+                                 f"{cls.__module__}.{cls.__name__} declares {', '.join(sorted(declared))}")
+            values[key] = _coerce(value, hints[key], f"{source.name}: [{name}.{profile}] {key}")
+        missing = sorted(declared - set(values))
+        if missing:
+            raise ValueError(f"{source.name}: [{name}.{profile}] lacks key(s) {missing}")
+        out[profile] = values
+    return out
 
-    Raises a ``ValueError`` naming the problem for an unknown profile or an unknown size.
-    """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    values = dict(table(experiment)[profile])
+
+def resolve(exp: str | type, profile: str | None = None, **overrides) -> Any:
+    """The experiment's dataclass at ``profile``, with every override that is not ``None`` applied (checked
+    and converted like the table's values: a list becomes a tuple)."""
+    profile = check_profile(default_profile() if profile is None else profile)
+    if isinstance(exp, str) and exp not in _REGISTRY:
+        _import_experiments()
+        if exp not in _REGISTRY and exp in _tables():
+            return _legacy_resolve(exp, profile, overrides)
+    cls = _class(exp)
+    values = table(cls)[profile]
+    hints = typing.get_type_hints(cls)
     unknown = sorted(set(overrides) - set(values))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for experiment {experiment!r}; "
-                         f"its sizes are {sorted(values)}")
+        raise ValueError(f"unknown parameter(s) {unknown} for experiment {cls.experiment_name!r}; its sizes are "
+                         f"{', '.join(sorted(values))}")
     for key, value in overrides.items():
         if value is not None:
-            values[key] = value
-    return Sizes(experiment, profile, MappingProxyType(values))
+            values[key] = _coerce(value, hints[key], f"parameter {key!r} of {cls.experiment_name}")
+    return cls(**values)
+
+
+def fields(exp: str | type) -> list[Field]:
+    """Every size of an experiment with its type, meaning, unit and value per profile."""
+    cls = _class(exp)
+    hints = typing.get_type_hints(cls)
+    values = table(cls)
+    return [Field(f.name, _type_name(hints[f.name], f.name), f.metadata["meaning"], f.metadata["unit"],
+                  {p: values[p][f.name] for p in names()}) for f in dataclasses.fields(cls)]
+
+
+def describe(exp: str | type) -> str:
+    """A plain-text table of :func:`fields`, as ``replab list`` prints it."""
+    lines = []
+    for f in fields(exp):
+        unit = f" [{f.unit}]" if f.unit else ""
+        per = ", ".join(f"{p}={v!r}" for p, v in f.values.items())
+        lines.append(f"{f.name} ({f.type}){unit}: {f.meaning}\n        {per}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- pages
+
+
+def page_experiments(page: str) -> tuple[type, ...]:
+    """The experiments whose sizes are parameters of ``page`` (a page id such as ``peste2017/01-...``)."""
+    _import_experiments()
+    return tuple(_PAGES.get(page, ()))
+
+
+def _page_fields(page: str) -> dict[str, list[type]]:
+    """Parameter name -> the page's experiments that have a size of that name (one parameter sets them all)."""
+    out: dict[str, list[type]] = {}
+    for cls in page_experiments(page):
+        for f in dataclasses.fields(cls):
+            out.setdefault(f.name, []).append(cls)
+    return out
+
+
+def resolve_page(page: str, profile: str, namespace: dict) -> tuple:
+    """Every experiment of ``page`` at ``profile``, each size taken from ``namespace`` (the page's parameters,
+    ``None`` meaning the profile's value): the page passes its parameters without naming them again."""
+    classes = page_experiments(page)
+    if not classes:
+        raise ValueError(f"page {page!r} declares no experiment; known pages: {', '.join(sorted(_PAGES))}")
+    out = []
+    for cls in classes:
+        given = {f.name: namespace.get(f.name) for f in dataclasses.fields(cls)}
+        out.append(resolve(cls, profile, **given))
+    return tuple(out)
+
+
+PARAMETERS_MARK = "# Sizes (None: the profile's value)."
+
+
+def parameters_block(page: str) -> str:
+    """The generated part of ``page``'s parameters cell: one ``name = None  # meaning`` line per size of its
+    experiments. ``make sync`` writes it; a test checks every page has it."""
+    fields_of = _page_fields(page)
+    if not fields_of:
+        return ""
+    width = max(len(n) for n in fields_of) + len(" = None")
+    lines = [PARAMETERS_MARK + " Written by `make sync`; `replab list` shows types and values."]
+    for name, classes in fields_of.items():
+        f = next(f for f in dataclasses.fields(classes[0]) if f.name == name)
+        unit = f" [{f.metadata['unit']}]" if f.metadata["unit"] else ""
+        lines.append(f"{name + ' = None':<{width}}  # {f.metadata['meaning']}{unit}")
+    return "\n".join(lines)
+
+
+def check_value(page: str, name: str, value: Any) -> None:
+    """Raise a ``ValueError`` when ``value`` cannot be size ``name`` of every experiment of ``page`` having it.
+    Returns quietly for a name that is no size of the page (the caller checks those)."""
+    for cls in _page_fields(page).get(name, []):
+        if value is not None:
+            _coerce(value, typing.get_type_hints(cls)[name], f"parameter {name!r} of {page}")
+
+
+def check_all() -> list[str]:
+    """Check every experiment's tables at every profile and every experiment's registration; returns the names
+    checked. Raises the first ``ValueError`` found."""
+    _import_experiments()
+    missing = sorted(set(_tables()) - set(_REGISTRY))
+    if missing:
+        raise ValueError(f"experiment(s) {missing} have values in profiles/*.toml but no dataclass declares them")
+    unvalued = sorted(set(_REGISTRY) - set(_tables()))
+    if unvalued:
+        raise ValueError(f"experiment(s) {unvalued} are declared but have no values in profiles/*.toml")
+    for name in sorted(_REGISTRY):
+        table(name)
+    return sorted(_REGISTRY)
+
+
+# ---------------------------------------------------------------------------------------------- transition
+# TEMPORARY: experiments not yet declared as dataclasses resolve to a read-only mapping, as before.
+
+
+class _Sizes(dict):
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def as_dict(self) -> dict:
+        return dict(self)
+
+
+def _legacy_resolve(name: str, profile: str, overrides: dict):
+    raw, _ = _raw(name)
+    values = dict(raw[profile])
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for experiment {name!r}; its sizes are {sorted(values)}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _Sizes(values)
