@@ -24,7 +24,9 @@ def test_list_shows_pages_and_parameters(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "00-datasets" in out and "profile = 'quick'" in out and "n = None" in out
+    assert "00-datasets" in out and "profile = 'quick'" in out
+    assert "n (int) [images]: examples shown of the dataset looked at closely" in out
+    assert "smoke=16, quick=64, full=256" in out and "profiles: smoke (" in out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -123,9 +125,9 @@ def no_kernel(monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-p", "n", "abc"], "parameter 'n' of notebook 00-datasets takes an integer or None (default None), got 'abc'"),
-    (["-p", "n", "16.5"], "takes an integer or None"),
-    (["-p", "n", "True"], "takes an integer or None"),
+    (["-p", "n", "abc"], "parameter 'n' of 00-datasets must be an int, got 'abc' (str)"),
+    (["-p", "n", "16.5"], "must be an int, got 16.5"),
+    (["-p", "n", "True"], "must be an int, got True"),
     (["-p", "seed", "None"], "parameter 'seed' of notebook 00-datasets takes an integer (default 0), got None"),
     (["-p", "seed", "[1]"], "takes an integer"),
     (["-p", "dataset", "3"], "parameter 'dataset' of notebook 00-datasets takes a string"),
@@ -137,14 +139,13 @@ def test_run_checks_parameter_types_before_starting_a_kernel(args, message, caps
 
 
 @pytest.mark.parametrize("page, name, good, bad, message", [
-    ("peste2017/01-active-components", "alphas", "[0.5, 1]", "['a']", "takes a list of numbers or None"),
-    ("peste2017/01-active-components", "threshold", "1", "'x'", "takes a number or None"),
-    ("jamroz2020/01-memorisation", "d", "'paper'", "[2]", "takes an integer, a string or None"),
-    ("bonheme2022/01-encoder-before-decoder", "datasets", "['dsprites']", "'dsprites'", "takes a list"),
-    ("bonheme2023/02-generic-encoders", "source", "symsol_like", "3", "takes a string or None"),
-    ("peste2017/04-geodesics", "geo_k", "16", "abc", "takes an integer or None"),
+    ("peste2017/01-active-components", "alphas", "[0.5, 1]", "['a']", "must be a float"),
+    ("peste2017/01-active-components", "threshold", "1", "'x'", "must be a float"),
+    ("bonheme2022/01-encoder-before-decoder", "datasets", "['dsprites']", "'dsprites'", "must be a list"),
+    ("peste2017/04-geodesics", "geo_k", "16", "abc", "must be an int"),
+    ("00-datasets", "seed", "3", "'x'", "takes an integer"),
 ])
-def test_parameter_types_come_from_defaults_profiles_and_annotations(page, name, good, bad, message):
+def test_parameter_types_come_from_the_experiments_and_defaults(page, name, good, bad, message):
     from replab import notebooks
 
     p = notebooks.find(page)
@@ -157,10 +158,14 @@ def test_parameter_types_come_from_defaults_profiles_and_annotations(page, name,
 def test_every_parameter_of_every_page_has_a_known_type():
     from replab import notebooks
 
+    from replab import profiles
+
     for page in notebooks.discover(ROOT / "notebooks"):
-        untyped = [name for name, examples in notebooks.parameter_examples(page).items() if not examples]
-        assert not untyped, (f"{page.name}: parameters {untyped} default to None and reach no profile; "
-                             f"annotate them in the parameters cell (e.g. `n: int | None = None`)")
+        sizes = {f.name for cls in profiles.page_experiments(page.name) for f in profiles.fields(cls)}
+        untyped = [name for name, examples in notebooks.parameter_examples(page).items()
+                   if not examples and name not in sizes]
+        assert not untyped, (f"{page.name}: parameters {untyped} default to None and are no size of the page's "
+                             f"experiments; annotate them in the parameters cell (e.g. `n: int | None = None`)")
 
 
 def _write_notebook(path, metadata):

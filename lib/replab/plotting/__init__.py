@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import matplotlib
 
-__all__ = ["style", "image_grid", "bar_counts"]
+__all__ = ["style", "image_grid", "bar_counts", "dataset_tour", "factor_histograms"]
 
 _STYLE = {
     "figure.dpi": 110,
@@ -68,3 +68,36 @@ def bar_counts(labels, ax=None, title: str | None = None, xlabel: str = "class")
     if title:
         ax.set_title(title)
     return ax
+
+
+def dataset_tour(names, n: int, seed: int = 0, split: str = "train"):
+    """One grid of at most 36 examples of each dataset in ``names``, side by side; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .. import data
+
+    style()
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        ds = data.load(name, split=split).sample(min(n, 36), seed=seed)
+        image_grid(ds.images, ncols=6, ax=ax, title=name)
+    fig.tight_layout()
+    return fig
+
+
+def factor_histograms(factors, names, bins: int = 32):
+    """One histogram per column of ``factors`` (N×F, the generative factors of a dataset), titled by ``names``;
+    returns the figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    style()
+    f = np.asarray(factors.numpy() if hasattr(factors, "numpy") else factors)
+    if f.ndim != 2 or f.shape[1] != len(names):
+        raise ValueError(f"factors: expected N×{len(names)} (one column per name), got shape {f.shape}")
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.2), squeeze=False)
+    for j, (ax, name) in enumerate(zip(axes[0], names)):
+        ax.hist(f[:, j], bins=bins, color="C1")
+        ax.set_title(name)
+    fig.tight_layout()
+    return fig
