@@ -34,6 +34,7 @@ from ..data._base import resolve_root
 from ..distributions import student_t_marginal_mixture
 from ..dpgmm import DPGMM, relative_entropy, total_correlation
 from ..fingerprints import PAPER_LAYER_DIMS, fingerprints
+from ..similarity.frechet import frechet_distance
 from ..models import MLPConfig, VGGConfig, WAECelebAConfig, vgg_layout
 from ..train import TrainConfig, TrainedRun
 
@@ -424,23 +425,6 @@ def classifier_outputs(run: TrainedRun, images: torch.Tensor, batch_size: int = 
     out = capture(run.model, x, layers=[last, "output"], reduce="gap", batch_size=batch_size, device=dev)
     logits = out["output"].double()
     return out[last].double(), torch.sigmoid(logits) if run.config.multi_label else torch.softmax(logits, 1)
-
-
-def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (rows are examples):
-    ``‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2})`` (Heusel et al. 2017, with a classifier of our own)."""
-    a, b = (np.asarray(torch.as_tensor(t, dtype=torch.float64)) for t in (a, b))
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"a, b: expected two matrices with the same number of columns, got {a.shape} and {b.shape}")
-    if min(len(a), len(b)) < 2:
-        raise ValueError("a, b: need at least 2 rows each to estimate a covariance")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    # Σa Σb is similar to the PSD Σa^½ Σb Σa^½, so its eigenvalues are real and ≥ 0 and tr (Σa Σb)^½ is the sum of
-    # their square roots; this stays finite when a covariance is singular (dead features), unlike sqrtm.
-    eig = np.linalg.eigvals(cov_a @ cov_b).real
-    trace_root = np.sqrt(np.clip(eig, 0.0, None)).sum()
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
 
 
 def has_labels(dataset: str) -> bool:
