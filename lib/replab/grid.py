@@ -3,7 +3,7 @@
 :func:`run_grid` submits every member that is not in the artifact cache yet to an executor with a
 ``concurrent.futures``-style ``submit(fn, *args)`` returning futures with ``.result()``: local processes by default
 (:class:`~concurrent.futures.ProcessPoolExecutor`), a Dask cluster (``dask.distributed.Client``), or SLURM through a
-``submitit`` executor. Workers write their results into the shared cache folder; finished members are skipped on
+``submitit`` executor; or :class:`InProcess`, which trains every member in the calling process. Workers write their results into the shared cache folder; finished members are skipped on
 a re-run, and a member killed half-way resumes from its checkpoint when submitted again.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .runtime import progress
 from .train import ARTIFACT_KIND, TrainConfig, TrainedRun, key_config, load_run, train_group
 from .train.groups import default_group_size, groups
 
-__all__ = ["GridMember", "run_grid", "expand", "load_grid", "groups"]
+__all__ = ["GridMember", "run_grid", "expand", "load_grid", "groups", "InProcess", "train_runs"]
 
 
 @dataclass
@@ -75,6 +75,25 @@ def _train_group(configs: list[TrainConfig], cache_root: str, keys: list[str], d
     pinned = {config_hash(key_config(c, data), with_code=False): k for c, k in zip(configs, keys)}
     train_group(configs, _PinnedKeyCache(cache_root, pinned), data=[data] * len(configs))
     return keys
+
+
+class _Deferred:
+    """A job of :class:`InProcess`: it runs when its result is asked for, so the grid's progress bar follows it."""
+
+    def __init__(self, fn, args):
+        self._fn, self._args = fn, args
+
+    def result(self):
+        return self._fn(*self._args)
+
+
+class InProcess:
+    """An executor for :func:`run_grid` that trains the members one after the other in the calling process, each
+    when :func:`run_grid` waits for it (the cheapest on a small CPU: no worker imports torch again). Two processes
+    training the same member at once are kept apart by the artifact cache's per-key lock."""
+
+    def submit(self, fn, *args):
+        return _Deferred(fn, args)
 
 
 def _default_executor(n_jobs: int) -> ProcessPoolExecutor:
@@ -163,3 +182,25 @@ def load_grid(configs: Sequence[TrainConfig], cache: ArtifactCache | None = None
     """The cached runs of ``configs`` (None for members not trained yet)."""
     cache = ArtifactCache() if cache is None else cache
     return [load_run(c, cache, data=data) for c in configs]
+
+
+def train_runs(configs: Sequence[TrainConfig], n_jobs: int = 1, cache: ArtifactCache | None = None
+               ) -> list[TrainedRun]:
+    """Train (or load from the cache) every configuration through :func:`run_grid`, and return their runs.
+
+    ``n_jobs=1`` trains the members one after the other in this process (:class:`InProcess`); ``n_jobs > 1`` uses
+    a local pool of that many worker processes. Members already in the cache are loaded, not trained.
+    """
+    configs = list(configs)
+    if not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs >= 1):
+        raise ValueError(f"n_jobs: expected a positive integer, got {n_jobs!r}")
+    cache = ArtifactCache() if cache is None else cache
+    if n_jobs == 1:
+        run_grid(configs, executor=InProcess(), cache=cache)
+    else:
+        run_grid(configs, cache=cache, max_workers=n_jobs)
+    runs = load_grid(configs, cache=cache)
+    missing = [i for i, r in enumerate(runs) if r is None]
+    if missing:  # only if the cache folder lost them between training and loading
+        raise RuntimeError(f"train_runs: members {missing} are not in the cache {cache.root} after training")
+    return runs

@@ -171,35 +171,6 @@ def test_random_labels_are_one_fixed_permutation_for_every_seed():
     assert (r0 != true).float().mean() > 0.75  # about 90% change for 10 balanced classes
 
 
-def test_train_runs_goes_through_the_grid_runner(tmp_path, monkeypatch):
-    import replab.grid as grid
-
-    calls = []
-    real = grid.run_grid
-    monkeypatch.setattr(grid, "run_grid", lambda configs, **kw: calls.append(kw) or real(configs, **kw))
-    cache = ArtifactCache(tmp_path)
-    cfgs = [jamroz.cnn_config("mnist10k", 8, 8, seed=s, n_train=50, epochs=1, batch_size=25) for s in (0, 1)]
-    runs = jamroz.train_runs(cfgs, cache=cache)
-    assert len(calls) == 1 and isinstance(calls[0]["executor"], jamroz._InProcess)
-    assert [r.config.seed for r in runs] == [0, 1] and all(cache.exists("train", c) for c in cfgs)
-    # two seeds, two different nets
-    w0, w1 = (next(r.model.parameters()).detach() for r in runs)
-    assert not torch.allclose(w0, w1)
-    members = grid.run_grid(cfgs, cache=cache)
-    assert [m.status for m in members] == ["cached", "cached"]
-    with pytest.raises(ValueError, match="n_jobs: expected a positive integer"):
-        jamroz.train_runs(cfgs, n_jobs=0, cache=cache)
-
-
-@pytest.mark.slow
-def test_train_runs_with_worker_processes_matches_in_process(tmp_path):
-    cfg = jamroz.cnn_config("mnist10k", 8, 8, seed=5, n_train=50, epochs=1, batch_size=25, device="cpu")
-    pooled = jamroz.train_runs([cfg], n_jobs=2, cache=ArtifactCache(tmp_path / "pool"))[0]
-    local = jamroz.train_runs([cfg], cache=ArtifactCache(tmp_path / "local"))[0]
-    for (name, a), (_, b) in zip(pooled.model.state_dict().items(), local.model.state_dict().items()):
-        torch.testing.assert_close(a, b, msg=name)
-
-
 def test_band_plots_draw_mean_and_min_max_band():
     import matplotlib
     matplotlib.use("Agg")

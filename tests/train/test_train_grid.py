@@ -6,7 +6,7 @@ import torch
 
 from replab import models as M
 from replab.cache import ArtifactCache
-from replab.grid import expand, load_grid, run_grid
+from replab.grid import InProcess, expand, load_grid, run_grid, train_runs
 from replab.train import TrainConfig, train
 
 BASE = TrainConfig(M.MLPConfig(latent_dim=2, hidden=(8,), input_shape=(1, 4, 4)), dataset="toy", batch_size=4,
@@ -80,3 +80,32 @@ def test_a_grid_runs_through_submitit(tmp_path):
     members = run_grid(expand(BASE, seed=[0, 1]), executor, cache, data=_images())
     assert [m.status for m in members] == ["trained", "trained"]
     assert all(r is not None for r in load_grid(expand(BASE, seed=[0, 1]), cache, data=_images()))
+
+
+def test_in_process_jobs_run_when_their_result_is_asked_for():
+    calls = []
+    job = InProcess().submit(lambda *args: calls.append(args) or len(calls), 1, "a")
+    assert calls == []
+    assert job.result() == 1 and calls == [(1, "a")]
+
+
+def test_train_runs_trains_in_process_then_loads_from_the_cache(tmp_path, monkeypatch):
+    import replab.grid as grid
+
+    calls, real = [], grid.run_grid
+    monkeypatch.setattr(grid, "run_grid", lambda configs, **kw: calls.append(kw) or real(configs, **kw))
+    configs = expand(TrainConfig(M.MLPConfig(latent_dim=2, hidden=(8,)), dataset="synthetic", batch_size=8,
+                                 steps=3, lr=1e-3), seed=[0, 1])
+    cache = ArtifactCache(tmp_path)
+    runs = train_runs(configs, cache=cache)
+    assert len(calls) == 1 and isinstance(calls[0]["executor"], InProcess)
+    assert [r.config.seed for r in runs] == [0, 1] and all(cache.exists("train", c) for c in configs)
+    alone = train(configs[1], cache=False)  # the same numbers as one run trained by itself
+    for k, v in alone.model.state_dict().items():
+        torch.testing.assert_close(runs[1].model.state_dict()[k], v)
+    assert [m.status for m in real(configs, cache=cache)] == ["cached", "cached"]
+    hits = cache.hits
+    again = train_runs(configs[:1], cache=cache)[0]  # loaded, not trained again
+    assert cache.hits > hits and again.key == runs[0].key
+    with pytest.raises(ValueError, match="n_jobs: expected a positive integer"):
+        train_runs(configs, n_jobs=0, cache=cache)

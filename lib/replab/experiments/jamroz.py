@@ -36,6 +36,7 @@ from ..dpgmm import DPGMM, relative_entropy, total_correlation
 from ..fingerprints import PAPER_LAYER_DIMS, fingerprints
 from ..similarity.frechet import frechet_distance
 from ..models import MLPConfig, VGGConfig, WAECelebAConfig, vgg_layout
+from ..grid import train_runs
 from ..train import TrainConfig, TrainedRun
 
 __all__ = ["REGULARISERS", "cnn_config", "train_runs", "real_images", "probe_images", "accuracy", "layer_dims",
@@ -136,51 +137,6 @@ def cnn_config(dataset: str = "mnist10k", depth: int = 8, width: int = 64, label
                        momentum=0.9, nesterov=True, weight_decay=1e-6, seed=seed, random_labels=labels == "random",
                        label_seed=0, augment=augment, crop_padding=4, normalize_mean=mean, normalize_std=std,
                        checkpoint_every=10_000, log_every=10, device=device)
-
-
-class _Deferred:
-    """A member of :func:`replab.grid.run_grid` trained in this process when its result is asked for (so that the
-    grid's progress bar follows the training). Two pages training the same member at once are kept apart by the
-    artifact cache's per-key lock inside :func:`replab.train.train`."""
-
-    def __init__(self, fn, args):
-        self._fn, self._args = fn, args
-
-    def result(self):
-        return self._fn(*self._args)
-
-
-class _InProcess:
-    """An executor for :func:`replab.grid.run_grid` that trains the members one after the other in this process
-    (the cheapest on a small CPU: no worker imports torch again)."""
-
-    def submit(self, fn, *args):
-        return _Deferred(fn, args)
-
-
-def train_runs(configs: Sequence[TrainConfig], n_jobs: int = 1, cache: ArtifactCache | None = None
-               ) -> list[TrainedRun]:
-    """Train (or load from the cache) every configuration through :func:`replab.grid.run_grid`.
-
-    ``n_jobs=1`` trains the members one after the other in this process (two pages running at once never train
-    the same member twice: the cache's per-key lock makes the second wait, then load it); ``n_jobs > 1`` uses the
-    grid's pool of that many worker processes. Members already in the cache are loaded, not trained.
-    """
-    from ..grid import load_grid, run_grid
-
-    configs = list(configs)
-    if not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs >= 1):
-        raise ValueError(f"n_jobs: expected a positive integer, got {n_jobs!r}")
-    cache = ArtifactCache() if cache is None else cache
-    if n_jobs == 1:
-        run_grid(configs, executor=_InProcess(), cache=cache)
-    else:
-        run_grid(configs, cache=cache, max_workers=n_jobs)
-    runs = load_grid(configs, cache=cache)
-    missing = [i for i, r in enumerate(runs) if r is None]
-    if missing:  # only if the cache folder lost them between training and loading
-        raise RuntimeError(f"train_runs: members {missing} are not in the cache {cache.root} after training")
-    return runs
 
 
 def real_images(dataset: str = "mnist10k", n: int = 1000, seed: int = 0, split: str = "test") -> torch.Tensor:
