@@ -133,10 +133,32 @@ def write_scorecard(root: Path, claims_dir: Path) -> Path:
         raise ValueError(f"claims folder {claims_dir} holds no claim records (*.json written by the pages); "
                          f"book/scorecard.md is left as it is")
     full_dir = root / "results" / "full" / "claims"
-    text = _claims.scorecard_markdown(recorded, _claims.load_all(full_dir) if full_dir.is_dir() else ())
+    figure = root / "book" / "scorecard-forest.svg"
+    atomic_write_bytes(figure, _forest_svg(recorded))
+    text = _claims.scorecard_markdown(recorded, _claims.load_all(full_dir) if full_dir.is_dir() else (),
+                                      figure=figure.name)
     out = root / "book" / "scorecard.md"
     atomic_write_bytes(out, text.encode("utf-8"))
     return out
+
+
+def _forest_svg(recorded) -> bytes:
+    """The scorecard's forest plot as SVG bytes, the same for the same claims (no date, fixed ids)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .plotting.claims import forest
+
+    with matplotlib.rc_context({"svg.hashsalt": "replab-scorecard", "svg.fonttype": "none"}):
+        fig = forest(recorded)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        plt.close(fig)
+    return buf.getvalue()
 
 
 def _install_static(root: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .cache import atomic_write_bytes, repo_root
-from . import profiles
+from . import evidence, profiles
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 PAPERS = {
@@ -28,7 +28,8 @@ PAPERS = {
     "replab": "replab",
 }
 
-__all__ = ["Claim", "Recorder", "VERDICTS", "PAPERS", "claims_dir", "load_all", "verdict", "scorecard_markdown"]
+__all__ = ["Claim", "Recorder", "VERDICTS", "PAPERS", "claims_dir", "load_all", "verdict", "scorecard_markdown",
+           "effect_cell", "n_cell"]
 
 
 def claims_dir() -> Path:
@@ -72,6 +73,8 @@ class Claim:
     profile: str = "quick"
     date: str = ""
     hardware: str = ""
+    effect: dict | None = None   # an evidence.Effect as a dict: the effect, its interval, n and the rule's inputs
+    source: str = ""             # where the paper makes the claim ("Fig. 3", "Table 1", "Sec. 2.2")
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -80,6 +83,15 @@ class Claim:
             raise ValueError(f"unknown paper {self.paper!r}; known: {sorted(PAPERS)}")
         profiles.check_profile(self.profile)
         self.measured = _plain(dict(self.measured))
+        if self.effect is not None:
+            try:
+                self.effect = evidence.Effect(**self.effect).as_dict()
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"claim {self.claim_id!r}: effect is not an evidence.Effect ({exc})") from None
+
+    def interval(self) -> "evidence.Effect | None":
+        """The claim's effect as an :class:`replab.evidence.Effect`, or ``None`` for a claim recorded without."""
+        return None if self.effect is None else evidence.Effect(**self.effect)
 
 
 def _hardware() -> str:
@@ -119,9 +131,32 @@ class Recorder:
         c = Claim(page=self.page, paper=paper, claim_id=claim_id, claim=claim, verdict=verdict(holds),
                   measured=measured, profile=self.profile,
                   date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=_hardware())
-        self.claims = [x for x in self.claims if x.claim_id != claim_id] + [c]
+        return self._keep(c)
+
+    def _keep(self, c: Claim) -> Claim:
+        self.claims = [x for x in self.claims if x.claim_id != c.claim_id] + [c]
         atomic_write_bytes(self.path, json.dumps([asdict(x) for x in self.claims], indent=1).encode())
         return c
+
+    def add_effect(self, paper: str, claim_id: str, claim: str, effect: "evidence.Effect", source: str,
+                   **measured) -> Claim:
+        """Record a claim whose verdict is :func:`replab.evidence.rule` of its ``effect``; ``source`` names the
+        paper's figure, table or section that states it."""
+        if not isinstance(effect, evidence.Effect):
+            raise TypeError(f"effect: expected a replab.evidence.Effect, got {type(effect).__name__}")
+        if not source:
+            raise ValueError(f"claim {claim_id!r}: name the paper's figure, table or section (source=...)")
+        c = Claim(page=self.page, paper=paper, claim_id=claim_id, claim=claim, verdict=evidence.rule(effect),
+                  measured=measured, profile=self.profile,
+                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=_hardware(),
+                  effect=effect.as_dict(), source=source)
+        return self._keep(c)
+
+    def figure(self):
+        """The page's claims with an interval as a forest plot (:func:`replab.plotting.claims.forest`)."""
+        from .plotting.claims import forest
+
+        return forest(self.claims)
 
     def table(self):
         """The recorded claims as a pandas DataFrame (what a page displays as its verdict cell)."""
@@ -164,18 +199,39 @@ def load_all(directory: str | Path | None = None) -> list[Claim]:
     return out
 
 
-_ICON = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "inconclusive": "➖ inconclusive"}
+def _num(v: float) -> str:
+    return f"{v:.3g}"
 
 
-def scorecard_markdown(claims: Iterable[Claim], full_claims: Iterable[Claim] = ()) -> str:
-    """The scorecard page: one row per claim, its page, and the verdict at each profile that ran."""
+def effect_cell(c: Claim) -> str:
+    """``estimate [low, high] vs null`` for a claim with an interval; what the claim lacks otherwise."""
+    e = c.interval()
+    if e is None:
+        return "no interval (recorded before intervals)"
+    if e.low is None:
+        return f"{_num(e.estimate)}; no interval: {e.why}"
+    need = "" if e.smallest is None else f", needs {'≥' if e.side == 'greater' else '≤'} {_num(e.smallest)}"
+    return f"{_num(e.estimate)} [{_num(e.low)}, {_num(e.high)}] vs {_num(e.null)}{need}"
+
+
+def n_cell(c: Claim) -> str:
+    e = c.interval()
+    if e is None or not e.n:
+        return "—"
+    return " × ".join(f"{v:,} {k}" for k, v in e.n.items())
+
+
+def scorecard_markdown(claims: Iterable[Claim], full_claims: Iterable[Claim] = (),
+                       figure: str | None = None) -> str:
+    """The scorecard page: the counts, the forest plot (``figure``, a path relative to the page) and, per paper,
+    a compact table (claim, verdict, effect [interval], n); the measured values stay on each claim's page."""
     claims = list(claims)
     full = {(c.page, c.claim_id): c for c in full_claims}
     lines = ["# Scorecard", "",
-             "Which claims of the papers reproduce, as measured by the last build of this book. Each row links to "
-             "the page that tests it; the numbers are the measured values behind the verdict. `quick` is the "
-             "book's default size (2 CPU cores); `full` is the paper's setting, run separately on a GPU "
-             "(see {doc}`reproduce`).", ""]
+             "Which claims of the papers reproduce, as measured by the last build of this book. Each claim states "
+             "its effect as one number with a 95% interval; the rule: " + evidence.RULE + ". Each row links to "
+             "the page that tests it, where the measured values are. `quick` is the book's default size "
+             "(2 CPU cores); `full` is the paper's setting, run separately on a GPU (see {doc}`reproduce`).", ""]
     if not claims:
         lines += ["No claims were recorded: build the book with `make book` to fill this page.", ""]
         return "\n".join(lines)
@@ -183,20 +239,22 @@ def scorecard_markdown(claims: Iterable[Claim], full_claims: Iterable[Claim] = (
     for c in claims:
         by_paper.setdefault(c.paper, []).append(c)
     counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+    with_interval = sum(c.interval() is not None and c.interval().low is not None for c in claims)
     lines += [f"**{len(claims)} claims**: {counts['reproduced']} reproduced, {counts['not reproduced']} not "
-              f"reproduced, {counts['inconclusive']} inconclusive.", ""]
+              f"reproduced, {counts['inconclusive']} inconclusive; {with_interval} with an interval.", ""]
+    if figure:
+        lines += [f"![Every claim with an interval: its effect against the null, coloured by verdict]({figure})",
+                  ""]
     for paper in PAPERS:
         if paper not in by_paper:
             continue
-        lines += [f"## {PAPERS[paper]}", "",
-                  "| page | claim | statement | verdict | measured | full profile |",
-                  "|---|---|---|---|---|---|"]
+        lines += [f"## {PAPERS[paper]}", "", "| claim | verdict | effect [95% interval] | n |", "|---|---|---|---|"]
         for c in sorted(by_paper[paper], key=lambda c: (c.page, c.claim_id)):
             f = full.get((c.page, c.claim_id))
-            full_cell = f"{_ICON[f.verdict]} ({f.date}, {f.hardware})" if f else "not run"
-            measured = "; ".join(f"{k}={_fmt(v)}" for k, v in c.measured.items()).replace("|", "/")
-            label = f"{_ICON[c.verdict]} ({c.profile})"
-            lines.append(f"| [{c.page}](../notebooks/{c.page}.md) | `{c.claim_id}` | {c.claim.replace('|', '/')} "
-                         f"| {label} | {measured} | {full_cell} |")
+            verdict = f"{c.verdict} ({c.profile})" + (f"; full: {f.verdict}" if f else "")
+            source = f" ({c.source})" if c.source else ""
+            statement = c.claim.replace("|", "/")
+            lines.append(f"| [`{c.claim_id}`](../notebooks/{c.page}.md){source}: {statement} | {verdict} | "
+                         f"{effect_cell(c).replace('|', '/')} | {n_cell(c)} |")
         lines.append("")
     return "\n".join(lines)

@@ -25,11 +25,50 @@ def test_loaded_claims_make_a_scorecard(tmp_path):
     rec.add("peste2017", "c2", "more is better", False, acc=0.5)
     loaded = claims.load_all(tmp_path)
     md = claims.scorecard_markdown(loaded)
-    assert "**2 claims**: 1 reproduced, 1 not reproduced, 0 inconclusive." in md
-    assert "[peste2017/01-x](../notebooks/peste2017/01-x.md)" in md
-    assert "not run" in md
-    full = [claims.Claim(**{**vars(loaded[0]), "profile": "full", "hardware": "GPU X"})]
-    assert "GPU X" in claims.scorecard_markdown(loaded, full)
+    assert "**2 claims**: 1 reproduced, 1 not reproduced, 0 inconclusive; 0 with an interval." in md
+    assert "[`c1`](../notebooks/peste2017/01-x.md): counts saturate | reproduced (quick) |" in md
+    full = [claims.Claim(**{**vars(loaded[0]), "profile": "full", "verdict": "not reproduced"})]
+    assert "reproduced (quick); full: not reproduced" in claims.scorecard_markdown(loaded, full)
+
+
+def test_claims_with_effects_get_the_rule_and_a_compact_row(tmp_path):
+    from replab.evidence import Effect
+
+    rec = claims.Recorder("peste2017/01-x", "quick", directory=tmp_path)
+    rec.add_effect("peste2017", "up", "dropout raises complexity", Effect("Δ nats", 2.0, 0.5, 3.5,
+                   n={"seeds": 3}), source="Fig. 4")
+    rec.add_effect("peste2017", "big", "a drop of 20 nats", Effect("drop", 6.0, 4.0, 8.0, smallest=20.0,
+                   n={"seeds": 3, "examples": 200}), source="Table 1")
+    rec.add_effect("peste2017", "tie", "no interval", Effect("x", 1.0, None, None, why="one run"), source="Sec. 2")
+    loaded = claims.load_all(tmp_path)
+    assert [c.verdict for c in loaded] == ["reproduced", "not reproduced", "inconclusive"]
+    md = claims.scorecard_markdown(loaded, figure="forest.svg")
+    assert "![" in md and "(forest.svg)" in md and "2 with an interval" in md
+    assert "[`up`](../notebooks/peste2017/01-x.md) (Fig. 4): dropout raises complexity | reproduced (quick) | " \
+           "2 [0.5, 3.5] vs 0 | 3 seeds |" in md
+    assert "6 [4, 8] vs 0, needs ≥ 20 | 3 seeds × 200 examples |" in md
+    assert "1; no interval: one run" in md
+    with pytest.raises(ValueError, match="name the paper's figure"):
+        rec.add_effect("peste2017", "x", "y", Effect("x", 1.0, 0.0, 2.0), source="")
+    # every table row has four cells: the page width holds it
+    rows = [line for line in md.splitlines() if line.startswith("| [")]
+    assert rows and all(line.count(" | ") == 3 for line in rows)
+
+
+def test_the_forest_plot_draws_each_interval_on_its_own_scale(tmp_path):
+    from replab.evidence import Effect
+    from replab.plotting.claims import forest, forest_rows
+
+    rec = claims.Recorder("p/01", "quick", directory=tmp_path)
+    rec.add_effect("jamroz2020", "ratio", "r", Effect("ratio", 3.0, 2.0, 5.0, null=1.0), source="Fig. 1")
+    rec.add_effect("jamroz2020", "less", "l", Effect("d", -2.0, -4.0, 1.0, side="less"), source="Fig. 2")
+    rec.add("jamroz2020", "old", "o", True)
+    rows = {r["label"]: r for r in forest_rows(rec.claims)}
+    assert set(rows) == {"ratio", "less"}             # a claim without an interval is not drawn
+    assert rows["ratio"]["high"] == pytest.approx(1.0) and rows["ratio"]["low"] == pytest.approx(0.25)
+    assert rows["less"]["low"] == pytest.approx(-0.25) and rows["less"]["high"] == pytest.approx(1.0)
+    fig = forest(rec.claims)
+    assert len(fig.axes[0].get_yticklabels()) == 2
 
 
 def test_bad_values_are_rejected():
@@ -102,7 +141,8 @@ def test_the_scorecard_is_written_atomically_from_recorded_claims(tmp_path, monk
     monkeypatch.setattr("os.replace", boom)
     with pytest.raises(OSError):
         write_scorecard(root, tmp_path / "claims")
-    assert "**1 claims**" in out.read_text() and sorted(p.name for p in out.parent.iterdir()) == ["scorecard.md"]
+    assert "**1 claims**" in out.read_text()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["scorecard-forest.svg", "scorecard.md"]
 
 
 def test_scorecard_command_refuses_missing_claims(tmp_path, capsys, monkeypatch):
