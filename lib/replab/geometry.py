@@ -26,6 +26,11 @@ differentiable, and keep the input dtype (use float64 where precision matters).
 The public code of the authors' group draws semicircles in raw (μ, σ), steps the polar angle uniformly and divides
 by μ₂ − μ₁ (see the reference notes, §4.4). The default geodesic does none of that; that curve is available as
 ``fisher_rao_geodesic(..., legacy_semicircles=True)`` so a page can show how far it is from the true geodesic.
+
+Paths between two posteriors (Figs. 4 and 5): their lengths (:func:`path_summary`), the rise of σ along the
+geodesic (:func:`variance_rise`), and paths decoded by a VAE: the five interpolations of Fig. 5
+(:func:`interpolation_rows`), how sharp a decoded transition is (:func:`transition_sharpness`) and how much
+samples vary along a path (:func:`sampling_variability`).
 """
 from __future__ import annotations
 
@@ -46,6 +51,12 @@ __all__ = [
     "fisher_rao_log",
     "path_length",
     "euclidean_path_length",
+    "path_summary",
+    "variance_rise",
+    "transition_sharpness",
+    "largest_step",
+    "sampling_variability",
+    "interpolation_rows",
 ]
 
 ACTIVE_THRESHOLD = 0.01  # ε of Sec. 2.1
@@ -312,3 +323,133 @@ def euclidean_path_length(points) -> torch.Tensor:
         raise ValueError(f"points: expected shape [n_points ≥ 2, ..., d], got {tuple(p.shape)}")
     check_finite(p, "points")
     return torch.linalg.vector_norm(p[1:] - p[:-1], dim=-1).sum(0)
+
+
+# ----------------------------------------------------------------------------------------------- paths (Figs. 4, 5)
+
+
+def path_summary(mu1, sigma1, mu2, sigma2, n_steps: int = 200) -> dict:
+    """Lengths between two diagonal Gaussians (Fig. 4): the Fisher–Rao distance (the geodesic's length), the
+    Fisher–Rao lengths of the straight line in (μ, σ) and of the public code's semicircles
+    (``fisher_rao_geodesic(..., legacy_semicircles=True)``), and the Euclidean distance of the means.
+
+    Inputs of shape ``[..., d]``; outputs are tensors of shape ``[...]`` (float64).
+    """
+    args = [torch.as_tensor(a).double() for a in (mu1, sigma1, mu2, sigma2)]
+    s = torch.linspace(0, 1, n_steps, dtype=torch.float64)
+    t = s.reshape((-1,) + (1,) * args[0].ndim)
+    line_mu = (1 - t) * args[0] + t * args[2]
+    line_sigma = (1 - t) * args[1] + t * args[3]
+    return {"fisher_rao_distance": fisher_rao_distance(*args),
+            "fisher_rao_length_of_line": path_length(line_mu, line_sigma),
+            "fisher_rao_length_of_legacy_semicircles": path_length(
+                *fisher_rao_geodesic(*args, s, legacy_semicircles=True)),
+            "euclidean_distance_of_means": euclidean_path_length(torch.stack([args[0], args[2]]))}
+
+
+def variance_rise(mu1, sigma1, mu2, sigma2, n_steps: int = 101, min_separation: float = 1.0) -> float:
+    """The share of latent dimensions whose σ along the geodesic rises above both endpoints' σ (Fig. 4).
+
+    Only dimensions whose means are at least ``min_separation`` endpoint-σ apart are counted (the rise is
+    negligible for nearby means); returns NaN when there is none. Along the straight line σ never rises.
+    """
+    args = [torch.as_tensor(a).double() for a in (mu1, sigma1, mu2, sigma2)]
+    _, g_sigma = fisher_rao_geodesic(*args, torch.linspace(0, 1, n_steps, dtype=torch.float64))
+    separated = (args[0] - args[2]).abs() >= min_separation * torch.maximum(args[1], args[3])
+    if not separated.any():
+        return math.nan
+    rises = g_sigma.amax(0) > torch.maximum(args[1], args[3]) * (1 + 1e-9)
+    return float(rises[separated].double().mean())
+
+
+def _steps(images) -> torch.Tensor:
+    flat = torch.as_tensor(images).double().reshape(images.shape[0], -1)
+    return torch.linalg.vector_norm(flat[1:] - flat[:-1], dim=1)
+
+
+def transition_sharpness(images) -> float:
+    """The share of a path's total pixel change made by its largest single step, in (0, 1].
+
+    For images (n_steps, ...) along a path, the step sizes are ‖x_{i+1} − x_i‖; a gradual morph spreads the
+    change evenly (share ≈ 1/(n_steps − 1)), a sharp transition concentrates it in one step (share → 1).
+    """
+    steps = _steps(images)
+    total = steps.sum()
+    if total == 0:
+        raise ValueError("images: the path does not change; sharpness is undefined")
+    return float(steps.max() / total)
+
+
+def largest_step(images) -> int:
+    """Index of the image that ends the largest step of a path (the transition image, framed in Fig. 5)."""
+    return int(_steps(images).argmax()) + 1
+
+
+def _on_device(model, device):
+    from .runtime import get_device
+
+    dev = get_device(device)
+    return model.to(dev).eval(), dev
+
+
+@torch.no_grad()
+def sampling_variability(model, mu1, sigma1, mu2, sigma2, n_steps: int = 10, n_draws: int = 8, seed: int = 0,
+                         device="auto") -> dict:
+    """How much decoded samples vary around the decoded means along two paths between the same Gaussians.
+
+    For the Fisher–Rao geodesic and for the straight line in (μ, σ), the mean pixel distance
+    ‖decode(μ(t) + σ(t)ε) − decode(μ(t))‖ over t and ``n_draws`` draws of ε (the same draws on both paths).
+    ``model`` needs ``decode(z)`` returning Bernoulli logits. Returns ``{"geodesic": float, "line": float}``.
+    """
+    model, dev = _on_device(model, device)
+    args = [torch.as_tensor(a).double() for a in (mu1, sigma1, mu2, sigma2)]
+    t = torch.linspace(0, 1, n_steps, dtype=torch.float64)
+    tc = t[:, None]
+    paths = {"geodesic": fisher_rao_geodesic(*args, t),
+             "line": ((1 - tc) * args[0] + tc * args[2], (1 - tc) * args[1] + tc * args[3])}
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn((n_draws, n_steps, args[0].shape[-1]), generator=gen, dtype=torch.float64)
+    dtype = next(model.parameters()).dtype
+    out = {}
+    for name, (m, s) in paths.items():
+        centre = torch.sigmoid(model.decode(m.to(dev, dtype))).flatten(1)
+        draws = torch.sigmoid(model.decode((m + s * eps).to(dev, dtype))).flatten(2)
+        out[name] = float(torch.linalg.vector_norm(draws - centre, dim=-1).mean())
+    return out
+
+
+@torch.no_grad()
+def interpolation_rows(model, x1: torch.Tensor, x2: torch.Tensor, n_steps: int = 10, seed: int = 0,
+                       device="auto") -> dict[str, torch.Tensor]:
+    """The five interpolations of Fig. 5 between two images ``x1``, ``x2`` of shape (1, H, W) with a VAE
+    (``encode(x) -> (μ, log σ²)``, ``decode(z)`` -> Bernoulli logits).
+
+    Rows, each (n_steps, 1, H, W) in [0, 1]:
+    ``"pixels"`` the straight line in input space; ``"means"`` decoded straight line between μ₁ and μ₂;
+    ``"samples"`` decoded straight line between z₁ ~ q(z|x₁) and z₂ ~ q(z|x₂); ``"geodesic, sampled"`` one
+    z ~ N(μ(t), σ(t)²) per point of the Fisher–Rao geodesic; ``"geodesic, means"`` decoded μ(t) of the geodesic.
+    Decoded images are the Bernoulli means (sigmoid of the logits).
+    """
+    if n_steps < 2:
+        raise ValueError(f"n_steps must be at least 2, got {n_steps!r}")
+    model, dev = _on_device(model, device)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    t = torch.linspace(0, 1, n_steps, device=dev)
+    tc = t[:, None]
+    x = torch.stack([x1, x2]).to(dev)
+    mu, logvar = model.encode(x)
+    sigma = torch.exp(0.5 * logvar)
+    z = mu + sigma * torch.randn(mu.shape, generator=gen, device=dev)
+    g_mu, g_sigma = fisher_rao_geodesic(mu[0].double(), sigma[0].double(), mu[1].double(), sigma[1].double(),
+                                        t.double())
+    g_mu, g_sigma = g_mu.to(mu.dtype), g_sigma.to(mu.dtype)
+    g_z = g_mu + g_sigma * torch.randn(g_mu.shape, generator=gen, device=dev)
+    decode = lambda codes: torch.sigmoid(model.decode(codes)).cpu()  # noqa: E731
+    t_img = t.reshape(-1, 1, 1, 1)
+    return {
+        "pixels": ((1 - t_img) * x[0] + t_img * x[1]).cpu(),
+        "means": decode((1 - tc) * mu[0] + tc * mu[1]),
+        "samples": decode((1 - tc) * z[0] + tc * z[1]),
+        "geodesic, sampled": decode(g_z),
+        "geodesic, means": decode(g_mu),
+    }

@@ -10,8 +10,8 @@ import numpy as np
 
 from . import image_grid, style
 
-__all__ = ["eigen_spectra", "active_counts", "likelihood_vs_alpha", "probe_curves", "geodesic_vs_line",
-           "interpolation_rows"]
+__all__ = ["eigen_spectra", "active_counts", "likelihood_vs_alpha", "likelihood_sweep", "probe_curves",
+           "geodesic_vs_line", "geodesic_half_planes", "interpolation_rows"]
 
 
 def _axes_row(n: int, width: float = 3.2, height: float = 2.6, sharey: bool = True):
@@ -89,6 +89,23 @@ def likelihood_vs_alpha(df, ax=None):
     return ax
 
 
+def likelihood_sweep(df):
+    """Fig. 2 (right) as an interactive figure: the importance-sampled log-likelihood and the Rényi bound against
+    α, one line per (quantity, k), the band spanning the rows (runs and repeats) of ``df`` (columns as
+    :func:`likelihood_vs_alpha`)."""
+    import pandas as pd
+
+    from . import interactive
+
+    parts = []
+    for column, name in (("log_likelihood", "log p(x)"), ("renyi_bound", "Rényi bound")):
+        g = df.groupby(["k", "alpha"])[column].agg(["mean", "min", "max"]).reset_index()
+        parts.append(g.assign(series=[f"{name}, k = {k}" for k in g["k"]]))
+    return interactive.sweep_frame(pd.concat(parts), x="alpha", group="series", x_label="α",
+                                   y_label="nats per test image",
+                                   title="Rényi bound and importance-sampled log-likelihood against α")
+
+
 def probe_curves(df, baseline: float | None = None, kinds: Sequence[str] = ("means", "means+variances", "samples"),
                  axes=None):
     """Fig. 3: probe accuracy against training epoch, one panel per feature kind, one line per k.
@@ -131,6 +148,22 @@ def geodesic_vs_line(geodesic, line, dims: Sequence[int], legacy=None, axes=None
     axes[0].set_ylabel("σ")
     axes[0].legend(fontsize=7)
     return axes
+
+
+def geodesic_half_planes(mu1, sigma1, mu2, sigma2, n_dims: int = 3, n_points: int = 100, axes=None):
+    """Fig. 4 between two diagonal Gaussians (each of shape (k,)): :func:`geodesic_vs_line` in the ``n_dims``
+    latent dimensions where the means are farthest apart, with the geodesic, the straight line in (μ, σ) and the
+    public code's semicircle sampled at ``n_points`` points."""
+    import torch
+
+    from ..geometry import fisher_rao_geodesic
+
+    dims = torch.argsort((mu1 - mu2).abs(), descending=True)[:n_dims].tolist()
+    t = torch.linspace(0, 1, n_points, dtype=torch.float64)
+    geodesic = fisher_rao_geodesic(mu1, sigma1, mu2, sigma2, t)
+    line = ((1 - t[:, None]) * mu1 + t[:, None] * mu2, (1 - t[:, None]) * sigma1 + t[:, None] * sigma2)
+    legacy = fisher_rao_geodesic(mu1, sigma1, mu2, sigma2, t, legacy_semicircles=True)
+    return geodesic_vs_line(geodesic, line, dims, legacy=legacy, axes=axes)
 
 
 def interpolation_rows(rows: Mapping[str, object], highlight: Mapping[str, int] | None = None, axes=None):
