@@ -117,7 +117,8 @@ def execute_pages(root: Path, cache_dir: Path, claims_dir: Path, timeout: int = 
 
 
 def write_scorecard(root: Path, claims_dir: Path) -> Path:
-    """Write ``book/scorecard.md`` from the claims of the last build (and of ``results/full`` if present).
+    """Write ``book/scorecard.md`` from the claims of the last build, with a column for every other profile whose
+    runs are recorded under ``results/<profile>/claims``.
 
     The committed scorecard is never replaced by an empty one: a missing ``claims_dir`` (a fresh checkout, a
     mistyped ``--claims``) raises ``FileNotFoundError``, a folder without claims or with a damaged record file a
@@ -132,11 +133,11 @@ def write_scorecard(root: Path, claims_dir: Path) -> Path:
     if not recorded:
         raise ValueError(f"claims folder {claims_dir} holds no claim records (*.json written by the pages); "
                          f"book/scorecard.md is left as it is")
-    full_dir = root / "results" / "full" / "claims"
+    built = {c.profile for c in recorded}
+    others = {p: cs for p, cs in _claims.recorded_profiles(root / "results").items() if p not in built}
     figure = root / "book" / "scorecard-forest.svg"
     atomic_write_bytes(figure, _forest_svg(recorded))
-    text = _claims.scorecard_markdown(recorded, _claims.load_all(full_dir) if full_dir.is_dir() else (),
-                                      figure=figure.name)
+    text = _claims.scorecard_markdown(recorded, others, figure=figure.name)
     out = root / "book" / "scorecard.md"
     atomic_write_bytes(out, text.encode("utf-8"))
     return out

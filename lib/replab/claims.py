@@ -29,7 +29,7 @@ PAPERS = {
 }
 
 __all__ = ["Claim", "Recorder", "VERDICTS", "PAPERS", "claims_dir", "load_all", "verdict", "scorecard_markdown",
-           "effect_cell", "n_cell"]
+           "effect_cell", "n_cell", "recorded_profiles"]
 
 
 def claims_dir() -> Path:
@@ -94,7 +94,7 @@ class Claim:
         return None if self.effect is None else evidence.Effect(**self.effect)
 
 
-def _hardware() -> str:
+def hardware() -> str:
     try:
         import torch
 
@@ -130,7 +130,7 @@ class Recorder:
         """Record a claim; ``holds`` is the measured test (``None`` when the run cannot decide)."""
         c = Claim(page=self.page, paper=paper, claim_id=claim_id, claim=claim, verdict=verdict(holds),
                   measured=measured, profile=self.profile,
-                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=_hardware())
+                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=hardware())
         return self._keep(c)
 
     def _keep(self, c: Claim) -> Claim:
@@ -148,7 +148,7 @@ class Recorder:
             raise ValueError(f"claim {claim_id!r}: name the paper's figure, table or section (source=...)")
         c = Claim(page=self.page, paper=paper, claim_id=claim_id, claim=claim, verdict=evidence.rule(effect),
                   measured=measured, profile=self.profile,
-                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=_hardware(),
+                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=hardware(),
                   effect=effect.as_dict(), source=source)
         return self._keep(c)
 
@@ -221,17 +221,18 @@ def n_cell(c: Claim) -> str:
     return " × ".join(f"{v:,} {k}" for k, v in e.n.items())
 
 
-def scorecard_markdown(claims: Iterable[Claim], full_claims: Iterable[Claim] = (),
+def scorecard_markdown(claims: Iterable[Claim], others: dict[str, Iterable[Claim]] | None = None,
                        figure: str | None = None) -> str:
     """The scorecard page: the counts, the forest plot (``figure``, a path relative to the page) and, per paper,
-    a compact table (claim, verdict, effect [interval], n); the measured values stay on each claim's page."""
+    a compact table: the claim, its verdict at the book's profile and at every profile in ``others`` (recorded
+    runs, ``{profile: claims}``), its effect [interval] and n. The measured values stay on each claim's page."""
     claims = list(claims)
-    full = {(c.page, c.claim_id): c for c in full_claims}
+    others = {p: {(c.page, c.claim_id): c for c in cs} for p, cs in (others or {}).items()}
     lines = ["# Scorecard", "",
              "Which claims of the papers reproduce, as measured by the last build of this book. Each claim states "
              "its effect as one number with a 95% interval; the rule: " + evidence.RULE + ". Each row links to "
              "the page that tests it, where the measured values are. `quick` is the book's default size "
-             "(2 CPU cores); `full` is the paper's setting, run separately on a GPU (see {doc}`reproduce`).", ""]
+             "(2 CPU cores); the other columns are runs recorded in `results/` (see {doc}`reproduce`).", ""]
     if not claims:
         lines += ["No claims were recorded: build the book with `make book` to fill this page.", ""]
         return "\n".join(lines)
@@ -242,19 +243,47 @@ def scorecard_markdown(claims: Iterable[Claim], full_claims: Iterable[Claim] = (
     with_interval = sum(c.interval() is not None and c.interval().low is not None for c in claims)
     lines += [f"**{len(claims)} claims**: {counts['reproduced']} reproduced, {counts['not reproduced']} not "
               f"reproduced, {counts['inconclusive']} inconclusive; {with_interval} with an interval.", ""]
+    for profile, recorded in others.items():
+        runs = sorted({(c.date, c.hardware) for c in recorded.values()})
+        where = "; ".join(f"{hw}, {date}" for date, hw in runs)
+        lines += [f"`{profile}`: {len(recorded)} claims recorded ({where}).", ""]
     if figure:
         lines += [f"![Every claim with an interval: its effect against the null, coloured by verdict]({figure})",
                   ""]
+    built = {c.profile for c in claims}
+    head = " | ".join(sorted(built)) if len(built) == 1 else "verdict"
+    columns = [head, *others]
     for paper in PAPERS:
         if paper not in by_paper:
             continue
-        lines += [f"## {PAPERS[paper]}", "", "| claim | verdict | effect [95% interval] | n |", "|---|---|---|---|"]
+        lines += [f"## {PAPERS[paper]}", "",
+                  "| claim | " + " | ".join(columns) + " | effect [95% interval] | n |",
+                  "|---|" + "---|" * len(columns) + "---|---|"]
         for c in sorted(by_paper[paper], key=lambda c: (c.page, c.claim_id)):
-            f = full.get((c.page, c.claim_id))
-            verdict = f"{c.verdict} ({c.profile})" + (f"; full: {f.verdict}" if f else "")
+            verdict = c.verdict if len(built) == 1 else f"{c.verdict} ({c.profile})"
+            cells = [verdict] + [o[(c.page, c.claim_id)].verdict if (c.page, c.claim_id) in o else "not run"
+                                 for o in others.values()]
             source = f" ({c.source})" if c.source else ""
             statement = c.claim.replace("|", "/")
-            lines.append(f"| [`{c.claim_id}`](../notebooks/{c.page}.md){source}: {statement} | {verdict} | "
-                         f"{effect_cell(c).replace('|', '/')} | {n_cell(c)} |")
+            lines.append(f"| [`{c.claim_id}`](../notebooks/{c.page}.md){source}: {statement} | "
+                         + " | ".join(cells) + f" | {effect_cell(c).replace('|', '/')} | {n_cell(c)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def recorded_profiles(results: str | Path) -> dict[str, list[Claim]]:
+    """``{profile: claims}`` for every ``results/<profile>/claims`` folder that holds records, in the order of
+    :func:`replab.profiles.names` (a folder named for no profile is refused with a ``ValueError``)."""
+    results = Path(results)
+    out: dict[str, list[Claim]] = {}
+    if not results.is_dir():
+        return out
+    known = profiles.names()
+    for folder in sorted(p for p in results.iterdir() if p.is_dir() and (p / "claims").is_dir()):
+        if folder.name not in known:
+            raise ValueError(f"{folder}: results are kept per profile (results/<profile>/claims); "
+                             f"{folder.name!r} is not one of {', '.join(known)}")
+        loaded = load_all(folder / "claims")
+        if loaded:
+            out[folder.name] = loaded
+    return {p: out[p] for p in known if p in out}

@@ -91,28 +91,42 @@ def _cmd_scorecard(args) -> int:
 
 
 def _cmd_run_all(args) -> int:
-    """Execute every page (or the named ones) at one profile and keep their claims under ``--results``."""
+    """Execute every page (or the named ones) at one profile and keep their claims; with ``--record`` under
+    ``results/<profile>/`` with a run record per page (:mod:`replab.runs`)."""
     import os
+    import time
 
     import papermill
 
-    from . import notebooks
+    from . import notebooks, runs
 
     profiles.check_profile(args.profile)
     pages = [notebooks.find(p) for p in args.pages] if args.pages else notebooks.discover()
-    results = Path(args.results)
+    if args.results:
+        results = Path(args.results)
+    else:
+        results = Path("results" if args.record else "_build") / args.profile
     claims_dir = results / "claims"
-    out_dir = Path(args.output_dir)
+    out_dir = Path(args.output_dir) if args.output_dir else Path("_build") / "run-all" / args.profile
+    info = runs.provenance() if args.record else None
+    if info is not None and info["dirty"]:
+        print("replab run-all: the working tree has uncommitted changes; the records name the commit and say so",
+              file=sys.stderr)
     failed = []
     for page in pages:
         out = out_dir / f"{page.name.replace('/', '__')}.ipynb"
         print(f"replab run-all: {page.name} at {args.profile} -> {out}")
+        start = time.perf_counter()
         try:
             notebooks.execute(page.path, out, {"profile": args.profile}, timeout=args.timeout,
                               env={"REPLAB_CLAIMS": str(claims_dir.resolve())})
+            ok = True
         except papermill.PapermillExecutionError as exc:
             print(f"replab run-all: {page.name} failed: {exc.ename}: {exc.evalue}", file=sys.stderr)
             failed.append(page.name)
+            ok = False
+        if info is not None:
+            runs.record_run(results, page.name, args.profile, time.perf_counter() - start, ok, info)
     print(f"replab run-all: {len(pages) - len(failed)} pages ran; claims in {claims_dir}"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     os.sync()
@@ -151,11 +165,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--claims", help="folder of claim records (default: _build/claims)")
     s.set_defaults(func=_cmd_scorecard)
 
-    a = sub.add_parser("run-all", help="execute every page at one profile and keep the claims (e.g. full on a GPU)")
+    a = sub.add_parser("run-all", help="execute every page at one profile and keep the claims (e.g. medium on a GPU)")
     a.add_argument("pages", nargs="*", help="page ids or paths (default: every page)")
     a.add_argument("--profile", default="full", help=f"one of {', '.join(profiles.names())}")
-    a.add_argument("--results", default="results/full", help="where claims are kept (committed to the repository)")
-    a.add_argument("--output-dir", default="_build/full", help="where executed notebooks go (not committed)")
+    a.add_argument("--record", action="store_true", help="keep claims and run records (commit, device, torch, "
+                   "wall time) under results/<profile>/, for the scorecard's column of that profile")
+    a.add_argument("--results", default=None, help="where claims are kept (default: results/<profile> with "
+                   "--record, else _build/<profile>)")
+    a.add_argument("--output-dir", default=None, help="where executed notebooks go (default: "
+                   "_build/run-all/<profile>; not committed)")
     a.add_argument("--timeout", type=int, default=None, help="seconds per cell")
     a.set_defaults(func=_cmd_run_all)
 

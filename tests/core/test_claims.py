@@ -26,9 +26,13 @@ def test_loaded_claims_make_a_scorecard(tmp_path):
     loaded = claims.load_all(tmp_path)
     md = claims.scorecard_markdown(loaded)
     assert "**2 claims**: 1 reproduced, 1 not reproduced, 0 inconclusive; 0 with an interval." in md
-    assert "[`c1`](../notebooks/peste2017/01-x.md): counts saturate | reproduced (quick) |" in md
+    assert "| claim | quick | effect [95% interval] | n |" in md
+    assert "| [`c1`](../notebooks/peste2017/01-x.md): counts saturate | reproduced |" in md
     full = [claims.Claim(**{**vars(loaded[0]), "profile": "full", "verdict": "not reproduced"})]
-    assert "reproduced (quick); full: not reproduced" in claims.scorecard_markdown(loaded, full)
+    md = claims.scorecard_markdown(loaded, {"full": full})
+    assert "| claim | quick | full | effect [95% interval] | n |" in md
+    assert "counts saturate | reproduced | not reproduced |" in md and "counts saturate | not reproduced | not run" \
+        in md.replace("more is better", "counts saturate")
 
 
 def test_claims_with_effects_get_the_rule_and_a_compact_row(tmp_path):
@@ -44,7 +48,7 @@ def test_claims_with_effects_get_the_rule_and_a_compact_row(tmp_path):
     assert [c.verdict for c in loaded] == ["reproduced", "not reproduced", "inconclusive"]
     md = claims.scorecard_markdown(loaded, figure="forest.svg")
     assert "![" in md and "(forest.svg)" in md and "2 with an interval" in md
-    assert "[`up`](../notebooks/peste2017/01-x.md) (Fig. 4): dropout raises complexity | reproduced (quick) | " \
+    assert "[`up`](../notebooks/peste2017/01-x.md) (Fig. 4): dropout raises complexity | reproduced | " \
            "2 [0.5, 3.5] vs 0 | 3 seeds |" in md
     assert "6 [4, 8] vs 0, needs ≥ 20 | 3 seeds × 200 examples |" in md
     assert "1; no interval: one run" in md
