@@ -202,3 +202,50 @@ def write_mnist10k(root, images=None, labels=None, is_test=None) -> dict:
              labels=np.arange(n) % 10 if labels is None else labels,
              is_test=np.arange(n) % 5 == 0 if is_test is None else is_test)
     return {"npz": root / "mnist10k.npz"}
+
+
+def write_affnist(root, images=None, labels=None, n_batches=2) -> dict:
+    """affNIST's centred sets and ``n_batches`` transformed batches per split, each a MATLAB 5 file holding the
+    struct ``affNISTdata`` (``image`` 1600×N, one image a column written row by row, ``label_int``,
+    ``label_one_of_n``); ``images``/``labels`` replace the centred training set's."""
+    from scipy.io import savemat
+
+    def save(path, imgs, labs):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        imgs, labs = np.asarray(imgs), np.asarray(labs)
+        image = imgs.reshape(len(imgs), -1).T if imgs.ndim == 3 else imgs
+        one_of_n = np.eye(10, dtype=np.uint8)[np.clip(labs.astype(int), 0, 9)].T
+        savemat(path, {"affNISTdata": {"image": image, "label_int": labs, "label_one_of_n": one_of_n}})
+        return path
+
+    base = root / "affnist"
+    paths = {"train": save(base / "just_centered" / "training_and_validation.mat",
+                           RNG.integers(0, 256, (3, 40, 40), dtype=np.uint8) if images is None else images,
+                           np.array([4, 0, 9], np.uint8) if labels is None else labels),
+             "test": save(base / "just_centered" / "test.mat", RNG.integers(0, 256, (2, 40, 40), dtype=np.uint8),
+                          np.array([1, 7], np.uint8))}
+    for split, folder, n in (("train", "training_and_validation_batches", 3), ("test", "test_batches", 2)):
+        for k in range(1, n_batches + 1):
+            paths[f"{split}-{k}"] = save(base / "transformed" / folder / f"{k}.mat",
+                                         RNG.integers(0, 256, (n, 40, 40), dtype=np.uint8),
+                                         (np.arange(n) + k) % 10)
+    return paths
+
+
+def archive(kind: str, members: dict) -> bytes:
+    """A ``"tar.gz"`` or ``"zip"`` archive in memory of ``{member name: bytes}``."""
+    import tarfile
+    import zipfile
+
+    buf = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buf, "w") as z:
+            for name, data in members.items():
+                z.writestr(name, data)
+    else:
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -30,6 +30,7 @@ _MODULES = {
     "mnist10k": "mnist10k", "digits": "digits", "dsprites": "dsprites", "affmnist": "affmnist",
     "symsol_like": "symsol_like", "mnist": "mnist", "cifar10": "cifar10", "svhn": "svhn", "celeba": "celeba",
     "cars3d": "cars3d", "smallnorb": "smallnorb", "symsol": "symsol",
+    "affnist": "affnist",
 }
 # datasets available without any data folder
 OFFLINE = ("mnist10k", "digits", "dsprites", "affmnist", "symsol_like")
