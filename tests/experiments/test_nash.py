@@ -1,134 +1,87 @@
-"""Tests of the page-level helpers of Nash et al. (2019): coarse images, centroids, cached models."""
+"""Tests of the section-level experiments of Nash et al. (2019) (:mod:`replab.experiments.nash`), at the smoke
+profile's sizes, each in its own artifact cache."""
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from replab.cache import ArtifactCache
+from replab import profiles
 from replab.experiments import nash
+from replab.inversion import LAYERS
 
 
-def test_coarse_inverts_upsample_and_averages():
-    x = torch.randint(0, 256, (3, 1, 7, 5), dtype=torch.uint8)
-    assert torch.equal(nash.coarse(nash.upsample(x, 4), 4), x)
-    block = torch.tensor([[[[0, 10], [20, 31]]]], dtype=torch.uint8)
-    assert int(nash.coarse(block, 2)) == round((0 + 10 + 20 + 31) / 4)
-    assert torch.equal(nash.coarse(x, 1), x)
-    with pytest.raises(ValueError, match="factor"):
-        nash.coarse(x, 3)
-    with pytest.raises(ValueError, match="uint8"):
-        nash.coarse(x.float(), 1)
-
-
-def test_ink_centroid_and_position_error_against_hand_values():
-    img = torch.zeros(2, 1, 9, 9, dtype=torch.uint8)
-    img[0, 0, 2, 5] = 255
-    img[1, 0, 1, 4] = 100
-    img[1, 0, 1, 6] = 100
-    assert torch.allclose(nash.ink_centroid(img), torch.tensor([[2.0, 5.0], [1.0, 5.0]]))
-    shifted = torch.roll(img, shifts=(3, -4), dims=(2, 3))       # 3 down, 4 left (no wrapping): distance 5
-    assert nash.position_error(img, shifted[:, None], scale=2.0) == pytest.approx(10.0)
-    assert nash.position_error(img, torch.stack([img, img], 1)) == pytest.approx(0.0)
-    with pytest.raises(ValueError, match="samples"):
-        nash.position_error(img, img)
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 def test_nats_table_bound_is_difference_of_cross_entropies():
-    ce = lambda n: {"nats_per_image": n, "stderr_nats": 1.0, "bits_per_dim": n / (196 * math.log(2)),  # noqa
-                    "nce_nats": -n, "n_dims": 196}
+    def ce(n):
+        return {"nats_per_image": n, "stderr_nats": 1.0, "bits_per_dim": n / (196 * math.log(2)), "nce_nats": -n,
+                "n_dims": 196}
+
     t = nash.nats_table({"CONV1": ce(100.0), "FC3": ce(150.0)}, ce(180.0))
     assert t.loc["CONV1", "I bound (nats)"] == pytest.approx(80.0)
     assert t.loc["FC3", "I bound (bits/dim)"] == pytest.approx(30.0 / (196 * math.log(2)))
+    assert list(t["NCE (nats)"]) == [-100.0, -150.0]
 
 
-def test_cached_classifier_snapshots_and_shared_unconditional_model(tmp_path):
-    cache = ArtifactCache(tmp_path)
-    data = nash.load("mnist10k", 64, 16, 4, seed=0)
-    assert data.train.shape[1:] == (1, 7, 7) and data.full(data.train).shape[1:] == (1, 28, 28)
-    cfg = nash.classifier_config(n_train=64, factor=4, steps=3, batch_size=16, conv_channels=(4, 4), fc_units=8,
-                                 snapshots=(0, 3), n_test=16)
-    a, acc = nash.classifier(cfg, cache=cache)
-    b, _ = nash.classifier(cfg, cache=cache)
-    init, _ = nash.classifier(cfg, snapshot=0, cache=cache)
-    assert 0.0 <= acc <= 1.0
-    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
-    assert not torch.equal(a.layer1.weight, init.layer1.weight)       # 3 updates moved the weights
-    with pytest.raises(ValueError, match="snapshot"):
-        nash.classifier(cfg, snapshot=2, cache=cache)
-    kw = dict(n_filters=2, n_res=1, steps=1, batch_size=8, cache=cache)
-    model, ce = nash.inversion(cfg, "FC3", data, **kw)
-    assert ce["n_images"] == 16 and ce["nats_per_image"] > 0
-    # The unconditional model does not depend on the classifier: a second architecture reuses it.
-    _, h1 = nash.inversion(cfg, None, data, **kw)
-    _, h2 = nash.inversion({**cfg, "variant": "global_pool"}, None, data, **kw)
-    assert h1 == h2
-    stored = [e["config"]["train"]["model"]["__class__"] for e in cache.entries("train")]
-    assert stored.count("PixelCNNConfig") == 2 and stored.count("ClassifierConfig") == 1
+def test_pages_1_and_2_resolve_one_models_experiment_with_each_profile_value():
+    one = profiles.page_experiments("nash2019/01-inverting-layers")
+    two = profiles.page_experiments("nash2019/02-representation-space")
+    assert one[0] is two[0] is nash.Models
+    assert one[1] is nash.InvertingLayers and two[1] is nash.RepresentationSpace
+    quick = profiles.resolve(nash.Models, "quick")
+    assert (quick.n_train, quick.factor, quick.clf_steps, quick.inv_steps, quick.n_filters) == (2000, 2, 400, 150, 8)
+    dyn = profiles.resolve(nash.TrainingDynamics, "quick")
+    assert dyn.snapshots == (0, 100, 1000) and dyn.layers == ("FC3",) and dyn.inv_steps == 120
 
 
-def test_load_rejects_unknown_dataset():
-    with pytest.raises(ValueError, match="dataset"):
-        nash.load("cifar100", 10, 10, 1)
+def test_layer_experiments_share_the_classifier_and_measure_every_layer(cache_dir):
+    m = dataclasses.replace(profiles.resolve(nash.Models, "smoke"), n_train=64, n_test=16, clf_steps=3,
+                            inv_steps=2, n_filters=2)
+    t = nash.trained_classifier(m)
+    again = nash.trained_classifier(m)
+    assert t.spec == again.spec and t.accuracy == again.accuracy
+    assert t.data.test.shape[1:] == (1, 7, 7) and t.inversion["n_filters"] == 2
+    inv = nash.layer_inversions(t)
+    assert list(inv.table.index) == list(LAYERS)
+    bound = inv.h_x["nats_per_image"] - inv.table["nats/image"]
+    torch.testing.assert_close(torch.tensor(bound.values), torch.tensor(inv.table["I bound (nats)"].values))
+    show, columns = nash.samples_and_reconstructions(t, inv, nash.InvertingLayers(mse_steps=2, n_show=2))
+    assert list(columns) == [f"{l} samples" for l in LAYERS] + [f"{l} MSE" for l in LAYERS]
+    assert columns["FC3 samples"].shape == (2, 2, 1, 7, 7) and columns["FC3 MSE"].shape[0] == 2
+    check = nash.representation_space(t, nash.RepresentationSpace(n_images=3, n_draws=2))
+    assert list(check.table.index) == list(LAYERS)
+    assert (check.table["IM-NN"] <= check.table["IM-S"] + 1e-9).all()   # the closest sample is at most any one
+    cols = nash.neighbours_and_samples(t, check)
+    assert list(cols)[:2] == ["CONV1 1NN", "CONV1 samples"] and cols["CONV1 1NN"].shape == (3, 1, 7, 7)
+    # the 1NN image is a training image nearest (L1 at the layer) to the test image, by brute force
+    h = t.model.extract(t.data.full(check.images), "LOGITS").flatten(1).double()
+    ht = t.model.extract(t.data.full(t.data.train), "LOGITS").flatten(1).double()
+    best = torch.stack([(ht - row).abs().sum(1).min() for row in h])
+    got = t.model.extract(t.data.full(cols["LOGITS 1NN"]), "LOGITS").flatten(1).double()
+    torch.testing.assert_close((got - h).abs().sum(1), best, rtol=1e-4, atol=1e-5)
 
 
-def test_paper_settings_per_dataset():
-    """Appendix A: softmax for grey pixels, 10 logistics for colour; dropout 0.1 only for CONV1 on SVHN and
-    CIFAR-10; context dropout 0.2 only for CIFAR-10's FC3; classifier widths (32, 32) and (64, 128)."""
-    grey = nash.paper_inversion_settings("mnist10k", "CONV1")
-    assert grey == {"likelihood": "softmax", "n_mix": 1, "dropout": 0.5, "context_dropout": 0.0}
-    assert nash.paper_inversion_settings("svhn", "CONV1")["dropout"] == 0.1
-    assert nash.paper_inversion_settings("svhn", "FC3") == {"likelihood": "logistic", "n_mix": 10, "dropout": 0.5,
-                                                            "context_dropout": 0.0}
-    assert nash.paper_inversion_settings("cifar10", "FC3")["context_dropout"] == 0.2
-    assert nash.paper_inversion_settings("cifar10", None)["context_dropout"] == 0.0
-    assert nash.classifier_config("mnist10k")["conv_channels"] == [32, 32]
-    assert nash.classifier_config("cifar10")["conv_channels"] == [64, 128]
-    assert nash.is_colour("svhn") and not nash.is_colour("affmnist")
-    with pytest.raises(ValueError, match="dataset"):
-        nash.is_colour("imagenet")
-
-
-def test_colour_dataset_runs_the_colour_models(tmp_path, monkeypatch):
-    """With CIFAR-10-shaped data (a stand-in for the real files), the classifier has the colour widths and the
-    inversion models a logistic mixture with the dataset's dropouts."""
-    from replab.data import ImageDataset
-
-    def fake_load(name, split="train", **kw):
-        assert name == "cifar10"
-        g = torch.Generator().manual_seed(0 if split == "train" else 1)
-        return ImageDataset(torch.randint(0, 256, (40, 3, 32, 32), generator=g, dtype=torch.uint8),
-                            labels=torch.randint(0, 10, (40,), generator=g), name=name)
-
-    monkeypatch.setattr(nash._data, "load", fake_load)
-    cache = ArtifactCache(tmp_path)
-    data = nash.load("cifar10", 16, 8, 4)
-    assert data.train.shape[1:] == (3, 8, 8)
-    cfg = nash.classifier_config("cifar10", n_train=16, factor=4, steps=2, batch_size=8, n_test=8)
-    clf, _ = nash.classifier(cfg, cache=cache, device="cpu")
-    assert clf.shapes["CONV1"] == (64, 14, 14) and clf.shapes["CONV2"] == (128, 5, 5)
-    kw = dict(n_filters=2, n_res=1, steps=1, batch_size=8, cache=cache, device="cpu")
-    m1, ce = nash.inversion(cfg, "CONV1", data, **kw)
-    m3, _ = nash.inversion(cfg, "FC3", data, **kw)
-    assert m1.config.likelihood == "logistic" and m1.config.n_mix == 10 and m1.config.dropout == 0.1
-    assert m3.config.dropout == 0.5 and m3.config.context_dropout == 0.2
-    assert ce["n_dims"] == 3 * 8 * 8 and ce["nats_per_image"] > 0
-
-
-def test_inversions_of_one_shape_train_as_one_group_and_equal_their_solo_runs(tmp_path):
-    """FC3 of two snapshots stack into one group (each stored as its own run, each equal to its solo run to float
-    tolerance); an unconditional model asked for twice trains once."""
-    data = nash.load("mnist10k", 48, 16, 4, seed=0)
-    cfg = nash.classifier_config(n_train=48, factor=4, steps=3, batch_size=16, conv_channels=(4, 4), fc_units=8,
-                                 snapshots=(0, 3), n_test=16)
-    kw = dict(n_filters=2, n_res=1, steps=4, batch_size=8, device="cpu")
-    requests = [(cfg, "FC3", 0), (cfg, "FC3", 3), (cfg, None, None), ({**cfg, "variant": "global_pool"}, None, None)]
-    grouped = nash.inversions(requests, data, ArtifactCache(tmp_path / "group"), **kw)
-    solo = [nash.inversion(c, layer, data, snapshot=snap, cache=ArtifactCache(tmp_path / "solo"), **kw)
-            for c, layer, snap in requests[:3]]
-    for (model, ce), (one, one_ce) in zip(grouped, solo):
-        torch.testing.assert_close(model.state_dict(), one.state_dict(), rtol=1e-4, atol=2e-5)
-        assert ce["nats_per_image"] == pytest.approx(one_ce["nats_per_image"], rel=1e-4)
-    assert not torch.equal(grouped[0][0].out.v, grouped[1][0].out.v)  # two snapshots, two models
-    assert grouped[2][1] == grouped[3][1]
-    stored = [e["config"]["train"]["model"]["__class__"] for e in ArtifactCache(tmp_path / "group").entries("train")]
-    assert stored.count("PixelCNNConfig") == 3
+def test_global_pooling_and_training_dynamics_return_one_row_per_case(cache_dir):
+    g = dataclasses.replace(profiles.resolve(nash.GlobalPooling, "smoke"), n_train=48, n_test=12, clf_steps=2,
+                            hidden_units=8, inv_steps=2, n_filters=2, mse_steps=2, n_show=2, n_draws=1)
+    nets = nash.affnist_classifiers(g)
+    assert list(nets.accuracies().index) == list(nash.POOLING)
+    result = nash.global_pooling(nets, g)
+    assert list(result.table.index) == list(nash.POOLING) and result.chance > 0
+    assert result.panels["global pooling samples"].shape == (2, 1, 1, 10, 10)
+    d = dataclasses.replace(profiles.resolve(nash.TrainingDynamics, "smoke"), n_train=48, n_test=12,
+                            snapshots=(0, 2), n_overfit=16, inv_steps=2, n_filters=2)
+    data, specs = nash.dynamics_classifiers(d)
+    assert specs["overfitted"].dropout == 0.0 and specs["overfitted"].batch_size == 16
+    assert specs["regular"].steps == 2 and specs["regular"].snapshots == (0, 2)
+    dyn = nash.training_dynamics(data, specs, d)
+    assert len(dyn) == 2 * 2 * len(d.layers)
+    assert set(dyn.columns) >= {"classifier", "layer", "updates", "test accuracy", "NCE (nats)", "stderr"}
+    # the snapshot at 0 updates of both classifiers is the same initialisation: the same inversion model
+    start = dyn[dyn.updates == 0].set_index("classifier")["NCE (nats)"]
+    assert start["regular"] == pytest.approx(start["overfitted"], rel=1e-4)

@@ -1,271 +1,302 @@
-"""The experiments of Nash, Kushman & Williams (2019), shared by the four pages of ``notebooks/nash2019``.
+"""The experiments of Nash, Kushman & Williams (2019): one call per section of the four pages of ``notebooks/nash2019``.
 
-Every model is a run of the training engine (:class:`replab.train.TrainConfig`, :func:`replab.train.train`), stored
-in the artifact cache under its key (its configuration, the content of the images and representations it learns
-from, and its code), so the pages share them: the classifier is trained once (:func:`classifier`), one inversion
-model per layer (:func:`inversion`, plus the unconditional model of the same size for H(x)), one MSE decoder per
-layer (:func:`mse_decoder`), and the training-dynamics models invert classifier snapshots kept during the same
-training run. Inversion models of one shape (one layer of several classifiers or snapshots) train together as one
-stacked model (:func:`inversions`), each stored as its own run.
-
-**Coarse images.** Sampling a PixelCNN++ needs H·W forward passes, too slow on a CPU at 28×28. With
-``factor = k > 1`` every image is first average-pooled by k and rounded to 8 bits (the *coarse* image, what the
-inversion models describe, exactly and without dequantisation), and the classifier sees that coarse image
-upsampled back by pixel repetition. The map coarse ↔ classifier input is a bijection, so the likelihoods, the
-information bound and Table 1's check are all about the classifier's actual inputs. ``factor = 1`` is the paper.
-
-**Datasets.** Grey ``mnist10k`` / ``mnist`` (28×28) and ``affmnist`` (40×40), and, when their files are given,
-colour ``svhn`` and ``cifar10`` (32×32×3). The dataset fixes the paper's per-dataset choices (Appendix A): 32 and
-32 classifier filters for grey images, 64 and 128 for colour; a 256-way softmax for grey pixels, a mixture of 10
-discretised logistics for colour; inversion dropout 0.5, except 0.1 for CONV1 on SVHN and CIFAR-10; an extra
-dropout of 0.2 on the projected context of the CIFAR-10 FC3 model. Every helper takes ``device="auto"``.
+The models (classifiers, inversion models, MSE decoders) are cached runs of :mod:`replab.inversion.runs`, so pages
+asking for the same sizes share them: pages 1 and 2 resolve one :class:`Models` experiment and so use one
+classifier and its inversion models. Each function returns tidy frames and the inputs of the page's figures.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from .. import data as _data
-from ..cache import ArtifactCache, register_code
-from ..inversion import ClassifierConfig, MSEDecoder, MSEDecoderConfig, PixelCNNConfig, cross_entropy
-from ..inversion.fit import accuracy
-from ..train import TrainConfig, TrainedRun, run_key, train, train_group
-from ..train.groups import groups
-from ..train.data import data_fingerprint
+from .. import profiles
+from ..inversion import LAYERS, runs
+from ..inversion.information import (nearest_training_images, position_error, representation_distances,
+                                     sample_inversions)
 
-__all__ = ["coarse", "upsample", "Data", "load", "is_colour", "paper_inversion_settings", "classifier_config",
-           "classifier_run", "classifier", "inversion_run", "inversions", "inversion", "mse_decoder", "ink_centroid",
-           "position_error", "nats_table"]
+__all__ = ["Models", "InvertingLayers", "RepresentationSpace", "GlobalPooling", "TrainingDynamics", "Trained",
+           "trained_classifier", "LayerInversions", "layer_inversions", "samples_and_reconstructions",
+           "RepresentationCheck", "representation_space", "neighbours_and_samples", "Nets", "affnist_classifiers",
+           "PoolingResult", "global_pooling", "dynamics_classifiers", "training_dynamics", "nats_table"]
 
-# The test cross-entropy of a stored inversion model: keyed by the model's run key and the test pairs.
-CE_KIND = "nash-ce"
-register_code(CE_KIND, "replab.inversion.information")
-
-# The classifier's input shape per dataset.
-_SHAPES = {"mnist10k": (1, 28, 28), "mnist": (1, 28, 28), "affmnist": (1, 40, 40), "svhn": (3, 32, 32),
-           "cifar10": (3, 32, 32)}
+LAYERS_PAGE = "nash2019/01-inverting-layers"
+SPACE_PAGE = "nash2019/02-representation-space"
+POOLING = {"convolutional": "conv", "global pooling": "global_pool", "fully connected": "fc"}  # Section 5.2's nets
 
 
-def _check_dataset(dataset: str) -> tuple:
-    if dataset not in _SHAPES:
-        raise ValueError(f"dataset: expected one of {sorted(_SHAPES)}, got {dataset!r}")
-    return _SHAPES[dataset]
+# ---------------------------------------------------------------------------------------------- the experiments
 
 
-def is_colour(dataset: str) -> bool:
-    """Whether ``dataset`` has colour images (SVHN, CIFAR-10), which the paper models with logistic mixtures."""
-    return _check_dataset(dataset)[0] == 3
+@profiles.experiment("nash2019.models", pages=(LAYERS_PAGE, SPACE_PAGE))
+@dataclass(frozen=True)
+class Models:
+    """Sec. 5.1: the MNIST classifier and the inversion model of each of its layers (pages 1 and 2 share them)."""
+
+    dataset: str = profiles.size("mnist10k (offline); mnist, svhn or cifar10 with real files")
+    n_train: int = profiles.size("training images (classifier and inversion models; the 1NN pool)", unit="images")
+    n_test: int = profiles.size("test images for the accuracy and the cross-entropies", unit="images")
+    factor: int = profiles.size("images average-pooled by this factor (1: the paper's 28×28)")
+    clf_steps: int = profiles.size("classifier updates", unit="steps")
+    inv_steps: int = profiles.size("updates per inversion model", unit="steps")
+    n_filters: int = profiles.size("PixelCNN++ width for grey images (64 in the paper)", unit="filters")
+    colour_filters: int = profiles.size("PixelCNN++ width for svhn and cifar10 (196 in the paper)", unit="filters")
+    n_res: int = profiles.size("residual layers per level of the PixelCNN++")
+    inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
 
 
-def paper_inversion_settings(dataset: str, layer: str | None) -> dict:
-    """The per-dataset choices of Appendix A for the inversion model of ``layer`` (``None``: unconditional):
-    likelihood, mixture size, dropout and context dropout."""
-    colour = is_colour(dataset)
-    return {"likelihood": "logistic" if colour else "softmax", "n_mix": 10 if colour else 1,
-            "dropout": 0.1 if colour and layer == "CONV1" else 0.5,
-            "context_dropout": 0.2 if dataset == "cifar10" and layer == "FC3" else 0.0}
+@profiles.experiment("nash2019.inverting-layers", pages=(LAYERS_PAGE,))
+@dataclass(frozen=True)
+class InvertingLayers:
+    """Fig. 1: samples and MSE reconstructions of a few test digits."""
+
+    mse_steps: int = profiles.size("MSE decoder updates", unit="steps")
+    n_show: int = profiles.size("test images shown with samples", unit="images")
 
 
-def coarse(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """8-bit images (N, C, H, W) average-pooled by ``factor`` and rounded back to 8 bits."""
-    if int(factor) < 1:
-        raise ValueError(f"factor must be >= 1, got {factor}")
-    if images.dtype != torch.uint8 or images.ndim != 4:
-        raise ValueError(f"images: expected uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
-    if factor == 1:
-        return images.clone()
-    if images.shape[2] % factor or images.shape[3] % factor:
-        raise ValueError(f"factor {factor} does not divide the image size {tuple(images.shape[2:])}")
-    return F.avg_pool2d(images.float(), factor).round().clamp(0, 255).to(torch.uint8)
+@profiles.experiment("nash2019.representation-space", pages=(SPACE_PAGE,))
+@dataclass(frozen=True)
+class RepresentationSpace:
+    """Table 1 and Fig. 2: inversion samples mapped back into representation space."""
+
+    n_images: int = profiles.size("test images of the table (500 in the paper)", unit="images")
+    n_draws: int = profiles.size("inversion samples per test image (10 in the paper)", unit="samples")
 
 
-def upsample(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """Coarse images back at the classifier's size by pixel repetition (the inverse of :func:`coarse` on them)."""
-    return images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+@profiles.experiment("nash2019.global-pooling", pages=("nash2019/03-global-pooling",))
+@dataclass(frozen=True)
+class GlobalPooling:
+    """Sec. 5.2 and Fig. 4: FC3 of three affNIST classifiers (convolutional, global pooling, fully connected)."""
+
+    n_train: int = profiles.size("training canvases (classifiers and inversion models)", unit="images")
+    n_test: int = profiles.size("test canvases for the accuracies and the cross-entropies", unit="images")
+    factor: int = profiles.size("canvases average-pooled by this factor (1: the paper's 40×40)")
+    clf_steps: int = profiles.size("updates per classifier", unit="steps")
+    hidden_units: int = profiles.size("width of the fully connected net's two layers (2,048 in the paper)",
+                                      unit="units")
+    inv_steps: int = profiles.size("updates per inversion model", unit="steps")
+    n_filters: int = profiles.size("PixelCNN++ width", unit="filters")
+    n_res: int = profiles.size("residual layers per level of the PixelCNN++")
+    inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
+    mse_steps: int = profiles.size("MSE decoder updates", unit="steps")
+    n_show: int = profiles.size("test canvases with samples (also those the position error is measured on)",
+                                unit="images")
+    n_draws: int = profiles.size("samples per canvas", unit="samples")
 
 
-class Data:
-    """Coarse train and test images of one dataset (``.train``, ``.test``: uint8) with labels, and the
-    classifier's view of them (:meth:`full`)."""
+@profiles.experiment("nash2019.training-dynamics", pages=("nash2019/04-training-dynamics",))
+@dataclass(frozen=True)
+class TrainingDynamics:
+    """Sec. 5.3 and Fig. 5b: inversion models of classifier snapshots, regular and overfitted."""
 
-    def __init__(self, dataset: str, n_train: int, n_test: int, factor: int, seed: int = 0):
-        _check_dataset(dataset)
-        self.dataset, self.factor = dataset, int(factor)
-        tr = _data.load(dataset, split="train").sample(int(n_train), seed)
-        te = _data.load(dataset, split="test").sample(int(n_test), seed)
-        self.train, self.test = coarse(tr.images, factor), coarse(te.images, factor)
-        self.train_labels = torch.as_tensor(tr.labels).long()
-        self.test_labels = torch.as_tensor(te.labels).long()
-
-    def full(self, images: torch.Tensor) -> torch.Tensor:
-        return upsample(images, self.factor)
-
-
-def load(dataset: str, n_train: int, n_test: int, factor: int, seed: int = 0) -> Data:
-    return Data(dataset, n_train, n_test, factor, seed)
-
-
-def classifier_config(dataset="mnist10k", variant="conv", n_train=2000, factor=2, steps=500, batch_size=64,
-                      lr=3e-4, dropout=0.5, conv_channels=None, fc_units=256, hidden_units=2048, seed=0,
-                      snapshots=(), n_test=500) -> dict:
-    """The description (a plain dict) of one classifier: its data (dataset, training and test sizes, coarse
-    factor) and its run (:func:`classifier_run`); ``conv_channels=None`` takes the paper's (32, 32) for grey
-    datasets and (64, 128) for colour ones."""
-    if conv_channels is None:
-        conv_channels = (64, 128) if is_colour(dataset) else (32, 32)
-    return {"dataset": dataset, "variant": variant, "n_train": int(n_train), "factor": int(factor),
-            "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "dropout": float(dropout),
-            "conv_channels": list(conv_channels), "fc_units": int(fc_units), "hidden_units": int(hidden_units),
-            "seed": int(seed), "snapshots": sorted(int(s) for s in snapshots), "n_test": int(n_test)}
+    dataset: str = profiles.size("mnist10k (offline); mnist with real files")
+    n_train: int = profiles.size("training images of the regular classifier and of every inversion model",
+                                 unit="images")
+    n_test: int = profiles.size("test images for the accuracies and the cross-entropies", unit="images")
+    factor: int = profiles.size("images average-pooled by this factor (1: the paper's 28×28)")
+    snapshots: tuple[int, ...] = profiles.size("classifier updates to invert after (the last is the training "
+                                               "length)", unit="steps")
+    n_overfit: int = profiles.size("training examples of the overfitted classifier (100 in the paper)",
+                                   unit="images")
+    layers: tuple[str, ...] = profiles.size("layers inverted at every snapshot")
+    inv_steps: int = profiles.size("updates per inversion model", unit="steps")
+    n_filters: int = profiles.size("PixelCNN++ width", unit="filters")
+    n_res: int = profiles.size("residual layers per level of the PixelCNN++")
+    inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
 
 
-def classifier_run(cfg: dict, device: str = "auto") -> TrainConfig:
-    """The training run of the classifier ``cfg``: cross-entropy with Adam on the classifier's view of the
-    training images (Section 5.1, Appendix A), the weights kept after every update count in ``cfg["snapshots"]``."""
-    model = ClassifierConfig(image_shape=_check_dataset(cfg["dataset"]), variant=cfg["variant"],
-                             conv_channels=tuple(cfg["conv_channels"]), fc_units=cfg["fc_units"],
-                             hidden_units=cfg["hidden_units"], dropout=cfg["dropout"])
-    return TrainConfig(model, objective="cross_entropy", dataset=cfg["dataset"],
-                       batch_size=min(cfg["batch_size"], cfg["n_train"]), steps=cfg["steps"], lr=cfg["lr"],
-                       seed=cfg["seed"], snapshot_steps=tuple(cfg["snapshots"]), device=device)
+def _inversion_settings(sizes, n_filters: int, seed: int) -> dict:
+    return dict(n_filters=n_filters, n_res=sizes.n_res, steps=sizes.inv_steps, batch_size=sizes.inv_batch,
+                seed=seed)
 
 
-def _classifier_data(cfg: dict) -> Data:
-    return load(cfg["dataset"], cfg["n_train"], cfg["n_test"], cfg["factor"], cfg["seed"])
+# ---------------------------------------------------------------------------------------------- pages 1 and 2
 
 
-def classifier(cfg: dict, snapshot: int | None = None, cache: ArtifactCache | None = None, device: str = "auto"):
-    """The trained classifier of ``cfg`` (or its state after ``snapshot`` updates), in eval mode on the CPU, with
-    its test accuracy: ``(model, accuracy)``. Training runs on ``device``."""
-    d = _classifier_data(cfg)
-    run = train(classifier_run(cfg, device), cache or ArtifactCache(), data=(d.full(d.train), d.train_labels))
-    if snapshot is None:
-        model = run.model
-    else:
-        if snapshot not in run.snapshots:
-            raise ValueError(f"snapshot: no snapshot after {snapshot} updates; kept {sorted(run.snapshots)}")
-        model = run.model_at(snapshot)
-    model = model.cpu().eval()
-    return model, float(accuracy(model, d.full(d.test), d.test_labels))
+@dataclass(frozen=True)
+class Trained:
+    """The data, the trained classifier (spec, model, test accuracy) and its inversion models' settings."""
+
+    data: runs.CoarseData
+    spec: runs.ClassifierSpec
+    model: torch.nn.Module
+    accuracy: float
+    inversion: dict
 
 
-def inversion_run(clf_cfg: dict, layer: str | None, data: Data, context_shape: tuple | None = None, n_filters=8,
-                  n_res=1, dropout=None, steps=200, batch_size=16, lr=1e-3, lr_decay=0.9999, seed=0,
-                  device: str = "auto") -> TrainConfig:
-    """The training run of the PixelCNN++ p(x | h) of ``layer`` (representations of shape ``context_shape``;
-    ``layer=None``: the unconditional model): the conditional NLL of the coarse training images (Eq. 4) with Adam
-    and a per-update learning-rate decay (Appendix A). Likelihood, mixture size and context dropout follow the
-    dataset (:func:`paper_inversion_settings`), and so does ``dropout`` when it is ``None``."""
-    paper = paper_inversion_settings(clf_cfg["dataset"], layer)
-    model = PixelCNNConfig(image_shape=tuple(data.train.shape[1:]), likelihood=paper["likelihood"],
-                           n_filters=int(n_filters), n_res=int(n_res), n_mix=paper["n_mix"],
-                           dropout=float(paper["dropout"] if dropout is None else dropout),
-                           context_shape=None if layer is None else tuple(context_shape),
-                           context_dropout=paper["context_dropout"])
-    return TrainConfig(model, objective="conditional_nll", dataset=clf_cfg["dataset"],
-                       batch_size=min(int(batch_size), len(data.train)), steps=int(steps), lr=float(lr),
-                       lr_decay=float(lr_decay), seed=int(seed), device=device)
+def trained_classifier(m: Models, seed: int = 0) -> Trained:
+    """Setup of pages 1 and 2: the coarse images and the trained classifier of Section 5.1."""
+    data = runs.coarse_data(m.dataset, m.n_train, m.n_test, m.factor, seed=seed)
+    spec = runs.ClassifierSpec(m.dataset, "conv", m.n_train, m.factor, m.clf_steps, n_test=m.n_test, seed=seed)
+    model, acc = runs.classifier(spec)
+    width = m.colour_filters if runs.is_colour(m.dataset) else m.n_filters
+    return Trained(data, spec, model, acc, _inversion_settings(m, width, seed))
 
 
-def inversions(requests, data: Data, cache: ArtifactCache | None = None, device: str = "auto",
-               **settings) -> list[tuple]:
-    """The inversion models of several ``(classifier config, layer, snapshot)`` requests (``layer=None``: the
-    unconditional model; ``snapshot=None``: the trained classifier), each trained on ``data.train`` and scored on
-    ``data.test``: a list of ``(model on the CPU, CrossEntropy-like dict)`` in order. Models of one shape (the same
-    layer of several classifiers or snapshots) train together as one stacked model (:func:`replab.train.train_group`),
-    each stored as its own run. ``settings`` are :func:`inversion_run`'s (sizes, steps, rates, seed)."""
-    cache = cache or ArtifactCache()
-    requests = [tuple(r) for r in requests]
-    jobs = []
-    for clf_cfg, layer, snapshot in requests:
-        clf = None if layer is None else classifier(clf_cfg, snapshot, cache, device)[0]
-        if clf is not None and layer not in clf.shapes:
-            raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(clf.shapes)}")
+@dataclass(frozen=True)
+class LayerInversions:
+    """One inversion model per layer, the cross-entropies (:func:`nats_table`) and the unconditional H*(x)."""
 
-        def contexts(images, clf=clf, layer=layer):
-            return None if clf is None else clf.extract(data.full(images), layer)
-
-        config = inversion_run(clf_cfg, layer, data, None if clf is None else clf.shapes[layer], device=device,
-                               **settings)
-        jobs.append((config, (data.train, contexts(data.train)), contexts(data.test)))
-    keys = [run_key(config, train_data) for config, train_data, _ in jobs]
-    first: dict[str, int] = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, i)  # a run asked for twice (an unconditional model) trains once
-    unique = list(first.values())
-    runs: dict[str, TrainedRun] = {}
-    for group in groups([jobs[i][0] for i in unique], size=None):
-        order = [unique[j] for j in group]
-        trained = train_group([jobs[i][0] for i in order], cache, data=[jobs[i][1] for i in order])
-        runs.update(zip((keys[i] for i in order), trained))
-    return [(runs[key].model.cpu().eval(), _test_cross_entropy(runs[key], data, test_context, cache, device))
-            for key, (_, _, test_context) in zip(keys, jobs)]
+    models: dict
+    table: pd.DataFrame
+    h_x: dict
 
 
-def _test_cross_entropy(run: TrainedRun, data: Data, context, cache: ArtifactCache, device: str) -> dict:
-    """Eq. 11 on the test pairs, stored beside the run (a pass over the test set is not repeated)."""
-    def compute():
-        ce = cross_entropy(run.model, data.test, context, device=device)
-        return ce.as_dict() | {"n_dims": ce.n_dims}
-
-    key = {"run": run.key, "test": data_fingerprint((data.test, context))}
-    return dict(cache.get_or_compute(CE_KIND, key, compute))
-
-
-def inversion(clf_cfg: dict, layer: str | None, data: Data, snapshot: int | None = None, n_filters=8, n_res=1,
-              dropout=None, steps=200, batch_size=16, lr=1e-3, lr_decay=0.9999, seed=0,
-              cache: ArtifactCache | None = None, device: str = "auto"):
-    """The PixelCNN++ p(x | h) of ``layer`` of a classifier (``layer=None``: the unconditional model of the same
-    size), trained on ``data.train`` (on ``device``) and scored on ``data.test``: ``(model on the CPU,
-    CrossEntropy-like dict)``. Likelihood, mixture size and context dropout follow the dataset
-    (:func:`paper_inversion_settings`), and so does ``dropout`` when it is ``None``."""
-    return inversions([(clf_cfg, layer, snapshot)], data, cache, device, n_filters=n_filters, n_res=n_res,
-                      dropout=dropout, steps=steps, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed)[0]
+def layer_inversions(t: Trained) -> LayerInversions:
+    """Page 1's experiment: one inversion model per layer and one unconditional model, scored on the test images."""
+    models, ces = {}, {}
+    for layer in LAYERS:
+        models[layer], ces[layer] = runs.inversion(t.spec, layer, t.data, **t.inversion)
+    _, h_x = runs.inversion(t.spec, None, t.data, **t.inversion)
+    return LayerInversions(models, nats_table(ces, h_x), h_x)
 
 
-def mse_decoder(clf_cfg: dict, layer: str, data: Data, steps=300, batch_size=64, width=32, lr=1e-3, seed=0,
-                cache: ArtifactCache | None = None, device: str = "auto") -> MSEDecoder:
-    """The MSE decoder (Eq. 3) of ``layer``, trained on ``data.train`` (on ``device``) to output the coarse
-    images; returned on the CPU."""
-    cache = cache or ArtifactCache()
-    clf, _ = classifier(clf_cfg, None, cache, device)
-    if layer not in clf.shapes:
-        raise ValueError(f"layer: the classifier has no layer {layer!r}; it has {list(clf.shapes)}")
-    model = MSEDecoderConfig(tuple(clf.shapes[layer]), tuple(data.train.shape[1:]), width=int(width))
-    config = TrainConfig(model, objective="reconstruction_mse", dataset=clf_cfg["dataset"],
-                         batch_size=min(int(batch_size), len(data.train)), steps=int(steps), lr=float(lr),
-                         seed=int(seed), device=device)
-    run = train(config, cache, data=(data.train, clf.extract(data.full(data.train), layer)))
-    return run.model.cpu().eval()
+def samples_and_reconstructions(t: Trained, inv: LayerInversions, e: InvertingLayers, seed: int = 0):
+    """Fig. 1: the first ``e.n_show`` test images and, per layer, two inversion samples then (after every layer's
+    samples) the MSE reconstructions: ``(images, {column: images})``."""
+    show = t.data.test[:e.n_show]
+    samples, recons = {}, {}
+    for layer in LAYERS:
+        ctx = t.model.extract(t.data.full(show), layer)
+        samples[f"{layer} samples"] = sample_inversions(inv.models[layer], ctx, n_samples=2, seed=seed)
+        dec = runs.mse_decoder(t.spec, layer, t.data, steps=e.mse_steps, seed=seed)
+        recons[layer + " MSE"] = dec.reconstruct(ctx)
+    return show, {**samples, **recons}
 
 
-def ink_centroid(images: torch.Tensor) -> torch.Tensor:
-    """The intensity-weighted centre (row, column) of each image (N, 1, H, W) or (..., H, W), in pixels."""
-    x = images.float()
-    h, w = x.shape[-2:]
-    rows = torch.arange(h, dtype=torch.float32).view(h, 1)
-    cols = torch.arange(w, dtype=torch.float32).view(1, w)
-    mass = x.sum((-2, -1)).clamp_min(1e-8)
-    return torch.stack([(x * rows).sum((-2, -1)) / mass, (x * cols).sum((-2, -1)) / mass], -1).squeeze(-2)
+@dataclass(frozen=True)
+class RepresentationCheck:
+    """Table 1 (one row per layer), the test images it is measured on and their inversion samples per layer."""
+
+    table: pd.DataFrame
+    images: torch.Tensor
+    samples: dict
 
 
-def position_error(images: torch.Tensor, samples: torch.Tensor, scale: float = 1.0) -> float:
-    """Mean Euclidean distance, times ``scale``, between each image's ink centroid and its samples' ((N, C, H, W)
-    and (N, S, C, H, W))."""
-    if samples.ndim != images.ndim + 1 or samples.shape[0] != images.shape[0]:
-        raise ValueError(f"samples: expected shape ({images.shape[0]}, S, ...), got {tuple(samples.shape)}")
-    c = ink_centroid(images)                             # (N, 2)
-    cs = ink_centroid(samples.flatten(0, 1)).view(samples.shape[0], samples.shape[1], 2)
-    return float((cs - c[:, None]).norm(dim=-1).mean()) * scale
+def representation_space(t: Trained, r: RepresentationSpace, seed: int = 0) -> RepresentationCheck:
+    """Page 2's experiment: ``r.n_draws`` inversion samples of each of ``r.n_images`` test images per layer, and
+    the L1 distances of Table 1 (1NN, IM-S, IM-NN)."""
+    images = t.data.test[:r.n_images]
+    rows, samples = [], {}
+    for layer in LAYERS:
+        model, _ = runs.inversion(t.spec, layer, t.data, **t.inversion)
+        samples[layer] = sample_inversions(model, t.model.extract(t.data.full(images), layer), n_samples=r.n_draws,
+                                           seed=seed)
+        d = representation_distances(t.model, layer, t.data.full(images), t.data.full(samples[layer]),
+                                     t.data.full(t.data.train), seed=seed)
+        rows.append({"layer": layer, **d})
+    return RepresentationCheck(pd.DataFrame(rows).set_index("layer"), images, samples)
 
 
-def nats_table(ces: dict, h_x: dict | None = None):
+def neighbours_and_samples(t: Trained, check: RepresentationCheck) -> dict:
+    """Fig. 2's columns: per layer, the nearest training image in that layer's space, then the inversion samples."""
+    out = {}
+    for layer in LAYERS:
+        idx = nearest_training_images(t.model, layer, t.data.full(check.images), t.data.full(t.data.train))
+        out[f"{layer} 1NN"] = t.data.train[idx]
+        out[f"{layer} samples"] = check.samples[layer]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- page 3
+
+
+@dataclass(frozen=True)
+class Nets:
+    """The affNIST canvases and Section 5.2's three classifiers: specs and ``(model, test accuracy)`` by net."""
+
+    data: runs.CoarseData
+    specs: dict
+    classifiers: dict
+
+    def accuracies(self) -> pd.Series:
+        return pd.Series({name: acc for name, (_, acc) in self.classifiers.items()}, name="test accuracy")
+
+
+def affnist_classifiers(g: GlobalPooling, seed: int = 0) -> Nets:
+    """Page 3's setup: the convolutional, global-pooling and fully connected classifiers of affNIST."""
+    data = runs.coarse_data("affmnist", g.n_train, g.n_test, g.factor, seed=seed)
+    specs = {name: runs.ClassifierSpec("affmnist", v, g.n_train, g.factor, g.clf_steps, hidden_units=g.hidden_units,
+                                       n_test=g.n_test, seed=seed) for name, v in POOLING.items()}
+    return Nets(data, specs, {name: runs.classifier(spec) for name, spec in specs.items()})
+
+
+@dataclass(frozen=True)
+class PoolingResult:
+    """Fig. 4's canvases and columns, the per-net table (NCE of FC3, centroid error) and the chance distance."""
+
+    show: torch.Tensor
+    panels: dict
+    table: pd.DataFrame
+    chance: float
+
+
+def global_pooling(nets: Nets, g: GlobalPooling, seed: int = 0) -> PoolingResult:
+    """Page 3's experiment: FC3 of each net inverted (the three models have one shape and train as one stacked
+    model), samples and MSE reconstructions of ``g.n_show`` canvases, and how far the samples' ink centroid is
+    from the input's, against that of unrelated canvases (chance)."""
+    data = nets.data
+    show = data.test[:g.n_show]
+    rows, panels = [], {}
+    others = data.test[g.n_show:2 * g.n_show, None] if 2 * g.n_show <= len(data.test) else show.roll(1, 0)[:, None]
+    chance = position_error(show, others, scale=g.factor)
+    settings = _inversion_settings(g, g.n_filters, seed)
+    inverted = dict(zip(nets.specs, runs.inversions([(s, "FC3", None) for s in nets.specs.values()], data,
+                                                    **settings)))
+    for name, spec in nets.specs.items():
+        clf = nets.classifiers[name][0]
+        model, ce = inverted[name]
+        ctx = clf.extract(data.full(show), "FC3")
+        panels[f"{name} samples"] = sample_inversions(model, ctx, n_samples=g.n_draws, seed=seed)
+        panels[f"{name} MSE"] = runs.mse_decoder(spec, "FC3", data, steps=g.mse_steps, seed=seed).reconstruct(ctx)
+        rows.append({"net": name, "NCE (nats)": ce["nce_nats"], "stderr": ce["stderr_nats"],
+                     "bits/dim": ce["bits_per_dim"],
+                     "centroid error (px)": position_error(show, panels[f"{name} samples"], scale=g.factor)})
+    return PoolingResult(show, panels, pd.DataFrame(rows).set_index("net"), chance)
+
+
+# ---------------------------------------------------------------------------------------------- page 4
+
+
+def dynamics_classifiers(d: TrainingDynamics, seed: int = 0) -> tuple[runs.CoarseData, dict]:
+    """Page 4's setup: the images of the inversion models and the specs of the regular and the overfitted
+    classifier (``d.n_overfit`` examples, no dropout), both trained for ``max(d.snapshots)`` updates."""
+    data = runs.coarse_data(d.dataset, d.n_train, d.n_test, d.factor, seed=seed)
+    steps = max(d.snapshots)
+    specs = {"regular": runs.ClassifierSpec(d.dataset, "conv", d.n_train, d.factor, steps, n_test=d.n_test,
+                                            snapshots=d.snapshots, seed=seed),
+             "overfitted": runs.ClassifierSpec(d.dataset, "conv", d.n_overfit, d.factor, steps, n_test=d.n_test,
+                                               dropout=0.0, batch_size=min(64, d.n_overfit),
+                                               snapshots=d.snapshots, seed=seed)}
+    return data, specs
+
+
+def training_dynamics(data: runs.CoarseData, specs: dict, d: TrainingDynamics, seed: int = 0) -> pd.DataFrame:
+    """Page 4's experiment: the inversion model of every layer of ``d.layers`` at every snapshot of every
+    classifier (the models of one layer have one shape and train as one stacked model): one row per classifier,
+    snapshot and layer with the classifier's test accuracy and the NCE."""
+    cases = [(name, snap, layer) for name in specs for snap in d.snapshots for layer in d.layers]
+    inverted = dict(zip(cases, runs.inversions([(specs[name], layer, snap) for name, snap, layer in cases], data,
+                                               **_inversion_settings(d, d.n_filters, seed))))
+    rows = []
+    for name, spec in specs.items():
+        for snap in d.snapshots:
+            _, acc = runs.classifier(spec, snapshot=snap)
+            for layer in d.layers:
+                _, ce = inverted[name, snap, layer]
+                rows.append({"classifier": name, "layer": layer, "updates": snap, "test accuracy": acc,
+                             "NCE (nats)": ce["nce_nats"], "stderr": ce["stderr_nats"]})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def nats_table(ces: dict, h_x: dict | None = None) -> pd.DataFrame:
     """A DataFrame of cross-entropies per layer: nats/image, ± stderr, bits/dim, NCE and (with ``h_x``, the
     unconditional model's) the information bound H*(x) − H*(x|h)."""
-    import pandas as pd
-
     rows = []
     for layer, ce in ces.items():
         row = {"layer": layer, "nats/image": ce["nats_per_image"], "stderr": ce["stderr_nats"],

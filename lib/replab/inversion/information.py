@@ -8,7 +8,9 @@
   rather than a guaranteed bound; its differences between layers are exact differences of NCEs.
 * :func:`representation_distances`: Table 1's check in representation space: mean L1 distance at a layer between
   a test image's representation and that of its nearest training neighbour (1NN), one inversion sample (IM-S),
-  and the closest of several samples (IM-NN).
+  and the closest of several samples (IM-NN); :func:`nearest_training_images` gives those neighbours (Fig. 2).
+* :func:`position_error`: Section 5.2's check that samples keep the input's position: the distance between the
+  ink centroids (:func:`ink_centroid`) of an input and of its inversion samples.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from .._validation import check_same_rows
 from ..runtime import get_device
 from .likelihoods import check_images
 
-__all__ = ["CrossEntropy", "cross_entropy", "information_bound", "sample_inversions", "representation_distances"]
+__all__ = ["CrossEntropy", "cross_entropy", "information_bound", "sample_inversions", "representation_distances",
+           "nearest_training_images", "ink_centroid", "position_error"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +132,32 @@ def representation_distances(classifier, layer: str, images: torch.Tensor, sampl
         out[name] = float(d.mean())
         out[name + "_stderr"] = float(d.std() / math.sqrt(n)) if n > 1 else float("nan")
     return out
+
+
+@torch.no_grad()
+def nearest_training_images(classifier, layer: str, images: torch.Tensor, train_images: torch.Tensor) -> torch.Tensor:
+    """For each of ``images`` the index of the row of ``train_images`` whose representation at ``layer`` is the
+    nearest to its own in L1 distance (the 1NN of Table 1 and Fig. 2)."""
+    h = classifier.extract(images, layer).flatten(1).double()
+    ht = classifier.extract(train_images, layer).flatten(1).double()
+    return torch.cdist(h, ht, p=1).argmin(1)
+
+
+def ink_centroid(images: torch.Tensor) -> torch.Tensor:
+    """The intensity-weighted centre (row, column) of each image (N, 1, H, W) or (..., H, W), in pixels."""
+    x = images.float()
+    h, w = x.shape[-2:]
+    rows = torch.arange(h, dtype=torch.float32).view(h, 1)
+    cols = torch.arange(w, dtype=torch.float32).view(1, w)
+    mass = x.sum((-2, -1)).clamp_min(1e-8)
+    return torch.stack([(x * rows).sum((-2, -1)) / mass, (x * cols).sum((-2, -1)) / mass], -1).squeeze(-2)
+
+
+def position_error(images: torch.Tensor, samples: torch.Tensor, scale: float = 1.0) -> float:
+    """Mean Euclidean distance, times ``scale``, between each image's ink centroid and its samples' ((N, C, H, W)
+    and (N, S, C, H, W))."""
+    if samples.ndim != images.ndim + 1 or samples.shape[0] != images.shape[0]:
+        raise ValueError(f"samples: expected shape ({images.shape[0]}, S, ...), got {tuple(samples.shape)}")
+    c = ink_centroid(images)                             # (N, 2)
+    cs = ink_centroid(samples.flatten(0, 1)).view(samples.shape[0], samples.shape[1], 2)
+    return float((cs - c[:, None]).norm(dim=-1).mean()) * scale

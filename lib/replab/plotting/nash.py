@@ -8,7 +8,7 @@ import torch
 
 from . import image_grid, style
 
-__all__ = ["inversion_panels", "nce_lines"]
+__all__ = ["inversion_panels", "nce_lines", "nce_and_bound", "nce_and_position", "nce_over_training"]
 
 
 def inversion_panels(inputs: torch.Tensor, columns: Mapping[str, torch.Tensor], title: str | None = None):
@@ -58,3 +58,47 @@ def nce_lines(df, x: str, y: str = "NCE (nats)", group: str | None = None, ax=No
     if title:
         ax.set_title(title)
     return ax
+
+
+def _two_panels():
+    import matplotlib.pyplot as plt
+
+    style()
+    return plt.subplots(1, 2, figsize=(9, 3.2))
+
+
+def nce_and_bound(table):
+    """Fig. 5a and the information bound: NCE per layer, and H*(x) − H*(x|h) in bits/dim (a :func:`nats_table`
+    of :mod:`replab.experiments.nash`, indexed by layer). Returns the figure."""
+    fig, axes = _two_panels()
+    nce_lines(table.reset_index(), "layer", ax=axes[0], title="NCE −H*(x|h) (Fig. 5a)")
+    nce_lines(table.reset_index(), "layer", y="I bound (bits/dim)", err=None, ax=axes[1],
+              title="H*(x) − H*(x|h), bits/dim")
+    fig.tight_layout()
+    return fig
+
+
+def nce_and_position(table, chance: float):
+    """Section 5.2: the NCE of FC3 per net, and the distance between the ink centroids of samples and input
+    against ``chance`` (that between unrelated canvases). Returns the figure."""
+    fig, axes = _two_panels()
+    nce_lines(table.reset_index(), "net", ax=axes[0], title="NCE of FC3")
+    nce_lines(table.reset_index(), "net", y="centroid error (px)", err=None, ax=axes[1],
+              title="sample vs input ink centroid")
+    axes[1].axhline(chance, color="grey", ls="--", label="chance")
+    axes[1].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def nce_over_training(dyn, layers):
+    """Fig. 5b: one panel per layer, the NCE against classifier updates (log axis), one line per classifier.
+    ``dyn`` has columns classifier, layer, updates, NCE (nats) and stderr. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    style()
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.4 * len(layers), 3.2), squeeze=False)
+    for ax, layer in zip(axes[0], layers):
+        nce_lines(dyn[dyn.layer == layer], "updates", group="classifier", ax=ax, logx=True, title=layer)
+    fig.tight_layout()
+    return fig
