@@ -13,6 +13,8 @@ returned, and later reloaded, as memory-mapped tensors, so RAM never holds the w
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -26,7 +28,7 @@ from torch import nn
 from .cache import ARRAY_INDEX, ArtifactCache, map_array_folder
 from .runtime import get_device, progress
 
-__all__ = ["capture", "reduce_activation", "REDUCTIONS"]
+__all__ = ["capture", "reduce_activation", "noise_seed", "REDUCTIONS"]
 
 REDUCTIONS = ("flatten", "gap")
 
@@ -42,6 +44,16 @@ def reduce_activation(t: torch.Tensor, reduce: str = "flatten", name: str = "lay
     if reduce == "gap" and t.ndim > 2:
         return t.flatten(2).mean(dim=2)
     return t.reshape(t.shape[0], -1)
+
+
+def noise_seed(model: nn.Module) -> int:
+    """A seed that is a function of the model's weights: the same model always draws the same noise for its
+    sampled layer, two different models independent noise (as two separately run models would; one shared seed
+    would make two collapsed posteriors, both N(0, I), look identical)."""
+    h = hashlib.blake2b(digest_size=8)
+    for t in model.state_dict().values():
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return int.from_bytes(h.digest(), "little") & ((1 << 63) - 1)
 
 
 def _first_tensor(out: Any) -> Any:
@@ -83,7 +95,7 @@ def _resolve_modules(model: nn.Module, layers: Sequence[str]) -> dict[str, nn.Mo
 
 def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce: str = "flatten",
             batch_size: int = 256, device: str | torch.device = "auto", cache_key: Any = None,
-            cache=None, stream_mb: float = 1024.0) -> dict[str, torch.Tensor]:
+            cache=None, stream_mb: float = 1024.0, seed: int | str | None = None) -> dict[str, torch.Tensor]:
     """Collect the activations of ``layers`` of ``model`` over ``data``.
 
     Parameters
@@ -103,6 +115,9 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
     cache : optional :class:`replab.cache.ArtifactCache` (default: the shared one)
     stream_mb : with ``cache_key``: once the captured activations exceed this many MiB, the rest streams to the
         cache on disk and the result is memory-mapped (see the module docstring).
+    seed : for a model whose ``representations`` takes a ``generator`` (a VAE's sampled layer): the seed of the
+        generator (on ``device``) its noise is drawn from, batch after batch, so one call gives the same numbers
+        every time; ``"weights"`` is :func:`noise_seed` of the model. ``None``: the global random stream.
 
     Returns
     -------
@@ -118,9 +133,13 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
         layers = [layers]
     if not (isinstance(stream_mb, (int, float)) and stream_mb > 0):
         raise ValueError(f"stream_mb: expected a positive number of MiB, got {stream_mb!r}")
+    if not (seed is None or seed == "weights" or (isinstance(seed, int) and not isinstance(seed, bool))):
+        raise ValueError(f"seed: expected an integer, 'weights' or None, got {seed!r}")
     if cache_key is not None:
         store = cache if cache is not None else ArtifactCache()
         key = {"config": cache_key, "layers": list(layers) if layers is not None else None, "reduce": reduce}
+        if seed is not None:
+            key["seed"] = seed
         # Under the key's lock: a second process asking for the same capture waits, then loads it.
         with store.lock(KIND, key):
             stored = _load_streamed(store, key)
@@ -129,12 +148,12 @@ def capture(model: nn.Module, data, layers: Sequence[str] | None = None, reduce:
             if stored is not None:
                 return stored
             spill = _Spill(store.root / KIND, store.key(KIND, key), stream_mb)
-            out = _capture(model, data, layers, reduce, batch_size, device, spill)
+            out = _capture(model, data, layers, reduce, batch_size, device, spill, seed)
             if spill.active:
                 return out
             store.save(KIND, key, out)
             return out
-    return _capture(model, data, layers, reduce, batch_size, device)
+    return _capture(model, data, layers, reduce, batch_size, device, seed=seed)
 
 
 KIND = "activations"
@@ -205,7 +224,16 @@ def _model_devices(model: nn.Module) -> set[torch.device]:
     return {t.device for t in list(model.parameters()) + list(model.buffers())}
 
 
-def _capture(model, data, layers, reduce, batch_size, device, spill: _Spill | None = None
+def _noise(model: nn.Module, seed, dev) -> dict:
+    """The keyword arguments that make ``model.representations`` draw its noise from ``seed`` ({} for None)."""
+    if seed is None:
+        return {}
+    if "generator" not in inspect.signature(model.representations).parameters:
+        return {}  # a deterministic model: nothing to seed
+    return {"generator": torch.Generator(device=dev).manual_seed(noise_seed(model) if seed == "weights" else seed)}
+
+
+def _capture(model, data, layers, reduce, batch_size, device, spill: _Spill | None = None, seed=None
              ) -> dict[str, torch.Tensor]:
     dev = get_device(device)
     # The batches go to ``dev``; a model held on one other device is moved there for the pass and moved back after
@@ -231,13 +259,14 @@ def _capture(model, data, layers, reduce, batch_size, device, spill: _Spill | No
     model.eval()
     if move:
         model.to(dev)
+    noise = _noise(model, seed, dev) if own else {}
     try:
         with torch.no_grad():
             for batch in progress(_batches(data, batch_size), desc="capture"):
                 batch = torch.as_tensor(batch).to(dev)
                 current.clear()
                 if own:
-                    reps = model.representations(batch)
+                    reps = model.representations(batch, **noise)
                     names = list(reps) if layers is None else list(layers)
                     missing = [k for k in names if k not in reps]
                     if missing:

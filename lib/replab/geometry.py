@@ -111,14 +111,16 @@ def active_components(means, threshold: float = ACTIVE_THRESHOLD) -> int:
     return count_active(posterior_mean_spectrum(means), threshold)
 
 
-def active_units(means, threshold: float = ACTIVE_THRESHOLD) -> int:
-    """The axis-aligned count: latent dimensions i whose variance Var_x[μᵢ(x)] exceeds ``threshold``.
+def active_units(means, threshold: float = ACTIVE_THRESHOLD, *, unbiased: bool = False) -> int:
+    """The axis-aligned count (Burda et al. 2016's active units): latent dimensions i whose variance
+    Var_x[μᵢ(x)] exceeds ``threshold``, normalised by N (``unbiased=True``: by N − 1, as ``torch.var`` and
+    Bonheme & Grześ compute it).
 
     Equal to :func:`active_components` when the principal axes align with the coordinate axes, which the paper
     observes for diagonal Gaussian posteriors.
     """
     mu = _as_means(means).to(torch.float64)
-    return count_active(mu.var(0, unbiased=False), threshold)
+    return count_active(mu.var(0, unbiased=bool(unbiased)), threshold)
 
 
 # ----------------------------------------------------------------------------------------------- Fisher–Rao

@@ -23,7 +23,8 @@ from .models.vae import diagonal_gaussian_log_density
 
 __all__ = ["kl_diagonal_gaussian", "beta_vae", "total_correlation", "beta_tc_vae", "annealed_vae",
            "capacity", "dip_vae_ii_penalty", "dip_vae_ii", "imq_kernel", "mmd", "mmd_vae", "log_importance_weights",
-           "renyi_bound", "legacy_argo_renyi_bound", "renyi_vae", "importance_log_likelihood", "cross_entropy",
+           "renyi_bound", "legacy_argo_renyi_bound", "renyi_vae", "importance_log_likelihood", "reconstruction_loss",
+           "cross_entropy",
            "binary_cross_entropy",
            "OBJECTIVES", "objective"]
 
@@ -279,6 +280,23 @@ def importance_log_likelihood(model, x: torch.Tensor, n_samples: int = 2000, chu
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         done += k
     return total - math.log(n_samples)
+
+
+@torch.no_grad()
+def reconstruction_loss(model, x: torch.Tensor, batch_size: int = 250) -> float:
+    """The mean over the rows of ``x`` of −log p(x | z = E[z | x]): the decoder's likelihood of each input at its
+    posterior mean (for a Bernoulli decoder the cross-entropy summed over pixels), in nats per example; batches
+    of ``batch_size`` run on the model's device."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if x.shape[0] == 0:
+        raise ValueError("x has no rows")
+    dev = next(model.parameters()).device
+    total = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start:start + batch_size].to(dev)
+        total += float(-model.log_likelihood(model.decode(model.encode(xb)[0]), xb).sum())
+    return total / x.shape[0]
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> dict:

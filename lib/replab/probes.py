@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ._validation import as_tensor_2d, check_finite, check_min_rows, check_same_rows
 
-__all__ = ["FEATURE_KINDS", "LinearProbe", "probe_features", "probe_accuracy", "evaluate_snapshots"]
+__all__ = ["FEATURE_KINDS", "FACTOR_CLASSIFIERS", "LinearProbe", "probe_features", "probe_accuracy",
+           "evaluate_snapshots", "factor_classification"]
 
 FEATURE_KINDS = ("means", "means+variances", "samples")
+FACTOR_CLASSIFIERS = ("logistic_regression", "gradient_boosting")
 
 
 def probe_features(mu, sigma=None, kind: str = "means", seed: int = 0) -> np.ndarray:
@@ -251,3 +254,52 @@ def evaluate_snapshots(snapshots: Iterable[Mapping], y_train, y_test, kinds: Ite
             test = probe_features(snap["mu_test"], snap["sigma_test"], kind, seed=seed + 1)
             records.append({**meta, "kind": kind, **probe_accuracy(train, y_train, test, y_test, **probe_kwargs)})
     return records
+
+
+def _factor_classifier(name: str, gb_estimators: int, lr_cs: int, seed: int):
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "logistic_regression":
+        # standardised inputs and enough iterations that lbfgs converges at the weakest penalties too
+        return make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=lr_cs, cv=3, max_iter=5000))
+    return GradientBoostingClassifier(n_estimators=gb_estimators, random_state=seed)
+
+
+def factor_classification(z_train, y_train, z_test, y_test, factor_names: Sequence[str], *,
+                          classifiers: Sequence[str] = FACTOR_CLASSIFIERS, gb_estimators: int = 100, lr_cs: int = 10,
+                          seed: int = 0) -> pd.DataFrame:
+    """One classifier per factor of variation on latent codes (Bonheme & Grześ 2023, Table 1; their
+    ``evaluate_downstream_task``): scikit-learn's ``LogisticRegressionCV`` (``lr_cs`` values of C, 3-fold, on
+    standardised codes) and ``GradientBoostingClassifier`` (``gb_estimators`` trees, seeded with ``seed``).
+
+    ``z_*`` are (n, d) codes, ``y_*`` (n, F) integer classes, one column per name of ``factor_names``; a factor
+    with a single class in the training set is skipped. Returns one row per (factor, classifier): ``classifier``,
+    ``factor``, ``n_classes``, ``train_accuracy``, ``test_accuracy``.
+    """
+    z_train, z_test = np.asarray(z_train, float), np.asarray(z_test, float)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if y_train.ndim != 2 or y_train.shape[1] != len(factor_names) or y_test.shape[1:] != y_train.shape[1:]:
+        raise ValueError(f"y_train and y_test must have one column per factor ({len(factor_names)}), got "
+                         f"{y_train.shape} and {y_test.shape}")
+    if z_train.shape[0] != y_train.shape[0] or z_test.shape[0] != y_test.shape[0]:
+        raise ValueError("z and y must have the same number of rows")
+    bad = [c for c in classifiers if c not in FACTOR_CLASSIFIERS]
+    if bad:
+        raise ValueError(f"classifiers: unknown {bad}; known: {FACTOR_CLASSIFIERS}")
+    rows = []
+    for j, name in enumerate(factor_names):
+        classes = np.unique(y_train[:, j])
+        if len(classes) < 2:
+            continue
+        for clf_name in classifiers:
+            clf = _factor_classifier(clf_name, gb_estimators, lr_cs, seed)
+            with warnings.catch_warnings():  # scikit-learn's announcements of future defaults
+                warnings.simplefilter("ignore", FutureWarning)
+                clf.fit(z_train, y_train[:, j])
+            rows.append({"classifier": clf_name, "factor": name, "n_classes": int(len(classes)),
+                         "train_accuracy": float(clf.score(z_train, y_train[:, j])),
+                         "test_accuracy": float(clf.score(z_test, y_test[:, j]))})
+    return pd.DataFrame(rows)

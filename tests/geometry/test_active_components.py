@@ -70,3 +70,13 @@ def test_count_is_exact_for_a_vae_whose_unused_dimensions_have_constant_means(n_
     assert active_components(mu) == n_active
     assert active_units(mu) == n_active
     assert (posterior_mean_spectrum(mu)[n_active:] < 1e-12).all()
+
+
+def test_active_units_unbiased_divides_by_n_minus_one():
+    # two dimensions whose variance straddles the threshold only under one normalisation: with N = 4 examples
+    # of ±a the biased variance is a², the unbiased one 4a²/3
+    a = 0.095  # a² = 0.009025 < 0.01 < 4a²/3 = 0.01203
+    means = torch.tensor([[a, 1.0], [-a, 1.0], [a, 1.0], [-a, 1.0]], dtype=torch.float64)
+    assert active_units(means) == 0
+    assert active_units(means, unbiased=True) == 1
+    assert int((means.var(0) > 0.01).sum()) == 1  # torch's default is the unbiased estimate

@@ -147,3 +147,36 @@ def test_streamed_captures_are_listed_by_the_cache(tmp_path):
     entries = [e for e in cache.entries() if e["kind"] == "activations"]
     assert len(entries) == 1 and entries[0]["intact"] and entries[0]["bytes"] == 4 * 10 * _net()(x).shape[1]
     assert cache.clear("activations") == 1 and not (tmp_path / "activations").exists()
+
+
+def _vae(seed):
+    from replab import models
+
+    torch.manual_seed(seed)
+    return models.build(models.Conv64Config(image_size=16, widths=(4, 4, 8, 8), hidden=16, latent_dim=3))
+
+
+def test_a_vae_sampled_layer_draws_seeded_noise_per_model():
+    from replab.activations import noise_seed
+
+    a, b = _vae(0), _vae(1)
+    x = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert noise_seed(a) == noise_seed(_vae(0)) != noise_seed(b)
+    with torch.no_grad():  # two collapsed posteriors, both N(0, I): their samples must still differ
+        for m in (a, b):
+            m.mean.weight.zero_(), m.mean.bias.zero_(), m.variance.weight.zero_(), m.variance.bias.zero_()
+    ra, rb = capture(a, x, seed="weights", batch_size=3), capture(b, x, seed="weights", batch_size=3)
+    assert not torch.allclose(ra["sampled"], rb["sampled"])
+    assert torch.equal(ra["sampled"], capture(a, x, seed="weights", batch_size=3)["sampled"])
+    assert torch.equal(capture(a, x, seed=5)["sampled"], capture(b, x, seed=5)["sampled"])
+    # the collapsed posterior is N(0, I): the sampled layer is the generator's normal draws, batch by batch
+    g = torch.Generator().manual_seed(5)
+    expected = torch.cat([torch.randn(n, 3, generator=g) for n in (3, 3, 2)])
+    torch.testing.assert_close(capture(a, x, seed=5, batch_size=3, device="cpu")["sampled"], expected)
+    with pytest.raises(ValueError, match="seed"):
+        capture(a, x, seed=1.5)
+
+
+def test_a_seed_leaves_a_deterministic_model_unchanged():
+    net, x = _net(), _data()
+    torch.testing.assert_close(capture(net, x, ["4"], seed=3)["4"], capture(net, x, ["4"])["4"])

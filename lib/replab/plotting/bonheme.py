@@ -1,5 +1,6 @@
-"""Figures of the Bonheme & Grześ pages: layer × layer similarity heatmaps on one shared colour scale, per-layer
-similarity profiles, the collapse detector scatter and the decoder-retraining curves."""
+"""Figures of the Bonheme & Grześ pages: layer × layer similarity heatmaps on one shared colour scale (static and
+interactive), per-layer similarity profiles, the similarity of each part of a VAE across training, the collapse
+detector scatter, the decoder-retraining curves and rows of images with their reconstructions."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -9,7 +10,8 @@ import pandas as pd
 
 from . import style
 
-__all__ = ["layer_heatmap", "heatmap_grid", "layer_profiles", "detector_scatter", "retraining_curves"]
+__all__ = ["layer_heatmap", "heatmap_grid", "snapshot_heatmaps", "first_snapshot_heatmaps", "part_curves",
+           "layer_profiles", "detector_scatter", "retraining_curves", "image_rows", "domain_reconstructions"]
 
 VMIN, VMAX = 0.0, 1.0  # every similarity heatmap of these pages shares this colour scale
 
@@ -68,6 +70,51 @@ def heatmap_grid(tables: Mapping[str, pd.DataFrame], ncols: int = 4, xlabel: str
     return fig
 
 
+def snapshot_heatmaps(tables: Mapping[str, Mapping[int, Mapping[str, pd.DataFrame]]], final_step: int,
+                      metric: str = "min") -> list:
+    """One :func:`heatmap_grid` per model of ``tables`` (``{model: {step: {metric: table}}}``): each snapshot
+    against the trained model at ``final_step``; returns the figures."""
+    return [heatmap_grid({f"step {step} vs {final_step}": t[metric] for step, t in sims.items()}, ncols=4,
+                         xlabel="trained model", ylabel="snapshot", suptitle=f"{name}: min(CKA, Procrustes)")
+            for name, sims in tables.items()]
+
+
+def first_snapshot_heatmaps(tables: Mapping[str, Mapping[int, Mapping[str, pd.DataFrame]]], final_step: int,
+                            metric: str = "min") -> list:
+    """Each model's first snapshot against its trained model as an interactive heatmap (hover: the layer pair
+    and the value)."""
+    from . import interactive
+
+    out = []
+    for name, sims in tables.items():
+        step = min(sims)
+        t = sims[step][metric]
+        out.append(interactive.heatmap(t.to_numpy(), list(t.index), list(t.columns), metric="min(CKA, Procrustes)",
+                                       title=f"{name}: step {step} vs {final_step}",
+                                       setting=f"{name}, snapshot at step {step}", row_label="snapshot",
+                                       col_label="trained model"))
+    return out
+
+
+def part_curves(summaries: Mapping[str, pd.DataFrame], parts=("encoder", "decoder", "latent")):
+    """One panel per model: the similarity of each part with the trained model against the snapshot step
+    (``summaries[model]``: rows the steps, a column per part); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    style()
+    fig, axes = plt.subplots(1, len(summaries), figsize=(3.2 * len(summaries), 2.8), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, (name, summary) in zip(axes, summaries.items()):
+        for part in parts:
+            ax.plot(summary.index, summary[part], marker="o", label=part)
+        ax.set_title(name)
+        ax.set_xlabel("snapshot step")
+        ax.set_ylim(0, 1.02)
+    axes[0].set_ylabel("similarity with the trained model")
+    axes[0].legend()
+    return fig
+
+
 def layer_profiles(profiles: Mapping[str, pd.Series], ax=None, title: str | None = None,
                    ylabel: str = "similarity with the same layer"):
     """Per-layer similarity (e.g. the diagonal of each heatmap) as one line per comparison; returns the axes."""
@@ -121,3 +168,36 @@ def retraining_curves(table: pd.DataFrame, x: str = "n_retrained", y: str = "rec
     ax.set_ylabel("target reconstruction loss (nats / image)")
     ax.legend(fontsize=7)
     return ax
+
+
+def image_rows(rows: Mapping[str, object], ncols: int = 8, width: float = 6.0, row_height: float = 0.9):
+    """One row of images per entry of ``rows`` (label: a batch of images), labelled on the left; returns the
+    figure."""
+    import matplotlib.pyplot as plt
+
+    from . import image_grid
+
+    style()
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, row_height * len(rows)), squeeze=False)
+    for ax, (title, images) in zip(axes[:, 0], rows.items()):
+        image_grid(images, ncols=ncols, ax=ax)
+        ax.set_ylabel(title, rotation=0, ha="right", fontsize=7)
+    return fig
+
+
+def domain_reconstructions(recons: Mapping[str, tuple]) -> list:
+    """Per target dataset (``{target: (source, examples, reconstructions)}``), its examples above their
+    reconstructions by the VAE trained on the source; returns the figures."""
+    import matplotlib.pyplot as plt
+
+    from . import image_grid
+
+    style()
+    figs = []
+    for target, (source, shown, recon) in recons.items():
+        n = len(shown)
+        fig, axes = plt.subplots(2, 1, figsize=(0.6 * n, 1.6))
+        image_grid(shown, ncols=n, ax=axes[0], title=f"{target} examples")
+        image_grid(recon, ncols=n, ax=axes[1], title=f"reconstructed by the VAE trained on {source}")
+        figs.append(fig)
+    return figs

@@ -1,0 +1,245 @@
+"""Bonheme & Grześ (2023, "How good are VAEs at transfer learning?"): the sections of ``notebooks/bonheme2023``.
+
+The VAEs are the shared set of :mod:`replab.experiments.bonheme2022` trained on the target and on the source
+dataset; transfer retrains some of their layers on the target (:func:`replab.transfer.transfer`), and the pages
+compare layers (:mod:`replab.layer_similarity`), reconstructions and classifiers of the factors on latent means
+(:func:`replab.probes.factor_classification`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+
+from .. import profiles
+from ..layer_similarity import diagonal, model_similarity, part_means, representations, similarity  # noqa: F401
+from ..models import encode
+from ..objectives import reconstruction_loss
+from ..probes import factor_classification
+from ..similarity import permutation_test, synthetic
+from ..transfer import ImageSet, decoder_layers, load_images, retrain_schedule, transfer
+from .bonheme2022 import Member, Models, test_images, train_members
+
+
+@profiles.experiment("bonheme2023.metric-sanity", pages=("bonheme2023/01-metric-sanity",))
+@dataclass(frozen=True)
+class MetricSanity:
+    """§2.3, Fig. 1: CKA and Procrustes on synthetic matrices."""
+
+    n_features: int = profiles.size("features per matrix (the paper: 50)")
+    example_counts: tuple[int, ...] = profiles.size("numbers of examples on the x-axis of Fig. 1")
+    n_seeds: int = profiles.size("independent draws per point (the paper: one)")
+    ding_examples: int = profiles.size("examples of the small-components test")
+    ding_features: int = profiles.size("features (principal components) of the small-components test")
+
+
+def permutation_tests(n_examples: int, n_features: int, n_permutations: int, seed: int = 0) -> pd.DataFrame:
+    """A permutation test over examples of CKA and of Procrustes, for a pair sharing 80% of its features and an
+    unrelated pair (``shared``, ``metric``, ``similarity``, ``null_mean``, ``p_value``)."""
+    rows = []
+    for shared in (0.8, 0.0):
+        a, b = synthetic.shared_feature_pair(n_examples, n_features, shared, seed=seed)
+        for metric, fn in (("CKA", "linear_cka"), ("Procrustes", "procrustes")):
+            res = permutation_test(a, b, metric=fn, n_perm=n_permutations, seed=seed)
+            rows.append(dict(shared=shared, metric=metric, similarity=res.statistic, null_mean=res.null.mean(),
+                             p_value=res.p_value))
+    return pd.DataFrame(rows)
+
+
+def first_below(series: pd.Series, level: float):
+    """The first index whose value is below ``level`` (None if none is)."""
+    return next((n for n, v in series.items() if v < level), None)
+
+
+# -- transfer between datasets ---------------------------------------------------------------------------------
+def _target_train(M: Models, target: str) -> ImageSet:
+    return load_images(target, M.n_train, 0, M.image_size, "train")
+
+
+@profiles.experiment("bonheme2023.generic-encoders", pages=("bonheme2023/02-generic-encoders",))
+@dataclass(frozen=True)
+class GenericEncoders:
+    """§4.2, Fig. 5: VAEs trained on different datasets, compared on the target."""
+
+    n_examples: int = profiles.size("target test images the similarities are computed on", unit="images")
+    transfer_steps: int = profiles.size("steps retraining the mean and variance layers on the target",
+                                        unit="steps")
+
+
+def generic_models(M: Models, S: GenericEncoders, datasets: Sequence[str], retrained: Sequence[str]
+                   ) -> tuple[dict, torch.Tensor]:
+    """``({name: model}, x)``: two β-VAEs trained on the target (seeds 0, 1), one on the source, and that one
+    with ``retrained`` retrained on the target; ``x`` the target test images."""
+    target, source = datasets
+    on_target = [Member("beta_vae", M.primary("beta_vae"), s, target) for s in M.seeds[:2]]
+    on_source = Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), source)
+    runs = train_members(M, [on_source] + on_target)
+    x = test_images(M, target, S.n_examples)
+    transferred = transfer(runs[on_source], _target_train(M, target), retrained, steps=S.transfer_steps)
+    return {"target": runs[on_target[0]].model, "target, other seed": runs[on_target[1]].model,
+            "source": runs[on_source].model, "source, latent retrained": transferred}, x
+
+
+def against_first(models: dict, x: torch.Tensor, n_procrustes: int) -> dict:
+    """Layer × layer tables of the first model against each of the others, ``{name: {metric: table}}``."""
+    reps = {name: representations(model, x) for name, model in models.items()}
+    first = next(iter(reps))
+    return {name: similarity(reps[first], r, n_procrustes=n_procrustes) for name, r in reps.items() if name != first}
+
+
+@profiles.experiment("bonheme2023.retraining-the-decoder", pages=("bonheme2023/03-retraining-the-decoder",))
+@dataclass(frozen=True)
+class RetrainingTheDecoder:
+    """§4.2, Figs. 6, 9: retraining 0…all decoder layers of a source VAE on the target."""
+
+    n_examples: int = profiles.size("target test images the reconstruction loss is measured on", unit="images")
+    transfer_steps: int = profiles.size("steps of retraining per transfer run", unit="steps")
+    n_retrained: tuple[int, ...] = profiles.size("numbers of decoder layers retrained")
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """The source VAE, the VAE trained on the target, the target's training and test images (``x``)."""
+    source: object
+    reference: object
+    target_train: ImageSet
+    x: torch.Tensor
+
+    @property
+    def layers(self) -> list[str]:
+        return decoder_layers(self.source.model)
+
+
+def retraining_setup(M: Models, S: RetrainingTheDecoder, datasets: Sequence[str]) -> Retraining:
+    """A β-VAE trained on the source and one on the target (same seed), and the target's images."""
+    target, source = datasets
+    src, ref = (Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), d) for d in (source, target))
+    runs = train_members(M, [src, ref])
+    return Retraining(runs[src], runs[ref], _target_train(M, target), test_images(M, target, S.n_examples))
+
+
+SCHEDULES = {"innermost": ("innermost", []), "outermost": ("outermost", []),
+             "innermost + mean/variance": ("innermost", ["mean", "variance"])}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One row per (order, k) of retraining (``results``), the retrained models and the target VAE's loss."""
+    results: pd.DataFrame
+    models: dict
+    reference: float
+
+
+def retraining_sweep(setup: Retraining, S: RetrainingTheDecoder) -> Sweep:
+    """The source VAE with k of its decoder layers re-initialised and retrained on the target, for each k of
+    ``S.n_retrained`` and each order (innermost or outermost first; innermost with the mean and variance too),
+    and the target reconstruction loss of each."""
+    rows, models = [], {}
+    for order, (direction, latent) in SCHEDULES.items():
+        for k in S.n_retrained:
+            layers = latent + retrain_schedule(setup.source.model, int(k), direction)
+            models[order, k] = transfer(setup.source, setup.target_train, layers, steps=S.transfer_steps)
+            rows.append({"order": order, "n_retrained": int(k), "layers": ", ".join(layers) or "—",
+                         "reconstruction_loss": reconstruction_loss(models[order, k], setup.x)})
+    return Sweep(pd.DataFrame(rows), models, reconstruction_loss(setup.reference.model, setup.x))
+
+
+def public_script_check(setup: Retraining, steps: int) -> pd.Series:
+    """Target reconstruction loss of the source, of its decoder fine-tuned (not reset) here, and of the public
+    script's fine-tuning, which freezes every layer when none is reset."""
+    kw = dict(steps=steps, reset=False)
+    finetuned = transfer(setup.source, setup.target_train, setup.layers, **kw)
+    legacy = transfer(setup.source, setup.target_train, setup.layers, legacy_freeze_when_not_reset=True, **kw)
+    return pd.Series({"source model, nothing retrained": reconstruction_loss(setup.source.model, setup.x),
+                      "fine-tuned decoder (this library)": reconstruction_loss(finetuned, setup.x),
+                      "fine-tuned decoder (public script: all frozen)": reconstruction_loss(legacy, setup.x)},
+                     name="target reconstruction loss")
+
+
+def decoder_similarity(sweep: Sweep, setup: Retraining, n_procrustes: int) -> list[float]:
+    """Per row of the sweep, the mean diagonal min(CKA, Procrustes) of the decoder against the target VAE's."""
+    return [float(diagonal(model_similarity(sweep.models[r["order"], r["n_retrained"]], setup.reference.model,
+                                            setup.x, setup.layers, n_procrustes=n_procrustes)["min"]).mean())
+            for r in sweep.results.to_dict("records")]
+
+
+def retraining_trend(results: pd.DataFrame, order: str) -> dict:
+    """Whether retraining more layers (in ``order``) lowers the loss: Spearman ρ(k, loss) ≤ −0.8 (when there
+    are more than two k) and all layers better than none; with the loss and decoder similarity per k."""
+    part = results[results["order"] == order].sort_values("n_retrained")
+    rho = spearmanr(part["n_retrained"], part["reconstruction_loss"]).statistic if len(part) > 2 else None
+    best_all = part["reconstruction_loss"].iloc[-1] < part["reconstruction_loss"].iloc[0]
+    return {"holds": bool(best_all and (rho is None or rho <= -0.8)), "spearman": rho,
+            "loss_by_k": dict(zip(part["n_retrained"], part["reconstruction_loss"].round(2))),
+            "decoder_similarity_by_k": dict(zip(part["n_retrained"],
+                                                part["decoder_similarity_to_target_vae"].round(3)))}
+
+
+@profiles.experiment("bonheme2023.shared-variables", pages=("bonheme2023/04-shared-variables",))
+@dataclass(frozen=True)
+class SharedVariables:
+    """§4.3, Figs. 7, 8, Table 1, App. A: target examples through a source VAE; classifiers on latent means."""
+
+    n_classify_train: int = profiles.size("target examples the classifiers are fitted on", unit="images")
+    n_classify_test: int = profiles.size("target examples they are scored on", unit="images")
+    gb_estimators: int = profiles.size("trees of the gradient boosting classifier (the public code: 100)")
+    lr_cs: int = profiles.size("regularisation values tried by LogisticRegressionCV")
+    n_show: int = profiles.size("examples shown in the reconstruction figures", unit="images")
+
+
+@dataclass(frozen=True)
+class Domains:
+    """One β-VAE per dataset (``models``), each dataset's training and test images."""
+    datasets: list
+    models: dict
+    train_sets: dict
+    test_sets: dict
+
+    def other(self, dataset: str) -> str:
+        return next(d for d in self.datasets if d != dataset)
+
+
+def domain_models(M: Models, S: SharedVariables, datasets: Sequence[str]) -> Domains:
+    """The primary β-VAE of the first seed trained on each dataset, and each dataset's images."""
+    vaes = {d: Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), d) for d in datasets}
+    runs = train_members(M, list(vaes.values()))
+    return Domains(list(datasets), {d: runs[m].model for d, m in vaes.items()},
+                   {d: _target_train(M, d) for d in datasets},
+                   {d: load_images(d, S.n_classify_test, seed=1, image_size=M.image_size, split="test")
+                    for d in datasets})
+
+
+def cross_domain_accuracy(domains: Domains, S: SharedVariables) -> pd.DataFrame:
+    """Per (target, source): a classifier of each target factor on the source VAE's latent means of target
+    images (:func:`replab.probes.factor_classification`), with ``target`` and ``source`` columns."""
+    rows = []
+    for target in domains.datasets:
+        tr, te = domains.train_sets[target], domains.test_sets[target]
+        n = min(S.n_classify_train, len(tr))
+        for source in domains.datasets:
+            model = domains.models[source]
+            table = factor_classification(encode(model, tr.float()[:n])[0].numpy(), tr.factor_classes[:n].numpy(),
+                                          encode(model, te.float())[0].numpy(), te.factor_classes.numpy(),
+                                          tr.factor_names, gb_estimators=S.gb_estimators, lr_cs=S.lr_cs)
+            rows.append(table.assign(target=target, source=source))
+    return pd.concat(rows, ignore_index=True)
+
+
+def cross_reconstructions(domains: Domains, n_show: int) -> dict:
+    """Per target: ``(source, examples, their reconstructions by the VAE trained on the other dataset)``."""
+    shown = {t: domains.test_sets[t].float()[:n_show] for t in domains.datasets}
+    return {t: (domains.other(t), x, domains.models[domains.other(t)].reconstruct(x).detach())
+            for t, x in shown.items()}
+
+
+def mean_layer_similarity(domains: Domains) -> pd.DataFrame:
+    """Per target, the similarity of the ``mean`` layers of the target's and the other dataset's VAE."""
+    out = {}
+    for target in domains.datasets:
+        t = model_similarity(domains.models[target], domains.models[domains.other(target)],
+                             domains.test_sets[target].float(), ["mean"])
+        out[target] = {metric: float(t[metric].iat[0, 0]) for metric in ("linear_cka", "procrustes", "min")}
+    return pd.DataFrame(out).T.rename_axis("target")

@@ -1,0 +1,140 @@
+"""Transfer between image datasets (Bonheme & Grześ 2023): the datasets, area-resized and cached, with generated
+stand-ins for real datasets whose files are not here; and a VAE retrained on a target dataset with every layer
+frozen except the ones retrained (re-initialised or fine-tuned), through the training engine.
+
+Where the public code (github.com/bonheml/VAE_learning_dynamics, ``bin/transfer``) differs, the correct method
+is the default: :func:`transfer` trains the layers it is asked to fine-tune; ``legacy_freeze_when_not_reset=True``
+reproduces the public script, which freezes every layer when the layers are not reset.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from . import data as _data
+from . import models as _models
+from .cache import ArtifactCache
+from .data._base import resize_area
+from .runtime import get_device
+from .train import TrainedRun, run_key, train
+
+__all__ = ["CHANNELS", "STAND_INS", "paper_datasets", "ImageSet", "load_images", "decoder_layers",
+           "retrain_schedule", "transfer"]
+
+CHANNELS = {"cars3d": 3, "celeba": 3}  # the papers' other datasets are grey
+STAND_INS = {"symsol": "symsol_like"}  # generated offline sets that take a real dataset's place
+
+
+def paper_datasets(names: Sequence[str], root=None, need_factors: bool = False) -> list[str]:
+    """The datasets of ``names`` that can be loaded here: a real dataset whose files are missing from the data
+    folder (``root`` or ``REPLAB_DATA``) is replaced by its generated stand-in (Symsol by ``symsol_like``) or,
+    without one (Cars3D, smallNORB), left out, with a warning naming it. With ``need_factors``, a dataset whose
+    files carry no factor classes (the public code's Symsol files) is treated the same way."""
+    out = []
+    for name in names:
+        if name not in _data.names():
+            raise ValueError(f"names: unknown dataset {name!r}; known: {_data.names()}")
+        try:
+            loaded = _data.load(name, split="test", root=root)
+            if need_factors and loaded.factor_classes is None:
+                raise FileNotFoundError("its files carry no factor classes, which this page classifies")
+        except FileNotFoundError as err:
+            stand_in = STAND_INS.get(name)
+            warnings.warn(f"{name}: {err}; " + (f"using {stand_in} instead" if stand_in else "left out"),
+                          stacklevel=2)
+            if stand_in is not None and stand_in not in out:
+                out.append(stand_in)
+            continue
+        if name not in out:
+            out.append(name)
+    return out
+
+
+@dataclass
+class ImageSet:
+    """Images (uint8, N×C×H×W) with their factor classes (N×F) and the spec that rebuilds them (a cache key)."""
+    images: torch.Tensor
+    factor_classes: torch.Tensor | None
+    factor_names: tuple[str, ...]
+    spec: dict = field(default_factory=dict)
+
+    def float(self) -> torch.Tensor:
+        """The images as float32 in [0, 1]."""
+        return self.images.float() / 255.0
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def load_images(dataset: str, n: int, seed: int = 0, image_size: int = 64, split: str = "train", *,
+                cache: ArtifactCache | None = None) -> ImageSet:
+    """``n`` examples of ``dataset``'s ``split`` (all of them when the split is smaller) drawn with ``seed``,
+    area-resized to ``image_size``, cached (the generators render each image, which costs seconds per
+    thousand)."""
+    if dataset not in _data.names():
+        raise ValueError(f"dataset: unknown {dataset!r}; known: {_data.names()}")
+    if not (isinstance(n, int) and n > 0):
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    spec = {"dataset": dataset, "n": n, "seed": seed, "image_size": image_size, "split": split}
+
+    def compute():
+        ds = _data.load(dataset, split=split)
+        ds = ds.sample(min(n, len(ds)), seed=seed)
+        classes = ds.factor_classes
+        if classes is None and ds.labels is not None:
+            classes = ds.labels[:, None]
+        names = list(ds.factor_names) if ds.factor_classes is not None else ["label"]
+        return {"images": resize_area(ds.images, image_size), "factor_classes": classes, "factor_names": names}
+
+    payload = (cache if cache is not None else ArtifactCache()).get_or_compute("bonheme-data", spec, compute)
+    return ImageSet(payload["images"], payload["factor_classes"], tuple(payload["factor_names"]), spec)
+
+
+# -- retraining layers on a target -------------------------------------------------------------------------------
+def decoder_layers(model) -> list[str]:
+    """The decoder's trainable layers from the innermost (next to the latent) to the output layer."""
+    return [f"decoder.{k}" for k in model.decoder] + ["output"]
+
+
+def retrain_schedule(model, k: int, order: str = "innermost") -> list[str]:
+    """The ``k`` decoder layers retrained: the k innermost (Fig. 6) or the k outermost (App. B, Fig. 9)."""
+    layers = decoder_layers(model)
+    if order not in ("innermost", "outermost"):
+        raise ValueError(f"order must be 'innermost' or 'outermost', got {order!r}")
+    if not (isinstance(k, int) and 0 <= k <= len(layers)):
+        raise ValueError(f"k must be an integer in [0, {len(layers)}], got {k!r}")
+    return (layers if order == "innermost" else layers[::-1])[:k]
+
+
+def transfer(source: TrainedRun, target: ImageSet, layers: Sequence[str], steps: int, *, reset: bool = True,
+             legacy_freeze_when_not_reset: bool = False, lr: float | None = None, batch_size: int | None = None,
+             seed: int = 0, cache: ArtifactCache | None | bool = None, device="auto") -> nn.Module:
+    """The source VAE retrained on ``target`` with everything frozen except ``layers`` (``bin/transfer``).
+
+    The retrained layers are re-initialised (``reset=True``, the public default) or fine-tuned from the source
+    weights (``reset=False``), and trained for ``steps`` Adam updates with the source's objective and
+    hyper-parameters (its learning rate and batch size unless given), through the training engine: a
+    :class:`~replab.train.TrainConfig` with ``init_from`` the source's key, cached and resumable like every run
+    (``cache=False``: not stored). Returns the model in eval mode.
+    """
+    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0):
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    cfg = source.config
+    order = [n for n in source.model.layer_names() if n in set(layers)]
+    layers = tuple(order + [n for n in layers if n not in set(order)])  # model order: one set, one run
+    start = _models.build(cfg.model)
+    start.load_state_dict(source.model.state_dict())
+    if not _models.prepare_transfer(start, layers, reset, legacy_freeze_when_not_reset, seed) or not steps:
+        return start.to(get_device(device)).eval()  # nothing trains: the source with its reset layers
+    config = dataclasses.replace(
+        cfg, init_from=source.key or run_key(cfg), train_layers=layers, reset_layers=reset,
+        legacy_freeze_when_not_reset=legacy_freeze_when_not_reset, steps=steps, seed=seed,
+        lr=cfg.lr if lr is None else float(lr), batch_size=cfg.batch_size if batch_size is None else int(batch_size),
+        dataset=str(target.spec.get("dataset", cfg.dataset)), n=None,
+        snapshot_steps=(), device=device if isinstance(device, str) else str(device))
+    return train(config, cache, data=target.images, init=source).model

@@ -1,0 +1,155 @@
+"""Tests of the Bonheme & Grześ 2023 experiments (replab.experiments.bonheme2023), of transfer (replab.transfer)
+and of the reconstruction loss at the posterior mean (replab.objectives.reconstruction_loss)."""
+import pandas as pd
+import pytest
+import torch
+
+from replab import models
+from replab.cache import ArtifactCache
+from replab.experiments import bonheme2023 as B
+from replab.models import layer_module, prepare_transfer
+from replab.objectives import reconstruction_loss
+from replab.train import TrainConfig, train
+from replab.transfer import ImageSet, decoder_layers, retrain_schedule, transfer
+
+SMALL = models.Conv64Config(image_size=16, widths=(4, 4, 8, 8), hidden=16, latent_dim=3)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return models.build(SMALL)
+
+
+def _params_of(model, names):
+    return {id(p) for n in names for p in layer_module(model, n).parameters()}
+
+
+def _images(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return ImageSet((torch.rand((n, 1, 16, 16), generator=g) < 0.3).to(torch.uint8) * 255, None, (),
+                    {"toy": seed, "n": n})
+
+
+@pytest.fixture
+def source_run():
+    config = TrainConfig(model=SMALL, objective="beta_vae", dataset="synthetic", n=64, batch_size=16, steps=4,
+                         lr=1e-3, seed=0)
+    return train(config, cache=False)
+
+
+# -- freezing, resetting, fine-tuning --------------------------------------------------------------------------------
+def test_prepare_transfer_trains_exactly_the_reset_layers_and_resets_them():
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    layers = ["mean", "variance", "decoder.1"]
+    trainable = prepare_transfer(model, layers, reset=True, seed=3)
+    assert {id(p) for p in trainable} == _params_of(model, layers)
+    assert all(not p.requires_grad for n, p in model.named_parameters()
+               if id(p) not in _params_of(model, layers))
+    after = model.state_dict()
+    for key in before:
+        changed = not torch.equal(before[key], after[key])
+        expected = key.split(".")[0] in ("mean", "variance") or key.startswith("decoder.1.")
+        assert changed == expected, key
+
+
+def test_fine_tuning_without_reset_keeps_weights_and_legacy_flag_freezes_everything():
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainable = prepare_transfer(model, ["output", "decoder.5"], reset=False)
+    assert {id(p) for p in trainable} == _params_of(model, ["output", "decoder.5"])
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    legacy = _model()
+    assert prepare_transfer(legacy, ["output"], reset=False, legacy_freeze_when_not_reset=True) == []
+    assert not any(p.requires_grad for p in legacy.parameters())
+    # with reset the public script does unfreeze
+    assert prepare_transfer(_model(), ["output"], reset=True, legacy_freeze_when_not_reset=True)
+
+
+def test_transfer_changes_only_the_retrained_layers(source_run):
+    target = _images()
+    layers = retrain_schedule(source_run.model, 2, "outermost")
+    model = transfer(source_run, target, layers, steps=3, batch_size=16, cache=False)
+    src = source_run.model.state_dict()
+    fresh = _model()
+    prepare_transfer(fresh, layers, reset=True, seed=0)  # the re-initialisation transfer starts from
+    for key, value in model.state_dict().items():
+        retrained = key.startswith("output.") or key.startswith("decoder.5.")
+        if retrained:
+            assert not torch.equal(value, src[key]), key
+            assert not torch.equal(value, fresh.state_dict()[key]), key  # trained after the reset
+        else:
+            assert torch.equal(value, src[key]), key
+    again = transfer(source_run, target, layers, steps=3, batch_size=16, cache=False)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_legacy_transfer_returns_the_source_model(source_run):
+    model = transfer(source_run, _images(), ["decoder.1"], steps=3, reset=False, batch_size=16,
+                       legacy_freeze_when_not_reset=True, cache=False)
+    assert all(torch.equal(v, source_run.model.state_dict()[k]) for k, v in model.state_dict().items())
+    tuned = transfer(source_run, _images(), ["decoder.1"], steps=3, reset=False, batch_size=16, cache=False)
+    assert not torch.equal(tuned.decoder["1"][0].weight, source_run.model.decoder["1"][0].weight)
+
+
+def test_transfer_cache_shares_one_entry_per_layer_set(source_run, tmp_path):
+    cache = ArtifactCache(tmp_path)
+    target = _images()
+    transfer(source_run, target, ["decoder.1", "output"], steps=2, batch_size=16, cache=cache)
+    transfer(source_run, target, ["output", "decoder.1"], steps=2, batch_size=16, cache=cache)
+    assert cache.hits == 1
+
+
+def test_retrain_schedule_orders_and_errors():
+    model = _model()
+    assert decoder_layers(model) == ["decoder.1", "decoder.2", "decoder.3", "decoder.4", "decoder.5", "output"]
+    assert retrain_schedule(model, 2, "innermost") == ["decoder.1", "decoder.2"]
+    assert retrain_schedule(model, 2, "outermost") == ["output", "decoder.5"]
+    assert retrain_schedule(model, 0) == []
+    with pytest.raises(ValueError, match="k must be an integer in \\[0, 6\\]"):
+        retrain_schedule(model, 7)
+    with pytest.raises(ValueError, match="order must be"):
+        retrain_schedule(model, 1, "middle")
+    with pytest.raises(ValueError, match="not a trainable layer"):
+        layer_module(model, "sampled")
+
+
+# -- measurements -----------------------------------------------------------------------------------------------------
+def test_reconstruction_loss_is_the_bernoulli_cross_entropy_at_the_mean():
+    model = _model().eval()
+    x = _images(10).float()
+    with torch.no_grad():
+        logits = model.decode(model.encode(x)[0])
+        p = torch.sigmoid(logits).double()
+        expected = -(x * torch.log(p) + (1 - x) * torch.log1p(-p)).sum(dim=(1, 2, 3)).mean()
+    assert reconstruction_loss(model, x, batch_size=3) == pytest.approx(float(expected), rel=1e-5)
+    assert reconstruction_loss(model, x, batch_size=3) == pytest.approx(reconstruction_loss(model, x), rel=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        reconstruction_loss(model, x, batch_size=0)
+
+
+def test_retraining_trend_reads_the_rank_correlation_and_the_ends():
+    falling = pd.DataFrame({"order": "innermost", "n_retrained": [0, 2, 4, 6],
+                            "reconstruction_loss": [9.0, 8.0, 7.0, 1.0],
+                            "decoder_similarity_to_target_vae": [0.1, 0.2, 0.3, 0.4]})
+    trend = B.retraining_trend(falling, "innermost")
+    assert trend["spearman"] == pytest.approx(-1.0)
+    assert trend["holds"] and trend["loss_by_k"] == {0: 9.0, 2: 8.0, 4: 7.0, 6: 1.0}
+    assert trend["decoder_similarity_by_k"] == {0: 0.1, 2: 0.2, 4: 0.3, 6: 0.4}
+    # ranks 4, 1, 3, 2 against 1, 2, 3, 4: ρ = 1 − 6·14/60 = −0.4, too weak although all layers beat none
+    weak = B.retraining_trend(falling.assign(reconstruction_loss=[9.0, 1.0, 8.0, 7.0]), "innermost")
+    assert weak["spearman"] == pytest.approx(-0.4) and not weak["holds"]
+    rising = falling.assign(reconstruction_loss=[1.0, 2.0, 3.0, 4.0])
+    assert not B.retraining_trend(rising, "innermost")["holds"]
+    two = falling[falling["n_retrained"].isin([0, 6])]
+    assert B.retraining_trend(two, "innermost")["spearman"] is None and B.retraining_trend(two, "innermost")["holds"]
+
+
+def test_first_below_and_permutation_tests():
+    s = pd.Series([0.9, 0.5, 0.1, 0.05], index=[50, 90, 130, 170])
+    assert B.first_below(s, 0.2) == 130 and B.first_below(s, 0.01) is None
+    tests = B.permutation_tests(60, 10, 19, seed=0)
+    assert list(tests[["shared", "metric"]].itertuples(index=False, name=None)) == [
+        (0.8, "CKA"), (0.8, "Procrustes"), (0.0, "CKA"), (0.0, "Procrustes")]
+    related = tests[tests["shared"] == 0.8]
+    assert (related["p_value"] == 1 / 20).all()  # no permutation beats a pair sharing 80% of its features
