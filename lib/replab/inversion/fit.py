@@ -11,7 +11,7 @@ weights are copied into the model passed in, which is returned in eval mode. Pap
 3e-4; inversion models Adam 1e-3 with decay 0.9999 per update, 250,000 updates at most.
 
 ``cache``: ``False`` (default) trains in memory; an :class:`~replab.cache.ArtifactCache` (or ``None``, the default
-one) stores the run under its key and reuses it (what :mod:`replab.experiments.nash` does).
+one) stores the run under its key and reuses it (what :mod:`.runs` does for the pages).
 """
 from __future__ import annotations
 
