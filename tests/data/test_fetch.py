@@ -374,3 +374,12 @@ def test_command_fetch_verify_ls(tmp_path, server, monkeypatch, capsys):
     assert "1 mismatch" in capsys.readouterr().out
     assert _cli("data", "fetch", "celeba", "--root", root) == 1
     assert "img_align_celeba" in capsys.readouterr().err
+
+
+def test_a_complete_part_is_finished_without_downloading_again(tmp_path, server):
+    body = b"abcdefghij" * 50
+    name = F.sources()["dsprites"].files[0].name
+    table = _local(server, "dsprites", {name: body})
+    (tmp_path / (name + ".part")).write_bytes(body)             # interrupted between the last byte and the rename
+    F.fetch("dsprites", tmp_path, progress=False, table=table, log=lambda m: None)
+    assert (tmp_path / name).read_bytes() == body and server.requests == [(name, "bytes=500-")]

@@ -199,6 +199,8 @@ def download(url: str, dest: Path, *, label: str, hint: str = "", progress: bool
         response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and offset and not _restarted:
+            if (err.headers.get("Content-Range") or "").strip() == f"bytes */{offset}":
+                return part         # the part was complete already (interrupted before its rename)
             log(f"{label}: the server refuses to resume {part.name} at byte {offset}; starting it again")
             part.unlink()
             return download(url, dest, label=label, hint=hint, progress=progress, log=log, timeout=timeout,
