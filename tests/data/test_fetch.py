@@ -383,3 +383,25 @@ def test_a_complete_part_is_finished_without_downloading_again(tmp_path, server)
     (tmp_path / (name + ".part")).write_bytes(body)             # interrupted between the last byte and the rename
     F.fetch("dsprites", tmp_path, progress=False, table=table, log=lambda m: None)
     assert (tmp_path / name).read_bytes() == body and server.requests == [(name, "bytes=500-")]
+
+
+def test_two_fetches_of_one_dataset_at_once_download_it_once(tmp_path, server):
+    files = _served("svhn", tmp_path / "stage")
+    table = _local(server, "svhn", files)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(F.fetch("svhn", tmp_path / "data", progress=False, table=table))
+        except Exception as err:          # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(results) == 2
+    assert sorted(path for path, _ in server.requests) == ["test_32x32.mat", "train_32x32.mat"]
+    assert sum("already there" in line for r in results for line in r) == 2
+    assert {c.status for c in F.verify(["svhn"], tmp_path / "data", table=table)} == {"ok"}
