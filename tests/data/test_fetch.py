@@ -405,3 +405,19 @@ def test_two_fetches_of_one_dataset_at_once_download_it_once(tmp_path, server):
     assert sorted(path for path, _ in server.requests) == ["test_32x32.mat", "train_32x32.mat"]
     assert sum("already there" in line for r in results for line in r) == 2
     assert {c.status for c in F.verify(["svhn"], tmp_path / "data", table=table)} == {"ok"}
+
+
+def test_an_unpacking_that_stopped_is_finished_on_the_next_run(tmp_path, server):
+    files = _served("cifar10", tmp_path / "stage")
+    table = _local(server, "cifar10", files)
+    root = tmp_path / "data"
+    (root / "cifar-10-batches-py").mkdir(parents=True)
+    (root / "cifar-10-python.tar.gz").write_bytes(files["cifar-10-python.tar.gz"])     # downloaded, not unpacked
+    stage = tmp_path / "stage" / "cifar-10-batches-py"
+    (root / "cifar-10-batches-py" / "data_batch_1").write_bytes((stage / "data_batch_1").read_bytes())
+    messages = []
+    F.fetch("cifar10", root, progress=False, table=table, log=messages.append)
+    assert server.requests == [] and any("stopped before unpacking" in m for m in messages)
+    assert not (root / "cifar-10-python.tar.gz").exists()
+    assert {c.status for c in F.verify(["cifar10"], root, table=table)} == {"ok"}
+    assert len(D.load("cifar10", "all", root=root)) == 12

@@ -246,8 +246,8 @@ def _check_download(part: Path, dest: Path, sf: SourceFile, url: str, label: str
     if got.lower() != expected.lower():
         bad = dest.with_name(dest.name + ".bad")
         os.replace(part, bad)
-        raise ChecksumMismatch(f"{label}: {url}: checksum mismatch for {dest.name}: the publisher gives {algorithm} "
-                         f"{expected}, the download has {got}; it is kept as {bad} and not used")
+        raise ChecksumMismatch(f"{label}: {url}: checksum mismatch for {dest.name}: the publisher gives "
+                               f"{algorithm} {expected}, the download has {got}; it is kept as {bad} and not used")
     os.replace(part, dest)
     return f"published {algorithm} checked"
 
@@ -284,6 +284,14 @@ def _entries(archive: Path, sf: SourceFile, label: str) -> Iterator[tuple[str, C
         raise FetchError(f"{label}: {sf.name}: unknown unpack method {sf.unpack!r} (expected gzip, tar or zip)")
 
 
+def _stream_hash(opener: Callable) -> str:
+    h = hashlib.sha256()
+    with opener() as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _write(opener: Callable, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".unpacking")
@@ -301,7 +309,11 @@ def _unpack(root: Path, archive: Path, sf: SourceFile, label: str, force: bool, 
         for rel, opener in _entries(archive, sf, label):
             target = root / rel
             if target.exists() and not force:
-                kept += 1
+                # the same bytes (unpacked by an earlier run that stopped) are recorded; other files are kept
+                if _stream_hash(opener) == file_hash(target):
+                    written[rel] = _entry(target, source)
+                else:
+                    kept += 1
                 continue
             _write(opener, target)
             written[rel] = _entry(target, source)
@@ -393,20 +405,23 @@ def _fetch_file(root: Path, src: Source, sf: SourceFile, *, force: bool, progres
                 log: Callable[[str], None]) -> str:
     label = src.name
     hint = f"put the files under {root}/{' and '.join(sf.targets())} by hand"
+    dest = root / sf.name
+    if sf.unpack and dest.exists() and not force:
+        log(f"{label}: {sf.name} is there from an earlier run that stopped before unpacking it; unpacking it")
+        return _finish_archive(root, dest, sf, label, _check_archive(dest, sf, label), log)
     if _present(root, sf) and not force:
         record = _read_record(root)
         checks = [_check_file(root, p, sf, record, src.name) for pattern in sf.targets()
                   for p in _matches(root, pattern)]
         bad = [c for c in checks if c.status == "mismatch"]
         if bad:
-            raise ChecksumMismatch(f"{label}: {bad[0].path}: checksum mismatch: {bad[0].detail}; the file is kept "
-                             f"(use --force to download it again)")
+            raise ChecksumMismatch(f"{label}: {bad[0].path}: checksum mismatch: {bad[0].detail}; the file is "
+                                   f"kept (use --force to download it again)")
         new = {c.path: _entry(root / c.path, "recorded when found in place") for c in checks
                if c.status == "unverified"}
         if new:
             _record(root, new)
         return f"{', '.join(sf.targets())}: already there, kept"
-    dest = root / sf.name
     dest.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for url in sf.urls:
@@ -425,9 +440,28 @@ def _fetch_file(root: Path, src: Source, sf: SourceFile, *, force: bool, progres
         if sf.published() is None:
             _record(root, {sf.name: _entry(dest, f"recorded at the first download from {url}")})
         return f"{sf.name}: downloaded ({checked})"
-    entries = _unpack(root, dest, sf, label, force, checked, log)
+    return _finish_archive(root, dest, sf, label, checked, log, force=force)
+
+
+def _check_archive(archive: Path, sf: SourceFile, label: str) -> str:
+    """Check an archive left by an earlier run against the published checksum (kept when it fails)."""
+    published = sf.published()
+    if published is None:
+        return "no checksum published"
+    algorithm, expected = published
+    got = file_hash(archive, algorithm)
+    if got.lower() != expected.lower():
+        raise ChecksumMismatch(f"{label}: {archive}: checksum mismatch: the publisher gives {algorithm} {expected}, "
+                               f"the file has {got}; it is kept (use --force to download it again)")
+    return f"published {algorithm} checked"
+
+
+def _finish_archive(root: Path, archive: Path, sf: SourceFile, label: str, checked: str,
+                    log: Callable[[str], None], force: bool = False) -> str:
+    """Unpack the checked ``archive``, record its files' checksums, remove it."""
+    entries = _unpack(root, archive, sf, label, force, checked, log)
     _record(root, entries)
-    dest.unlink()
+    archive.unlink()
     return f"{sf.name}: downloaded ({checked}), unpacked {len(entries)} file(s) and removed"
 
 
