@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from format_writers import (archive, write_affnist, write_cars3d, write_cifar, write_dsprites, write_mnist,
-                            write_smallnorb, write_svhn, write_symsol)
+from format_writers import (archive, write_affnist, write_cars3d, write_celeba, write_cifar, write_dsprites,
+                            write_mnist, write_smallnorb, write_svhn, write_symsol)
 
 import replab.data as D
 from replab.data import command
@@ -421,3 +421,9 @@ def test_an_unpacking_that_stopped_is_finished_on_the_next_run(tmp_path, server)
     assert not (root / "cifar-10-python.tar.gz").exists()
     assert {c.status for c in F.verify(["cifar10"], root, table=table)} == {"ok"}
     assert len(D.load("cifar10", "all", root=root)) == 12
+
+
+def test_celeba_put_in_place_by_hand_is_seen(tmp_path):
+    write_celeba(tmp_path)
+    assert [(c.path, c.status) for c in F.verify(None, tmp_path)] == [("img_align_celeba/*.jpg", "unverified")]
+    assert {r["name"]: r["state"] for r in F.listing(tmp_path)}["celeba"] == "put by hand"

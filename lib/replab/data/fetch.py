@@ -35,8 +35,8 @@ from typing import Callable, ClassVar, Iterator
 
 from ._base import resolve_root
 
-__all__ = ["FetchError", "ChecksumMismatch", "Source", "SourceFile", "Check", "sources", "fetch", "verify", "listing", "file_hash",
-           "SOURCES", "CHECKSUMS"]
+__all__ = ["FetchError", "ChecksumMismatch", "Source", "SourceFile", "Check", "sources", "fetch", "verify", "listing",
+           "download", "file_hash", "SOURCES", "CHECKSUMS"]
 
 SOURCES = Path(__file__).with_name("sources.toml")
 CHECKSUMS = "checksums.json"
@@ -88,6 +88,7 @@ class Source:
     checksums: str
     files: tuple[SourceFile, ...] = ()
     manual: str | None = None
+    provides: tuple[str, ...] = ()      # what the loader reads, for a dataset put in place by hand (no files)
 
     def downloadable(self) -> bool:
         return bool(self.files) and all(f.urls for f in self.files)
@@ -112,7 +113,7 @@ def sources(path=SOURCES) -> dict[str, Source]:
         files = tuple(SourceFile(**{**f, "urls": tuple(f.get("urls", ())), "provides": tuple(f.get("provides", ()))})
                       for f in d.get("files", ()))
         out[name] = Source(name, d["title"], d["home"], tuple(d.get("pages", ())), d.get("checksums", ""), files,
-                           d.get("manual"))
+                           d.get("manual"), tuple(d.get("provides", ())))
     return out
 
 
@@ -332,6 +333,10 @@ def _present(root: Path, sf: SourceFile) -> bool:
     return all(_matches(root, pattern) for pattern in sf.targets())
 
 
+def _by_hand(root: Path, src: Source) -> bool:
+    return bool(src.provides) and all(_matches(root, p) for p in src.provides)
+
+
 def _check_file(root: Path, path: Path, sf: SourceFile, record: dict, dataset: str) -> Check:
     rel = _rel(path, root)
     published = sf.published()
@@ -354,6 +359,9 @@ def _check_file(root: Path, path: Path, sf: SourceFile, record: dict, dataset: s
 
 def _checks(root: Path, src: Source, record: dict) -> list[Check]:
     rows = []
+    if not src.files and _by_hand(root, src):
+        return [Check(src.name, p, "unverified", f"{len(_matches(root, p)):,} file(s) put there by hand; "
+                                                 f"{src.checksums}") for p in src.provides]
     if not src.files or (src.manual and not any(_present(root, sf) for sf in src.files)):
         return [Check(src.name, "", "manual", src.manual.format(root=root) if src.manual else "")]
     for sf in src.files:
@@ -392,6 +400,8 @@ def listing(root=None, table: dict[str, Source] | None = None) -> list[dict]:
         if folder is not None:
             if src.files and all(_present(folder, sf) for sf in src.files):
                 state = "fetched"
+            elif not src.files and _by_hand(folder, src):
+                state = "put by hand"
             elif any((folder / (sf.name + ".part")).exists() or _present(folder, sf) for sf in src.files):
                 state = "partial"
             else:
