@@ -31,9 +31,10 @@ _MODULES = {
     "symsol_like": "symsol_like", "mnist": "mnist", "cifar10": "cifar10", "svhn": "svhn", "celeba": "celeba",
     "cars3d": "cars3d", "smallnorb": "smallnorb", "symsol": "symsol",
     "affnist": "affnist",
+    "symsol_solids": "solids",
 }
 # datasets available without any data folder
-OFFLINE = ("mnist10k", "digits", "dsprites", "affmnist", "symsol_like")
+OFFLINE = ("mnist10k", "digits", "dsprites", "affmnist", "symsol_like", "symsol_solids")
 
 
 def names() -> list[str]:
