@@ -256,7 +256,7 @@ def test_unreachable_host_says_where_to_put_the_files(tmp_path):
     table = {"svhn": dataclasses.replace(src, files=tuple(dataclasses.replace(
         sf, urls=(f"http://127.0.0.1:{port}/{sf.name}",)) for sf in src.files))}
     with pytest.raises(F.FetchError, match=rf"svhn: cannot reach 127\.0\.0\.1:{port}: .*; put the files under "
-                                           rf".*train_32x32\.mat by hand"):
+                                           rf"{tmp_path} by hand \(train_32x32\.mat, test_32x32\.mat\)"):
         F.fetch("svhn", tmp_path, progress=False, table=table)
 
 

@@ -414,7 +414,7 @@ def listing(root=None, table: dict[str, Source] | None = None) -> list[dict]:
 def _fetch_file(root: Path, src: Source, sf: SourceFile, *, force: bool, progress: bool,
                 log: Callable[[str], None]) -> str:
     label = src.name
-    hint = f"put the files under {root}/{' and '.join(sf.targets())} by hand"
+    hint = f"put the files under {root} by hand ({', '.join(t for f in src.files for t in f.targets())})"
     dest = root / sf.name
     if sf.unpack and dest.exists() and not force:
         log(f"{label}: {sf.name} is there from an earlier run that stopped before unpacking it; unpacking it")
