@@ -7,6 +7,7 @@
     replab run-all [PAGE ...] [--profile full] [--results results/full]
     replab book [--no-strict]
     replab similarity NAME=PATH ... -o scores.csv [--metrics ...] [--checkpoint DIR]
+    replab data fetch NAME ... | verify [NAME ...] | ls
 """
 from __future__ import annotations
 
@@ -182,9 +183,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--timeout", type=int, default=3600, help="seconds per page")
     b.set_defaults(func=_cmd_book)
 
+    from .data.command import add_subcommand as _add_data
     from .similarity.command import add_subcommand as _add_similarity
 
     _add_similarity(sub)  # all models against all models (replab.similarity.command)
+    _add_data(sub)        # fetch, verify and list the papers' datasets (replab.data.command)
     return p
 
 

@@ -112,7 +112,8 @@ def test_resize_area_is_block_mean():
 
 def test_load_errors_list_the_choices():
     assert {"mnist10k", "digits", "dsprites", "affmnist", "symsol_like", "mnist", "cifar10", "svhn", "celeba",
-            "cars3d", "smallnorb", "symsol"} == set(D.names())
+            "cars3d", "smallnorb", "symsol", "affnist"} <= set(D.names())
+    assert set(D.OFFLINE) <= set(D.names())
     with pytest.raises(ValueError, match="known datasets: affmnist"):
         D.load("imagenet")
     with pytest.raises(ValueError, match="'train', 'test', 'all'"):

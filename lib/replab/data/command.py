@@ -65,7 +65,7 @@ def _ls(args) -> int:
     from .fetch import listing
 
     for row in listing(args.root):
-        print(f"{row['name']:10s} {row['state']:14s} {row['title']}")
+        print(f"{row['name']:10s} {row['title']}\n    state: {row['state']}")
         print("    pages: " + (", ".join(row["pages"]) or "none"))
     return 0
 
