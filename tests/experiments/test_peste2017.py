@@ -138,8 +138,8 @@ def test_probes_at_every_snapshot_and_the_public_codes_probe_beside_them(tiny_ca
 
 
 def test_geodesic_pairs_measure_each_pair_and_keep_the_first(tiny_cache):
-    m, sizes = _models(), px.Geodesics(n_pairs=3, n_steps=5)
-    out = px.geodesic_pairs(m, sizes, alpha=1.0, k=4, seed=2)
+    m, sizes = _models(), px.Geodesics(n_pairs=3, n_steps=5, geo_k=4)
+    out = px.geodesic_pairs(m, sizes, alpha=1.0, seed=2)
     model = px.train_models(m, alphas=[1.0], latent_dims=[4], seed=2)[(1.0, 4, 0)].model
     test = data.load("mnist10k", split="test")
     x, y = test.images.float() / 255.0, test.labels

@@ -21,6 +21,7 @@ from .. import data as _data
 from .. import geometry, models as _models, profiles
 from ..geometry import (interpolation_rows, largest_step, path_summary, sampling_variability, transition_sharpness,
                         variance_rise)
+from ..objectives import importance_log_likelihood, log_importance_weights, renyi_bound
 from ..runtime import get_device
 
 __all__ = ["Models", "ActiveComponents", "Likelihood", "LinearSeparability", "Geodesics", "train_config",
@@ -90,27 +91,23 @@ class Geodesics:
 
     n_pairs: int = profiles.size("pairs of test digits (different classes) measured")
     n_steps: int = profiles.size("images per interpolation")
+    geo_k: int = profiles.size("latent size k of the model whose posteriors are joined")
 
 
 # ---------------------------------------------------------------------------------------------- models and data
-
-
-def _dataset_size(dataset: str, split: str = "train") -> int:
-    return len(_data.load(dataset, split=split))
 
 
 def train_config(models: Models, alpha: float, latent_dim: int, *, run: int = 0, seed: int = 0):
     """The :class:`~replab.train.TrainConfig` of one MLP VAE of ``models`` trained with the Rényi bound at
     ``alpha``; run ``run`` is seeded with ``seed + run``. Every page builds its configurations here, so the same
     (α, k, run) is the same cached model on every page."""
-    from ..models import MLPConfig
     from ..train import TrainConfig
 
-    n_available = _dataset_size(models.dataset)
+    n_available = len(_data.load(models.dataset, split="train"))
     n = None if models.n_train >= n_available else int(models.n_train)
     per_epoch = (n or n_available) // models.batch_size
     epochs = [e for e in models.snapshot_epochs if e <= models.n_epochs]
-    return TrainConfig(model=MLPConfig(latent_dim=int(latent_dim)), objective="renyi",
+    return TrainConfig(model=_models.MLPConfig(latent_dim=int(latent_dim)), objective="renyi",
                        objective_params={"alpha": float(alpha), "n_samples": int(models.n_samples)},
                        dataset=models.dataset, split="train", n=n, batch_size=int(models.batch_size),
                        steps=int(models.n_epochs) * per_epoch, lr=float(models.lr), seed=int(seed + run),
@@ -119,10 +116,8 @@ def train_config(models: Models, alpha: float, latent_dim: int, *, run: int = 0,
 
 def train_models(models: Models, alphas: Sequence[float] | None = None, latent_dims: Sequence[int] | None = None,
                  seed: int = 0) -> dict:
-    """Train (or load from the cache) every (α, k, run) of ``models`` (or the given subsets of α and k).
-
-    Returns ``{(alpha, k, run): TrainedRun}``; a run's snapshots are keyed by update step.
-    """
+    """Train (or load from the cache) every (α, k, run) of ``models`` (or the given subsets of α and k):
+    ``{(alpha, k, run): TrainedRun}``, each run's snapshots keyed by update step."""
     from ..train.groups import train_many
 
     alphas = models.alphas if alphas is None else alphas
@@ -199,8 +194,6 @@ def likelihood_estimates(model, x: torch.Tensor, alpha: float, n_is_samples: int
     """Per repeat: the K-sample Rényi bound at the model's α (K = ``n_bound_samples``, 10 in Fig. 2) and the
     importance-sampled log-likelihood (``n_is_samples`` samples, 2,000 in the paper), averaged over ``x``. Each
     repeat draws fresh samples (seeded by ``seed + repeat``), so the spread over repeats is the estimator's."""
-    from ..objectives import importance_log_likelihood, log_importance_weights, renyi_bound
-
     dev = get_device(device)
     model = model.to(dev).eval()
     records = []
@@ -250,7 +243,7 @@ def probe_snapshots(run, x_train, y_train, x_test, y_test, *, seed: int = 0, **p
     from ..probes import evaluate_snapshots
 
     cfg, k = run.config, run.config.model.latent_dim
-    per_epoch = (cfg.n or _dataset_size(cfg.dataset, cfg.split)) // cfg.batch_size
+    per_epoch = (cfg.n or len(_data.load(cfg.dataset, split=cfg.split))) // cfg.batch_size
 
     def snapshots():
         for step in sorted(run.snapshots):
@@ -320,10 +313,11 @@ class GeodesicPairs:
     first_ends: tuple     # (μ₁, σ₁, μ₂, σ₂) of the first pair's posteriors, float64 of shape (k,) (Fig. 4)
 
 
-def geodesic_pairs(models: Models, sizes: Geodesics, *, alpha: float = 1.0, k: int, seed: int = 0) -> GeodesicPairs:
-    """Run 0 of the model at (``alpha``, ``k``) and ``n_pairs`` pairs of test digits of different classes: per
+def geodesic_pairs(models: Models, sizes: Geodesics, *, alpha: float = 1.0, seed: int = 0) -> GeodesicPairs:
+    """Run 0 of the model at (``alpha``, ``geo_k``) and ``n_pairs`` pairs of test digits of different classes: per
     pair, the interpolations of Fig. 5 (seeded ``seed + pair``) and their sharpness, the rise of σ along the
     geodesic, the spread of decoded samples along the geodesic and the line, and the lengths of Fig. 4."""
+    k = sizes.geo_k
     model = train_models(models, alphas=[alpha], latent_dims=[k], seed=seed)[(float(alpha), k, 0)].model
     _, _, x_test, y_test = _digits(models.dataset)
     pairs = _pairs(y_test, sizes.n_pairs, seed=seed)
