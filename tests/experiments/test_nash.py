@@ -85,3 +85,22 @@ def test_global_pooling_and_training_dynamics_return_one_row_per_case(cache_dir)
     # the snapshot at 0 updates of both classifiers is the same initialisation: the same inversion model
     start = dyn[dyn.updates == 0].set_index("classifier")["NCE (nats)"]
     assert start["regular"] == pytest.approx(start["overfitted"], rel=1e-4)
+
+
+def test_figures_have_one_panel_per_layer_and_the_chance_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from replab.plotting import nash as nplot
+
+    dyn = pd.DataFrame([{"classifier": c, "layer": l, "updates": u, "NCE (nats)": -float(u), "stderr": 1.0}
+                        for c in ("regular", "overfitted") for l in ("FC3", "LOGITS") for u in (0, 10, 100)])
+    fig = nplot.nce_over_training(dyn, ("FC3", "LOGITS"))
+    assert [ax.get_title() for ax in fig.axes] == ["FC3", "LOGITS"]
+    assert all(len(ax.get_legend().get_texts()) == 2 for ax in fig.axes)
+    table = pd.DataFrame({"net": list(nash.POOLING), "NCE (nats)": [-1.0, -2.0, -3.0], "stderr": [0.1] * 3,
+                          "centroid error (px)": [1.0, 5.0, 2.0]}).set_index("net")
+    fig = nplot.nce_and_position(table, chance=6.0)
+    assert len(fig.axes) == 2 and any(list(line.get_ydata()) == [6.0, 6.0] for line in fig.axes[1].lines)

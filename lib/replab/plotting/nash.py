@@ -63,8 +63,7 @@ def nce_lines(df, x: str, y: str = "NCE (nats)", group: str | None = None, ax=No
 def _two_panels():
     import matplotlib.pyplot as plt
 
-    style()
-    return plt.subplots(1, 2, figsize=(9, 3.2))
+    return plt.subplots(1, 2, figsize=(9, 3.2))  # styled by nce_lines, as the pages' figures always were
 
 
 def nce_and_bound(table):
@@ -96,7 +95,6 @@ def nce_over_training(dyn, layers):
     ``dyn`` has columns classifier, layer, updates, NCE (nats) and stderr. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    style()
     fig, axes = plt.subplots(1, len(layers), figsize=(4.4 * len(layers), 3.2), squeeze=False)
     for ax, layer in zip(axes[0], layers):
         nce_lines(dyn[dyn.layer == layer], "updates", group="classifier", ax=ax, logx=True, title=layer)
