@@ -273,6 +273,8 @@ def test_celeba_without_attributes_has_no_frechet_classifier(tmp_path, monkeypat
     assert jamroz.classifier_targets("celeba") is None and not jamroz.has_labels("celeba")
     training = _training("celeba", n_train=0, epochs=1, batch_size=2)
     assert jv.frechet_setup(training, 8, n_real=2) == (None, None, None)
+    setup = jv.QualitySetup({}, *jv.frechet_setup(training, 8, n_real=2))
+    assert not setup.labelled and "no Fréchet classifier" in setup.summary()
     with pytest.raises(ValueError, match="has neither class labels nor binary attributes"):
         jamroz.cnn_config(training, 8)
 
