@@ -130,7 +130,7 @@ INVERSION_KEY_OF = ("from replab.inversion import PixelCNNConfig; from replab.tr
                     "c = TrainConfig(PixelCNNConfig(image_shape=(1, 6, 6), n_filters=4, n_res=1), "
                     "objective='conditional_nll', dataset='in-memory', batch_size=4, steps=5); print(run_key(c, d))")
 KEY_CASES = {
-    "vae": (KEY_OF, ("plotting/__init__.py", "experiments/jamroz.py", "similarity/cka.py", "cache.py", "claims.py"),
+    "vae": (KEY_OF, ("plotting/__init__.py", "experiments/jamroz2020.py", "similarity/cka.py", "cache.py", "claims.py"),
             ("objectives.py", "models/fc.py", "train/loop.py", "noise.py")),
     "inversion": (INVERSION_KEY_OF, ("experiments/nash.py", "plotting/__init__.py", "inversion/information.py"),
                   ("inversion/pixelcnn.py", "inversion/likelihoods.py", "train/tasks.py")),
