@@ -144,7 +144,7 @@ def test_smoke_model_set_trains_and_compares_snapshots(tmp_path, monkeypatch):
     assert "tc" in run.metrics  # a real β-TC-VAE, not the public config's β-VAE
     again = B.train_members(S, [member])[member]
     assert all(torch.equal(v, again.model.state_dict()[k]) for k, v in run.model.state_dict().items())
-    x = B.test_images(S, "dsprites", 24)
+    x = B.held_out_images(S, "dsprites", 24)
     sims = L.snapshot_similarity(run, x, n_procrustes=12)
     assert sorted(sims) == [2, 4, 6, 8]
     table = sims[2]["min"]

@@ -69,7 +69,7 @@ class Models:
         return float(self.strengths(objective)[0])
 
 
-def test_images(M: Models, dataset: str, n: int) -> torch.Tensor:
+def held_out_images(M: Models, dataset: str, n: int) -> torch.Tensor:
     """The ``n`` held-out images every page measures on (float in [0, 1])."""
     return load_images(dataset, n, seed=1, image_size=M.image_size, split="test").float()
 
@@ -211,7 +211,7 @@ def training_dynamics(M: Models, S: EncoderBeforeDecoder, seed: int = 0) -> Dyna
     used = paper_datasets(S.datasets)
     members = [m for d in used for m in model_set(M, primary_only=True, seeds=[seed], dataset=d)]
     runs = train_members(M, members)
-    xs = {d: test_images(M, d, S.n_examples) for d in used}
+    xs = {d: held_out_images(M, d, S.n_examples) for d in used}
     names = {m: OBJECTIVE_LABELS[m.objective] + ("" if len(used) == 1 else f" ({m.dataset})") for m in members}
     models = pd.DataFrame([{"model": m.label, "dataset": m.dataset, "steps": M.steps,
                             "snapshots": sorted(runs[m].snapshots),
@@ -260,7 +260,7 @@ def posterior_collapse(M: Models, S: PosteriorCollapse) -> Collapse:
     collapsed = Member("beta_vae", float(S.collapse_beta), int(M.seeds[0]))
     everything = [collapsed] + sorted(model_set(M), key=lambda m: m.seed, reverse=True)
     runs = train_members(M, everything)
-    x = test_images(M, "dsprites", S.n_examples)
+    x = held_out_images(M, "dsprites", S.n_examples)
     reps = {m: representations(runs[m].model, x) for m in (well[0], well[1], collapsed)}
     vs_collapsed = similarity(reps[well[0]], reps[collapsed], n_procrustes=M.n_procrustes)
     vs_well = similarity(reps[well[0]], reps[well[1]], n_procrustes=M.n_procrustes)
@@ -301,7 +301,7 @@ def trained_set(M: Models, S: Objectives) -> ModelSet:
     """Every dSprites VAE of the shared set (trained primary strengths first) and its activations."""
     members = model_set(M)
     runs = train_members(M, sorted(members, key=lambda m: (m.strength != M.primary(m.objective), m.seed)))
-    x = test_images(M, "dsprites", S.n_examples)
+    x = held_out_images(M, "dsprites", S.n_examples)
     primary = {obj: [m for m in members if m.objective == obj and m.strength == M.primary(obj)]
                for obj in OBJECTIVES}
     return ModelSet(members, runs, x, {m: representations(runs[m].model, x) for m in members}, primary)

@@ -21,7 +21,7 @@ from ..objectives import reconstruction_loss
 from ..probes import factor_classification
 from ..similarity import permutation_test, synthetic
 from ..transfer import ImageSet, decoder_layers, load_images, retrain_schedule, transfer
-from .bonheme2022 import Member, Models, test_images, train_members
+from .bonheme2022 import Member, Models, held_out_images, train_members
 
 
 @profiles.experiment("bonheme2023.metric-sanity", pages=("bonheme2023/01-metric-sanity",))
@@ -77,7 +77,7 @@ def generic_models(M: Models, S: GenericEncoders, datasets: Sequence[str], retra
     on_target = [Member("beta_vae", M.primary("beta_vae"), s, target) for s in M.seeds[:2]]
     on_source = Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), source)
     runs = train_members(M, [on_source] + on_target)
-    x = test_images(M, target, S.n_examples)
+    x = held_out_images(M, target, S.n_examples)
     transferred = transfer(runs[on_source], _target_train(M, target), retrained, steps=S.transfer_steps)
     return {"target": runs[on_target[0]].model, "target, other seed": runs[on_target[1]].model,
             "source": runs[on_source].model, "source, latent retrained": transferred}, x
@@ -118,7 +118,7 @@ def retraining_setup(M: Models, S: RetrainingTheDecoder, datasets: Sequence[str]
     target, source = datasets
     src, ref = (Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), d) for d in (source, target))
     runs = train_members(M, [src, ref])
-    return Retraining(runs[src], runs[ref], _target_train(M, target), test_images(M, target, S.n_examples))
+    return Retraining(runs[src], runs[ref], _target_train(M, target), held_out_images(M, target, S.n_examples))
 
 
 SCHEDULES = {"innermost": ("innermost", []), "outermost": ("outermost", []),
