@@ -287,10 +287,6 @@ def resolve(exp: str | type, profile: str | None = None, **overrides) -> Any:
     """The experiment's dataclass at ``profile``, with every override that is not ``None`` applied (checked
     and converted like the table's values: a list becomes a tuple)."""
     profile = check_profile(default_profile() if profile is None else profile)
-    if isinstance(exp, str) and exp not in _REGISTRY:
-        _import_experiments()
-        if exp not in _REGISTRY and exp in _tables():
-            return _legacy_resolve(exp, profile, overrides)
     cls = _class(exp)
     values = table(cls)[profile]
     hints = typing.get_type_hints(cls)
@@ -394,27 +390,3 @@ def check_all() -> list[str]:
         table(name)
     return sorted(_REGISTRY)
 
-
-# ---------------------------------------------------------------------------------------------- transition
-# TEMPORARY: experiments not yet declared as dataclasses resolve to a read-only mapping, as before.
-
-
-class _Sizes(dict):
-    def __getattr__(self, key):
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def as_dict(self) -> dict:
-        return dict(self)
-
-
-def _legacy_resolve(name: str, profile: str, overrides: dict):
-    raw, _ = _raw(name)
-    values = dict(raw[profile])
-    unknown = sorted(set(overrides) - set(values))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for experiment {name!r}; its sizes are {sorted(values)}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return _Sizes(values)
