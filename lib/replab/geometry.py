@@ -45,6 +45,7 @@ __all__ = [
     "count_active",
     "active_components",
     "active_units",
+    "axis_alignment",
     "fisher_rao_distance",
     "fisher_rao_univariate_distance",
     "fisher_rao_geodesic",
@@ -53,6 +54,7 @@ __all__ = [
     "euclidean_path_length",
     "path_summary",
     "variance_rise",
+    "variance_rise_counts",
     "transition_sharpness",
     "largest_step",
     "sampling_variability",
@@ -121,6 +123,30 @@ def active_units(means, threshold: float = ACTIVE_THRESHOLD, *, unbiased: bool =
     """
     mu = _as_means(means).to(torch.float64)
     return count_active(mu.var(0, unbiased=bool(unbiased)), threshold)
+
+
+def axis_alignment(means, threshold: float = ACTIVE_THRESHOLD, n_components: int | None = None) -> float:
+    """How closely the active principal directions of the posterior means lie along coordinate axes (Sec. 2.1).
+
+    With m the number of eigenvalues of Cov_x[μ(x)] above ``threshold`` (or ``n_components``), the energy of the
+    top m unit eigenvectors on the m coordinate axes of largest variance, divided by m: the mean squared cosine of
+    the principal angles between the span of those eigenvectors and the span of those axes. It is 1 when the
+    principal subspace is spanned by coordinate axes and falls towards m/k as it turns away from them; NaN when
+    no component is active. Unlike comparing :func:`active_components` with :func:`active_units`, it does not
+    depend on which side of ε an axis's variance falls.
+    """
+    mu = _as_means(means).to(torch.float64)
+    centred = mu - mu.mean(0, keepdim=True)
+    cov = centred.T @ centred / mu.shape[0]
+    eigenvalues, vectors = torch.linalg.eigh(cov)   # ascending
+    m = count_active(eigenvalues.clamp_min(0.0), threshold) if n_components is None else int(n_components)
+    if not 0 <= m <= mu.shape[1]:
+        raise ValueError(f"n_components must lie in [0, {mu.shape[1]}], got {n_components!r}")
+    if m == 0:
+        return math.nan
+    top = vectors[:, -m:]
+    axes = torch.argsort(torch.diagonal(cov), descending=True)[:m]
+    return float((top[axes] ** 2).sum() / m)
 
 
 # ----------------------------------------------------------------------------------------------- Fisher–Rao
@@ -349,19 +375,26 @@ def path_summary(mu1, sigma1, mu2, sigma2, n_steps: int = 200) -> dict:
             "euclidean_distance_of_means": euclidean_path_length(torch.stack([args[0], args[2]]))}
 
 
+def variance_rise_counts(mu1, sigma1, mu2, sigma2, n_steps: int = 101,
+                         min_separation: float = 1.0) -> tuple[int, int]:
+    """``(rising, separated)``: of the latent dimensions whose means are at least ``min_separation`` endpoint-σ
+    apart (the larger of the two σ), the number whose σ along the geodesic rises above both endpoints' σ (Fig. 4),
+    and the number of such dimensions. Along the straight line in (μ, σ) σ never rises."""
+    args = [torch.as_tensor(a).double() for a in (mu1, sigma1, mu2, sigma2)]
+    _, g_sigma = fisher_rao_geodesic(*args, torch.linspace(0, 1, n_steps, dtype=torch.float64))
+    separated = (args[0] - args[2]).abs() >= min_separation * torch.maximum(args[1], args[3])
+    rises = g_sigma.amax(0) > torch.maximum(args[1], args[3]) * (1 + 1e-9)
+    return int((rises & separated).sum()), int(separated.sum())
+
+
 def variance_rise(mu1, sigma1, mu2, sigma2, n_steps: int = 101, min_separation: float = 1.0) -> float:
     """The share of latent dimensions whose σ along the geodesic rises above both endpoints' σ (Fig. 4).
 
     Only dimensions whose means are at least ``min_separation`` endpoint-σ apart are counted (the rise is
-    negligible for nearby means); returns NaN when there is none. Along the straight line σ never rises.
+    negligible for nearby means); returns NaN when there is none (:func:`variance_rise_counts` gives the counts).
     """
-    args = [torch.as_tensor(a).double() for a in (mu1, sigma1, mu2, sigma2)]
-    _, g_sigma = fisher_rao_geodesic(*args, torch.linspace(0, 1, n_steps, dtype=torch.float64))
-    separated = (args[0] - args[2]).abs() >= min_separation * torch.maximum(args[1], args[3])
-    if not separated.any():
-        return math.nan
-    rises = g_sigma.amax(0) > torch.maximum(args[1], args[3]) * (1 + 1e-9)
-    return float(rises[separated].double().mean())
+    rising, separated = variance_rise_counts(mu1, sigma1, mu2, sigma2, n_steps, min_separation)
+    return rising / separated if separated else math.nan
 
 
 def _steps(images) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch
 
 from replab import data, geometry, profiles
 from replab.experiments import peste2017 as px
+from replab.experiments import peste2017_probes as pp
 from replab.models import MLPConfig, MLPVAE
 
 PAGES = ("peste2017/01-active-components", "peste2017/02-likelihood-vs-alpha", "peste2017/03-linear-separability",
@@ -85,6 +86,12 @@ def test_likelihoods_are_exact_when_the_posterior_is_the_prior_and_the_decoder_i
     np.testing.assert_allclose(out.table["gap"], 0.0, atol=1e-2)
     assert list(out.table.index) == [(4, 0.0), (4, 0.5), (4, 1.0)]
     np.testing.assert_allclose(out.table["ll_std_over_repeats"], 0.0, atol=1e-2)
+    # per digit: axes (k, α, run, repeat, digit), each digit's own Bernoulli log-likelihood
+    per_digit = (x * np.log(p) + (1 - x) * np.log(1 - p)).sum(1)
+    assert out.alphas == (0.0, 0.5, 1.0) and out.latent_dims == (4,)
+    assert out.log_likelihood.shape == out.renyi_bound.shape == (1, 3, 1, 2, 30)
+    np.testing.assert_allclose(out.log_likelihood, np.broadcast_to(per_digit, (1, 3, 1, 2, 30)), rtol=1e-4)
+    np.testing.assert_allclose(out.renyi_bound.mean(-1), out.estimates["renyi_bound"].to_numpy().reshape(1, 3, 1, 2))
 
 
 def _varying_means_model(latent_dim: int, n_active: int) -> MLPVAE:
@@ -108,6 +115,9 @@ def test_spectra_and_counts_against_numpy(monkeypatch):
         row = out.counts.set_index("alpha").loc[alpha]
         assert row["active"] == row["active_axes"] == n_active
         assert row["sigma2_inactive"] == pytest.approx(0.64, rel=1e-5)
+        # the unused axes are constant: the active principal subspace is spanned by the used axes
+        assert row["alignment"] == pytest.approx(1.0)
+        assert row["alignment_rotated"] < 0.99
         with torch.no_grad():
             mu = models[n_active].encode(x)[0].double().numpy()
         want = np.sort(np.linalg.eigvalsh(np.cov(mu, rowvar=False, bias=True)))[::-1]
@@ -122,15 +132,24 @@ def tiny_cache(monkeypatch, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:.*converge")   # a short lbfgs cap, on purpose
 def test_probes_at_every_snapshot_and_the_public_codes_probe_beside_them(tiny_cache):
-    m = _models(alphas=(0.0, 1.0), latent_dims=(3, 4))
+    m = _models(alphas=(0.0, 1.0), latent_dims=(3, 4), n_runs=2)
     # the training split is sorted by label: the probes see all of it
     sizes = px.LinearSeparability(n_probe_train=8000, n_test=500, max_iter=100, legacy_steps=20)
-    out = px.probe_accuracies(m, sizes, alpha=1.0, seed=0)
+    out = pp.probe_accuracies(m, sizes, alpha=1.0, seed=0)
     probes = out.probes
     assert set(probes["k"]) == {3, 4} and set(probes["epoch"]) == {1.0, 2.0}     # epoch 5 is past the end
-    assert set(probes["kind"]) == {"means", "means+variances", "samples"} and len(probes) == 2 * 2 * 3
+    assert set(probes["kind"]) == {"means", "means+variances", "samples"} and len(probes) == 2 * 2 * 2 * 3
     assert probes["accuracy"].between(0, 1).all() and 0 <= out.pixels["accuracy"] <= 1
-    compare = px.legacy_probes(m, sizes, probes, alpha=1.0, learning_rate=0.1, seed=0)
+    # each digit's outcome at the last snapshot: every kind at the probed α, the means at the other α
+    assert set(out.correct) == {(1.0, k, kind) for k in (3, 4) for kind in ("means", "means+variances", "samples")} \
+        | {(0.0, 3, "means"), (0.0, 4, "means")}
+    assert all(v.shape == (2, 500) and v.dtype == bool for v in out.correct.values())
+    last = probes[probes["epoch"] == 2.0].set_index(["k", "kind", "run"])["accuracy"]
+    for (alpha, k, kind), outcome in out.correct.items():
+        if alpha == 1.0:
+            np.testing.assert_allclose(outcome.mean(1), [last[(k, kind, 0)], last[(k, kind, 1)]])
+    assert float(np.asarray(out.pixels["correct"]).mean()) == pytest.approx(out.pixels["accuracy"])
+    compare = pp.legacy_probes(m, sizes, probes, alpha=1.0, learning_rate=0.1, seed=0)
     assert list(dict.fromkeys(compare.columns.get_level_values(0))) == ["converged", "20 SGD steps"]
     converged = probes.pivot_table(index=["k", "epoch"], columns="kind", values="accuracy")
     assert compare["converged"].equals(converged)
@@ -157,6 +176,15 @@ def test_geodesic_pairs_measure_each_pair_and_keep_the_first(tiny_cache):
     for got, want in zip(out.first_ends, (mu_i[0], s_i[0], mu_j[0], s_j[0])):
         torch.testing.assert_close(got, want)
     assert paths.loc[0, "sharpness_geodesic"] == pytest.approx(geometry.transition_sharpness(again["geodesic, means"]))
+    assert (paths["dims_rising"] <= paths["dims_separated"]).all() and set(paths["run"]) == {0}
+
+
+def test_geodesic_pairs_join_the_same_pairs_on_every_run(tiny_cache):
+    m, sizes = _models(n_runs=2), px.Geodesics(n_pairs=3, n_steps=5, geo_k=4)
+    paths = px.geodesic_pairs(m, sizes, alpha=1.0, seed=2).paths
+    assert list(paths["run"]) == [0, 0, 0, 1, 1, 1] and list(paths["pair"]) == [0, 1, 2] * 2
+    assert list(paths["digits"][:3]) == list(paths["digits"][3:])
+    assert not np.allclose(paths["fisher_rao_distance"][:3], paths["fisher_rao_distance"][3:])   # two models
 
 
 def test_half_plane_figure_shows_the_dimensions_whose_means_are_farthest_apart():

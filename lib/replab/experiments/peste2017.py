@@ -1,12 +1,13 @@
 """The experiments of Peşte, Malagò & Sârbu (2017), shared by the four pages of ``notebooks/peste2017``.
 
 The pages train MLP VAEs (two hidden layers of 200 ReLU units, Bernoulli decoder) with the Rényi bound of
-Li & Turner for several α and latent sizes k, once, through :mod:`replab.train` (:class:`Models`, cached by
+Li & Turner for several α, latent sizes k and runs (seeds), through :mod:`replab.train` (:class:`Models`, cached by
 configuration, so the four pages share them), and then measure, one function per page section: the spectrum of
-Cov[μ(x)] and the active count (Sec. 2.1, :func:`spectra_and_counts`); the Rényi bound and the log-likelihood
-(Fig. 2, :func:`likelihoods`); linear probes at training snapshots (Sec. 2.2, :func:`probe_accuracies`,
-:func:`legacy_probes`); interpolations along Fisher–Rao geodesics (Sec. 2.3, :func:`geodesic_pairs`, with the
-path measurements of :mod:`replab.geometry`). The paper's unstated settings are in ``profiles/peste2017.toml``.
+Cov[μ(x)], the active count and how the principal directions align with the axes (Sec. 2.1,
+:func:`spectra_and_counts`); the Rényi bound and the log-likelihood per test digit (Fig. 2, :func:`likelihoods`);
+linear probes at training snapshots (Sec. 2.2, in :mod:`.peste2017_probes`); interpolations along Fisher–Rao geodesics (Sec. 2.3, :func:`geodesic_pairs`, with the path
+measurements of :mod:`replab.geometry`). The claims' effects and intervals are in :mod:`.peste2017_claims`. The
+paper's unstated settings are in ``profiles/peste2017.toml``.
 """
 from __future__ import annotations
 
@@ -19,17 +20,11 @@ import torch
 
 from .. import data as _data
 from .. import geometry, models as _models, profiles
-from ..geometry import (interpolation_rows, largest_step, path_summary, sampling_variability, transition_sharpness,
-                        variance_rise)
 from ..objectives import importance_log_likelihood, log_importance_weights, renyi_bound
 from ..runtime import get_device
 
 __all__ = ["Models", "ActiveComponents", "Likelihood", "LinearSeparability", "Geodesics", "train_config",
-           "train_models", "encode", "likelihood_estimates", "probe_snapshots", "pixel_baseline", "spectra_and_counts",
-           "likelihoods", "probe_accuracies", "legacy_probes", "geodesic_pairs",
-           # the path measurements of Figs. 4 and 5, kept here under their former names
-           "interpolation_rows", "transition_sharpness", "largest_step", "sampling_variability", "path_summary",
-           "variance_rise"]
+           "train_models", "encode", "likelihood_estimates", "spectra_and_counts", "likelihoods", "geodesic_pairs"]
 
 _PAGES = ("peste2017/01-active-components", "peste2017/02-likelihood-vs-alpha", "peste2017/03-linear-separability",
           "peste2017/04-geodesics")
@@ -159,19 +154,28 @@ def _pairs(labels: Sequence[int], n_pairs: int, seed: int = 0) -> list[tuple[int
 # ---------------------------------------------------------------------------------------------- 01: spectra
 
 
+def _rotation(k: int, seed: int) -> torch.Tensor:
+    """A random k × k rotation, uniform over the orthogonal group (QR of a Gaussian matrix, signs fixed)."""
+    q, r = torch.linalg.qr(torch.randn(k, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
 @dataclass(frozen=True)
 class Spectra:
-    counts: pd.DataFrame   # one row per (α, k, run): active (PCA count), active_axes, sigma2_inactive
+    counts: pd.DataFrame   # one row per (α, k, run): active (PCA count), active_axes, sigma2_inactive, alignment, ...
     mean_spectra: dict     # k -> α -> eigenvalues of Cov[μ(x)], descending, averaged over runs (Fig. 1)
 
 
 def spectra_and_counts(models: Models, sizes: ActiveComponents, *, seed: int = 0) -> Spectra:
     """Every model's spectrum of Cov[μ(x)] over the first ``n_test`` test digits, its active count (PCA and per
-    axis) and the mean posterior variance of its inactive axes (those whose mean does not vary)."""
+    axis), the mean posterior variance of its inactive axes (those whose mean does not vary), and the alignment
+    of its active principal directions with the coordinate axes (:func:`replab.geometry.axis_alignment`) beside
+    the same for its means turned by a random rotation (``alignment_rotated``: what an encoder without preferred
+    axes would give; one rotation per model, seeded)."""
     runs = train_models(models, seed=seed)
     x_test = _digits(models.dataset)[2][:sizes.n_test]
     rows, spectra = [], {}
-    for (alpha, k, run_id), run in runs.items():
+    for n, ((alpha, k, run_id), run) in enumerate(runs.items()):
         mu, sigma = encode(run.model, x_test)
         ev = geometry.posterior_mean_spectrum(mu)
         spectra.setdefault(k, {}).setdefault(alpha, []).append(ev.numpy())
@@ -179,7 +183,9 @@ def spectra_and_counts(models: Models, sizes: ActiveComponents, *, seed: int = 0
         rows.append({"alpha": alpha, "k": k, "run": run_id,
                      "active": geometry.count_active(ev, sizes.threshold),
                      "active_axes": geometry.active_units(mu, sizes.threshold),
-                     "sigma2_inactive": float((sigma[:, inactive] ** 2).mean()) if inactive.any() else np.nan})
+                     "sigma2_inactive": float((sigma[:, inactive] ** 2).mean()) if inactive.any() else np.nan,
+                     "alignment": geometry.axis_alignment(mu, sizes.threshold),
+                     "alignment_rotated": geometry.axis_alignment(mu @ _rotation(k, seed + n), sizes.threshold)})
     mean_spectra = {k: {a: np.mean(v, 0) for a, v in by_alpha.items()} for k, by_alpha in spectra.items()}
     return Spectra(pd.DataFrame(rows), mean_spectra)
 
@@ -192,8 +198,10 @@ def likelihood_estimates(model, x: torch.Tensor, alpha: float, n_is_samples: int
                          *, n_repeats: int = 3, seed: int = 0, chunk: int = 100, batch_size: int = 100,
                          device="auto") -> list[dict]:
     """Per repeat: the K-sample Rényi bound at the model's α (K = ``n_bound_samples``, 10 in Fig. 2) and the
-    importance-sampled log-likelihood (``n_is_samples`` samples, 2,000 in the paper), averaged over ``x``. Each
-    repeat draws fresh samples (seeded by ``seed + repeat``), so the spread over repeats is the estimator's."""
+    importance-sampled log-likelihood (``n_is_samples`` samples, 2,000 in the paper), averaged over ``x``
+    (``renyi_bound``, ``log_likelihood``) and per example (``renyi_bound_per_example``,
+    ``log_likelihood_per_example``: float64 arrays of shape (N,)). Each repeat draws fresh samples (seeded by
+    ``seed + repeat``), so the spread over repeats is the estimator's."""
     dev = get_device(device)
     model = model.to(dev).eval()
     records = []
@@ -204,8 +212,9 @@ def likelihood_estimates(model, x: torch.Tensor, alpha: float, n_is_samples: int
             xb = x[start:start + batch_size].to(dev)
             bounds.append(renyi_bound(log_importance_weights(model, xb, n_bound_samples, gen), alpha).cpu())
             lls.append(importance_log_likelihood(model, xb, n_is_samples, chunk=chunk, generator=gen).cpu())
-        records.append({"repeat": r, "renyi_bound": torch.cat(bounds).double().mean().item(),
-                        "log_likelihood": torch.cat(lls).double().mean().item()})
+        bound, ll = torch.cat(bounds).double().numpy(), torch.cat(lls).double().numpy()
+        records.append({"repeat": r, "renyi_bound": float(bound.mean()), "log_likelihood": float(ll.mean()),
+                        "renyi_bound_per_example": bound, "log_likelihood_per_example": ll})
     return records
 
 
@@ -213,15 +222,27 @@ def likelihood_estimates(model, x: torch.Tensor, alpha: float, n_is_samples: int
 class Likelihoods:
     estimates: pd.DataFrame  # one row per (α, k, run, repeat): renyi_bound, log_likelihood, gap (nats per image)
     table: pd.DataFrame      # per (k, α): means of the bound, log p(x) and gap, and the spread over repeats
+    alphas: tuple            # the α of the axes below, ascending
+    latent_dims: tuple       # the k of the axes below, ascending
+    renyi_bound: np.ndarray     # per test digit: (k, α, run, repeat, digit), nats
+    log_likelihood: np.ndarray  # the same for the importance-sampled log p(x)
 
 
 def likelihoods(models: Models, sizes: Likelihood, *, seed: int = 0) -> Likelihoods:
-    """The Rényi bound (at each model's α) and the importance-sampled log p(x) of every model, repeated."""
+    """The Rényi bound (at each model's α) and the importance-sampled log p(x) of every model, repeated, averaged
+    over the test digits and per digit."""
     runs = train_models(models, seed=seed)
     x_test = _digits(models.dataset)[2][:sizes.n_test]
-    rows = [{"alpha": alpha, "k": k, "run": run_id, **r} for (alpha, k, run_id), run in runs.items()
-            for r in likelihood_estimates(run.model, x_test, alpha, sizes.n_is_samples, sizes.n_bound_samples,
-                                          n_repeats=sizes.n_repeats, seed=seed)]
+    alphas, ks = sorted({a for a, _, _ in runs}), sorted({k for _, k, _ in runs})
+    shape = (len(ks), len(alphas), int(models.n_runs), int(sizes.n_repeats), len(x_test))
+    per_example = {"renyi_bound": np.zeros(shape), "log_likelihood": np.zeros(shape)}
+    rows = []
+    for (alpha, k, run_id), run in runs.items():
+        for r in likelihood_estimates(run.model, x_test, alpha, sizes.n_is_samples, sizes.n_bound_samples,
+                                      n_repeats=sizes.n_repeats, seed=seed):
+            for name, values in per_example.items():
+                values[ks.index(k), alphas.index(alpha), run_id, r["repeat"]] = r.pop(f"{name}_per_example")
+            rows.append({"alpha": alpha, "k": k, "run": run_id, **r})
     estimates = pd.DataFrame(rows)
     estimates["gap"] = estimates["log_likelihood"] - estimates["renyi_bound"]
     table = estimates.groupby(["k", "alpha"]).agg(
@@ -229,78 +250,7 @@ def likelihoods(models: Models, sizes: Likelihood, *, seed: int = 0) -> Likeliho
     # the estimator's spread: standard deviation over repeats of one model, averaged over models
     spread = estimates.groupby(["k", "alpha", "run"])["log_likelihood"].std().groupby(["k", "alpha"]).mean()
     table["ll_std_over_repeats"] = spread
-    return Likelihoods(estimates, table)
-
-
-# ---------------------------------------------------------------------------------------------- 03: probes
-
-
-def probe_snapshots(run, x_train, y_train, x_test, y_test, *, seed: int = 0, **probe_kwargs) -> list[dict]:
-    """Linear-probe accuracy (means, means and variances, samples) at every snapshot of a trained run (Fig. 3).
-
-    Records carry ``epoch``, ``step`` and ``k`` besides the fields of :func:`replab.probes.evaluate_snapshots`.
-    """
-    from ..probes import evaluate_snapshots
-
-    cfg, k = run.config, run.config.model.latent_dim
-    per_epoch = (cfg.n or len(_data.load(cfg.dataset, split=cfg.split))) // cfg.batch_size
-
-    def snapshots():
-        for step in sorted(run.snapshots):
-            model = run.model_at(step)
-            mu_tr, s_tr = encode(model, x_train)
-            mu_te, s_te = encode(model, x_test)
-            yield {"epoch": step / per_epoch, "step": step, "k": k, "mu_train": mu_tr, "sigma_train": s_tr,
-                   "mu_test": mu_te, "sigma_test": s_te}
-
-    return evaluate_snapshots(snapshots(), y_train, y_test, seed=seed, **probe_kwargs)
-
-
-def pixel_baseline(dataset: str, n_train: int | None, n_test: int | None, max_iter: int = 5000) -> dict:
-    """The same logistic-regression probe on raw pixels, cached in the artifact cache (Sec. 2.2's baseline)."""
-    from ..cache import ArtifactCache
-    from ..probes import probe_accuracy
-
-    def compute():
-        x_tr, y_tr, x_te, y_te = _digits(dataset, n_train)
-        x_te, y_te = x_te[:n_test], y_te[:n_test]
-        return probe_accuracy(x_tr.reshape(len(x_tr), -1), y_tr, x_te.reshape(len(x_te), -1), y_te,
-                              max_iter=max_iter)
-
-    config = {"probe": "pixels", "dataset": dataset, "n_train": n_train, "n_test": n_test, "max_iter": max_iter}
-    return ArtifactCache().get_or_compute("peste2017-probe", config, compute)
-
-
-def _probe_all(models: Models, sizes: LinearSeparability, alpha: float, seed: int, **probe_kwargs) -> pd.DataFrame:
-    runs = train_models(models, alphas=[alpha], seed=seed)
-    x_train, y_train, x_test, y_test = _digits(models.dataset, sizes.n_probe_train)
-    x_test, y_test = x_test[:sizes.n_test], y_test[:sizes.n_test]
-    return pd.DataFrame([{"run": run_id, **r} for (_, _, run_id), run in runs.items()
-                         for r in probe_snapshots(run, x_train, y_train, x_test, y_test, seed=seed, **probe_kwargs)])
-
-
-@dataclass(frozen=True)
-class Probes:
-    probes: pd.DataFrame  # one row per (k, run, snapshot, feature kind): epoch, accuracy, converged, ...
-    pixels: dict          # the probe on raw pixels: accuracy, converged
-
-
-def probe_accuracies(models: Models, sizes: LinearSeparability, *, alpha: float = 1.0, seed: int = 0) -> Probes:
-    """The converged logistic-regression probes at every snapshot of the models at ``alpha``, and on pixels."""
-    frame = _probe_all(models, sizes, alpha, seed, max_iter=sizes.max_iter)
-    pixels = pixel_baseline(models.dataset, sizes.n_probe_train, sizes.n_test, max_iter=sizes.max_iter)
-    return Probes(frame, pixels)
-
-
-def legacy_probes(models: Models, sizes: LinearSeparability, converged: pd.DataFrame, *, alpha: float = 1.0,
-                  learning_rate: float = 0.1, seed: int = 0) -> pd.DataFrame:
-    """Accuracy per (k, epoch) and feature kind of the public code's probe (``legacy_steps`` SGD steps at
-    ``learning_rate``) beside the ``converged`` probes of :func:`probe_accuracies`."""
-    legacy = _probe_all(models, sizes, alpha, seed, legacy_fixed_steps=sizes.legacy_steps,
-                        legacy_learning_rate=learning_rate)
-    table = {"converged": converged, f"{sizes.legacy_steps} SGD steps": legacy}
-    return pd.concat({name: frame.pivot_table(index=["k", "epoch"], columns="kind", values="accuracy")
-                      for name, frame in table.items()}, axis=1)
+    return Likelihoods(estimates, table, tuple(alphas), tuple(ks), **per_example)
 
 
 # ---------------------------------------------------------------------------------------------- 04: geodesics
@@ -308,36 +258,47 @@ def legacy_probes(models: Models, sizes: LinearSeparability, converged: pd.DataF
 
 @dataclass(frozen=True)
 class GeodesicPairs:
-    paths: pd.DataFrame   # one row per pair: sharpness, variance rise, sample spread, path lengths and ratios
-    first: dict           # the five interpolations of Fig. 5 for the first pair (label -> images)
-    first_ends: tuple     # (μ₁, σ₁, μ₂, σ₂) of the first pair's posteriors, float64 of shape (k,) (Fig. 4)
+    paths: pd.DataFrame   # one row per (run, pair): sharpness, variance rise, sample spread, path lengths, ratios
+    first: dict           # the five interpolations of Fig. 5 for the first pair, run 0 (label -> images)
+    first_ends: tuple     # (μ₁, σ₁, μ₂, σ₂) of the first pair's posteriors, run 0, float64 of shape (k,) (Fig. 4)
 
 
-def geodesic_pairs(models: Models, sizes: Geodesics, *, alpha: float = 1.0, seed: int = 0) -> GeodesicPairs:
-    """Run 0 of the model at (``alpha``, ``geo_k``) and ``n_pairs`` pairs of test digits of different classes: per
-    pair, the interpolations of Fig. 5 (seeded ``seed + pair``) and their sharpness, the rise of σ along the
-    geodesic, the spread of decoded samples along the geodesic and the line, and the lengths of Fig. 4."""
-    k = sizes.geo_k
-    model = train_models(models, alphas=[alpha], latent_dims=[k], seed=seed)[(float(alpha), k, 0)].model
-    _, _, x_test, y_test = _digits(models.dataset)
-    pairs = _pairs(y_test, sizes.n_pairs, seed=seed)
+def _pair_rows(model, x_test, y_test, pairs, *, n_steps: int, seed: int) -> tuple[list[dict], dict, tuple]:
     used = sorted({i for p in pairs for i in p})
     mu, sigma = encode(model, x_test[used])
     index = {j: n for n, j in enumerate(used)}
     rows, first = [], None
     for p, (i, j) in enumerate(pairs):
         ends = (mu[index[i]], sigma[index[i]], mu[index[j]], sigma[index[j]])
-        interp = interpolation_rows(model, x_test[i], x_test[j], n_steps=sizes.n_steps, seed=seed + p)
-        first = interp if first is None else first
-        spread = sampling_variability(model, *ends, n_steps=sizes.n_steps, seed=seed + p)
+        interp = geometry.interpolation_rows(model, x_test[i], x_test[j], n_steps=n_steps, seed=seed + p)
+        first = (interp, ends) if first is None else first
+        spread = geometry.sampling_variability(model, *ends, n_steps=n_steps, seed=seed + p)
+        rising, separated = geometry.variance_rise_counts(*ends)
         rows.append({"pair": p, "digits": f"{int(y_test[i])}→{int(y_test[j])}",
-                     "sharpness_means": transition_sharpness(interp["means"]),
-                     "sharpness_geodesic": transition_sharpness(interp["geodesic, means"]),
-                     "variance_rise": variance_rise(*ends),
+                     "sharpness_means": geometry.transition_sharpness(interp["means"]),
+                     "sharpness_geodesic": geometry.transition_sharpness(interp["geodesic, means"]),
+                     "variance_rise": rising / separated if separated else np.nan, "dims_rising": rising,
+                     "dims_separated": separated,
                      "sample_spread_geodesic": spread["geodesic"], "sample_spread_line": spread["line"],
-                     **{name: float(v) for name, v in path_summary(*ends).items()}})
+                     **{name: float(v) for name, v in geometry.path_summary(*ends).items()}})
+    return rows, *first
+
+
+def geodesic_pairs(models: Models, sizes: Geodesics, *, alpha: float = 1.0, seed: int = 0) -> GeodesicPairs:
+    """Every run of the model at (``alpha``, ``geo_k``) and the same ``n_pairs`` pairs of test digits of different
+    classes: per run and pair, the interpolations of Fig. 5 (seeded ``seed + pair``) and their sharpness, the rise
+    of σ along the geodesic (the share and the counts of separated dimensions whose σ rises), the spread of decoded
+    samples along the geodesic and the line, and the lengths of Fig. 4."""
+    k = sizes.geo_k
+    runs = train_models(models, alphas=[alpha], latent_dims=[k], seed=seed)
+    _, _, x_test, y_test = _digits(models.dataset)
+    pairs = _pairs(y_test, sizes.n_pairs, seed=seed)
+    rows, first = [], None
+    for (_, _, run_id), run in sorted(runs.items()):
+        measured, interp, ends = _pair_rows(run.model, x_test, y_test, pairs, n_steps=sizes.n_steps, seed=seed)
+        rows += [{"run": run_id, **r} for r in measured]
+        first = (interp, ends) if first is None else first
     paths = pd.DataFrame(rows)
     paths["line_over_geodesic"] = paths["fisher_rao_length_of_line"] / paths["fisher_rao_distance"]
     paths["legacy_over_geodesic"] = paths["fisher_rao_length_of_legacy_semicircles"] / paths["fisher_rao_distance"]
-    i, j = pairs[0]
-    return GeodesicPairs(paths, first, (mu[index[i]], sigma[index[i]], mu[index[j]], sigma[index[j]]))
+    return GeodesicPairs(paths, *first)
