@@ -1,4 +1,5 @@
 """Page helpers of Jamroż et al. (2020): configurations, code samplers, layer complexity, sample quality."""
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,7 +21,7 @@ def _training(dataset="mnist10k", depth=8, n_train=500, epochs=4, batch_size=50,
 
 
 VAE = dict(dataset="mnist10k", arch="mlp", widths=(8, 8, 8, 8), latent_dim=6, betas=(0.1, 10.0), n_train=200,
-           epochs=2, batch_size=50, lr=1e-3, n_codes=30, n_sweeps=6, burn_in=2, thin=2, n_samples=200)
+           epochs=2, batch_size=50, lr=1e-3, n_codes=30, n_sweeps=6, burn_in=2, thin=2, n_samples=200, n_seeds=1)
 
 
 def test_cnn_config_follows_public_code_and_rejects_unknown_names():
@@ -30,6 +31,8 @@ def test_cnn_config_follows_public_code_and_rejects_unknown_names():
     assert cfg.optimizer == "sgd" and cfg.nesterov and cfg.momentum == 0.9 and cfg.weight_decay == 1e-6
     assert cfg.model.layout == vgg_layout(8, 32) and cfg.model.channels == 1 and cfg.model.image_size == 28
     assert jamroz.cnn_config(_training(n_train=0, epochs=1, batch_size=100), 64).n is None  # the whole split
+    # digits are cropped but never flipped (a flip changes the class); nets without augmentation keep the default
+    assert not cfg.flip and jamroz.cnn_config(_training(), 32, regulariser="none").flip
     with pytest.raises(ValueError, match="regulariser: expected one of"):
         jamroz.cnn_config(_training(n_train=100), 64, regulariser="mixup")
     with pytest.raises(ValueError, match="labels: expected one of"):
@@ -173,6 +176,9 @@ def test_tiny_grid_trains_memorises_and_scores(tmp_path):
     # "train" accuracy is measured against the labels the net was trained on (permuted for the random run)
     for run in runs:
         assert 0.0 <= jamroz.accuracy(run, "train") <= 1.0
+        right = jamroz.correctness(run, "test")
+        assert right.shape == (2000,) and set(right.unique().tolist()) <= {0.0, 1.0}
+        assert float(right.mean()) == pytest.approx(jamroz.accuracy(run, "test"))
     real = jamroz.real_images("mnist10k", 40, seed=0)
     q = jv.sample_quality(runs[0], real, real)
     assert q["fd"] == pytest.approx(0.0, abs=1e-6) and 0.1 <= q["confidence"] <= 1.0
@@ -282,7 +288,7 @@ def test_celeba_without_attributes_has_no_frechet_classifier(tmp_path, monkeypat
 def test_cnn_sections_train_each_condition_and_score_every_layer(tmp_path, monkeypatch):
     monkeypatch.setenv("REPLAB_CACHE", str(tmp_path))
     m = jamroz.Memorisation(dataset="mnist10k", depth=8, n_train=50, epochs=1, batch_size=25, lr=0.01, n_nets=2,
-                            n_images=20, d=2, n_sweeps=6, burn_in=2, thin=2, n_samples=100, width=8)
+                            n_groups=1, n_images=20, d=2, n_sweeps=6, burn_in=2, thin=2, n_samples=100, width=16)
     runs, acc = jamroz.memorisation_nets(m, seed=3)
     assert list(runs) == list(jamroz.CONDITIONS) and [r.config.seed for r in runs["random labels"]] == [3, 4]
     assert [r.config.random_labels for r in runs["true labels"] + runs["random labels"]] == [False] * 2 + [True] * 2
@@ -292,13 +298,20 @@ def test_cnn_sections_train_each_condition_and_score_every_layer(tmp_path, monke
     # the same as the helpers called one by one
     points = jamroz.cnn_fingerprints(runs["true labels"], jamroz.probe_images("mnist10k", 20, seed=3), 2)
     alone = jamroz.layer_complexity(points, m, seed=3, condition="true labels")
-    assert re[re["condition"] == "true labels"].reset_index(drop=True).equals(alone)
+    assert re[re["condition"] == "true labels"].reset_index(drop=True).equals(alone.assign(group=0)[re.columns])
+    # two groups: each net of a condition modelled alone, in seed order
+    two = jamroz.memorisation_complexity(runs, dataclasses.replace(m, n_groups=2), seed=3)
+    assert len(two) == 2 * 2 * 8 and list(two["group"].unique()) == [0, 1]
+    points = jamroz.cnn_fingerprints(runs["random labels"][1:], jamroz.probe_images("mnist10k", 20, seed=3), 2)
+    alone = jamroz.layer_complexity(points, m, seed=3)
+    got = two[(two["condition"] == "random labels") & (two["group"] == 1)].reset_index(drop=True)
+    assert np.allclose(got["mean"], alone["mean"])
     r = jamroz.Regularisation(dataset="mnist10k", depth=8, n_train=50, epochs=1, batch_size=25, lr=0.01, n_nets=2,
-                              n_images=20, d=2, n_sweeps=6, burn_in=2, thin=2, n_samples=100, widths=(8,),
+                              n_groups=1, n_images=20, d=2, n_sweeps=6, burn_in=2, thin=2, n_samples=100, widths=(16,),
                               regularisers=("none", "dropout"))
     runs, acc = jamroz.regularisation_nets(r, seed=3)
-    assert list(runs) == [(8, "none"), (8, "dropout")] and len(acc) == 4
-    assert runs[8, "none"][0].key == jamroz.memorisation_nets(m, seed=3)[0]["true labels"][0].key  # shared nets
+    assert list(runs) == [(16, "none"), (16, "dropout")] and len(acc) == 4
+    assert runs[16, "none"][0].key == jamroz.memorisation_nets(m, seed=3)[0]["true labels"][0].key  # shared nets
     assert set(jamroz.regularisation_complexity(runs, r, seed=3)["regulariser"]) == {"none", "dropout"}
 
 
@@ -308,23 +321,24 @@ def test_vae_sections_decode_and_score_every_source(tmp_path, monkeypatch):
     q = jv.Quality(n_show=4, n_quality=30, classifier_depth=8, classifier_width=8, classifier_n_train=50,
                    classifier_epochs=1, classifier_batch_size=25)
     setup = jv.quality_setup(v, q, seed=0)
-    assert list(setup.runs) == [(n, b) for n in jv.OBJECTIVES for b in v.betas] and setup.labelled
+    assert list(setup.runs) == [(n, b, 0) for n in jv.OBJECTIVES for b in v.betas] and setup.labelled
     assert setup.reference.shape == (30, 8) and "classifier test accuracy" in setup.summary()
     re, tc = jv.latent_table(setup.runs, v, "re", 0), jv.latent_table(setup.runs, v, "tc", 0)
-    info = jv.latent_information(setup.runs["MMD-VAE", 10.0], v, seed=0)
+    info = jv.latent_information(setup.runs["MMD-VAE", 10.0, 0], v, seed=0)
     assert re.iloc[-1]["mean"] == info["re"]["mean"] and tc.iloc[-1]["max"] == info["tc"]["max"]
     rows, quality = jv.joint_vs_factorial(setup, v, q, seed=0)
     assert len(rows) == 6 and all(images.shape == (4, 1, 28, 28) for images in rows.values())
     assert list(quality["codes"]) == ["p(z*)", "p_ind(z*)"] * 3 and (quality["fd"] > 0).all()
     rows, quality = jv.prior_vs_dpgmm(setup, v, q, seed=0)
-    n_traces = jv.fit_latents(setup.runs["β-VAE", 0.1], v, seed=0)[0].n_traces_
+    n_traces = jv.fit_latents(setup.runs["β-VAE", 0.1, 0], v, seed=0)[0].n_traces_
     assert len(quality) == 4 * (1 + n_traces) and len(rows) == 8
     # a row is the quality of its own decoded images: the prior codes of the largest-β MMD-VAE, again
-    run = setup.runs["MMD-VAE", 10.0]
+    run = setup.runs["MMD-VAE", 10.0, 0]
     z = jv.draw_codes("prior", 30, seed=0, latent_dim=3, variance=2.0)
     want = jv.sample_quality(setup.classifier, jv.decode(run.model, z), setup.reference)
     got = quality[(quality["objective"] == "MMD-VAE") & (quality["beta"] == 10.0) & (quality["codes"] == "prior")]
     assert got[["fd", "confidence"]].iloc[0].to_dict() == want
-    stats = quality.groupby(["objective", "beta", "codes"])[["fd"]].mean()
-    assert jv.per_beta(stats, "prior", "fd", v.betas) == [round(stats.loc[("MMD-VAE", b, "prior"), "fd"], 4)
-                                                          for b in v.betas]
+    assert set(quality["seed"]) == {0}
+    bands = jv.over_seeds(re.assign(seed=0))
+    by = ["objective", "beta"]
+    assert np.allclose(bands.set_index(by)["mean"], re.set_index(by)["mean"].reindex(bands.set_index(by).index))

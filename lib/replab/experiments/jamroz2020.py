@@ -30,9 +30,10 @@ from ..train import classifier_targets as _fitted_targets
 from ..train import load_data
 
 __all__ = ["CNNTraining", "Chain", "Fingerprinting", "Memorisation", "Regularisation", "REGULARISERS", "CONDITIONS",
-           "cnn_config", "real_images", "probe_images", "normalise", "accuracy", "layer_dims", "cnn_fingerprints",
-           "layer_complexity", "classifier_targets", "has_labels", "train_size", "n_train", "steps", "image_shape",
-           "memorisation_nets", "memorisation_complexity", "regularisation_nets", "regularisation_complexity"]
+           "cnn_config", "real_images", "probe_images", "normalise", "accuracy", "correctness", "layer_dims",
+           "cnn_fingerprints", "layer_complexity", "classifier_targets", "has_labels", "train_size", "n_train",
+           "steps", "image_shape", "memorisation_nets", "memorisation_complexity", "regularisation_nets",
+           "regularisation_complexity", "groups", "grouped_complexity"]
 
 _PAGES = ("jamroz2020/01-memorisation", "jamroz2020/02-regularisation")
 # name -> (augmentation, Dropout2d rate) as in the public code's variants
@@ -42,6 +43,7 @@ CONDITIONS = {"true labels": "true", "random labels": "random"}   # page 01: lab
 _NORMALISATION = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.247, 0.243, 0.261))}
 _IMAGE = {"mnist10k": (1, 28), "mnist": (1, 28), "cifar10": (3, 32), "celeba": (3, 64)}
 _LABELS = ("true", "random")
+_DIGITS = ("mnist10k", "mnist")   # no horizontal flips when augmenting: a flip changes a digit's class
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Fingerprinting(Chain):
     """The fingerprints of a grid, modelled per layer by a DP-GMM."""
 
     n_nets: int = profiles.size("networks per setting, from seeds seed, seed + 1, ...")
+    n_groups: int = profiles.size("independent replicates: the nets of a setting split into this many groups of "
+                                  "consecutive seeds, each group's fingerprints pooled and modelled alone")
     n_images: int = profiles.size("length of the fixed image sequence of the fingerprints", unit="images")
     d: int = profiles.size("SVD dimension of every layer (0: the public code's per-layer dimensions)")
 
@@ -161,7 +165,8 @@ def cnn_config(training: CNNTraining, width: int, *, labels: str = "true", regul
     """The training configuration of one CNN of the grid (public code's ``SHARED_OPTS``, reference notes §1.3).
 
     ``labels="random"`` trains on one fixed random permutation of the labels (the same for every seed);
-    ``regulariser`` is a key of :data:`REGULARISERS`. ``training.n_train`` images are drawn once (0: all). On a
+    ``regulariser`` is a key of :data:`REGULARISERS` (augmentation: a random crop, with a horizontal flip except
+    on digits). ``training.n_train`` images are drawn once (0: all). On a
     set without class labels but with binary attributes (CelebA) the net has one logistic output per attribute and
     learns them all with binary cross-entropy (``labels="random"`` then permutes the attribute rows).
     """
@@ -184,8 +189,8 @@ def cnn_config(training: CNNTraining, width: int, *, labels: str = "true", regul
                        n=None if n == train_size(dataset) else n, subset_seed=0, batch_size=batch_size,
                        steps=steps(n, training.epochs, batch_size), lr=training.lr, optimizer="sgd", momentum=0.9,
                        nesterov=True, weight_decay=1e-6, seed=seed, random_labels=labels == "random",
-                       label_seed=0, augment=augment, crop_padding=4, normalize_mean=mean, normalize_std=std,
-                       checkpoint_every=10_000, log_every=10, device=device)
+                       label_seed=0, augment=augment, crop_padding=4, flip=not (augment and dataset in _DIGITS),
+                       normalize_mean=mean, normalize_std=std, checkpoint_every=10_000, log_every=10, device=device)
 
 
 def real_images(dataset: str = "mnist10k", n: int = 1000, seed: int = 0, split: str = "test") -> torch.Tensor:
@@ -210,9 +215,10 @@ def normalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_size: int = 1000) -> float:
-    """Accuracy of a trained classifier on ``split`` (its training subset, with its own labels, for "train"); for a
-    multi-label classifier (binary attributes) the mean over attributes of the per-attribute accuracy."""
+def correctness(run: TrainedRun, split: str = "test", n: int | None = None, batch_size: int = 1000) -> torch.Tensor:
+    """Per image of ``split`` (its training subset, with its own labels, for "train"): 1 where the classifier is
+    right, 0 where wrong; for a multi-label classifier (binary attributes) the fraction of attributes it gets
+    right. A float64 tensor of length ``n`` (default all)."""
     cfg = run.config
     multi = cfg.multi_label
     if split == "train":  # the exact images and (permuted) labels it was fit on
@@ -224,14 +230,20 @@ def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_s
     if n is not None:
         images, labels = images[:n], labels[:n]
     dev = next(run.model.parameters()).device
-    correct = 0
+    out = []
     for start in range(0, len(images), batch_size):
         x = normalise(images[start:start + batch_size].float() / 255.0, cfg.dataset).to(dev)
-        out, y = run.model(x).cpu(), labels[start:start + batch_size]
+        logits, y = run.model(x).cpu(), labels[start:start + batch_size]
         # multi-label: a logit above 0 (probability above ½) says present
-        correct += float(((out > 0).long() == y.long()).double().mean(1).sum()) if multi \
-            else int((out.argmax(1) == y).sum())
-    return correct / len(images)
+        out.append(((logits > 0).long() == y.long()).double().mean(1) if multi
+                   else (logits.argmax(1) == y).double())
+    return torch.cat(out)
+
+
+def accuracy(run: TrainedRun, split: str = "test", n: int | None = None, batch_size: int = 1000) -> float:
+    """Accuracy of a trained classifier on ``split`` (the mean of :func:`correctness`); for a multi-label
+    classifier the mean over attributes of the per-attribute accuracy."""
+    return float(correctness(run, split, n, batch_size).mean())
 
 
 def layer_dims(d: int, depth: int, layers: Sequence[str]) -> dict[str, int]:
@@ -291,12 +303,31 @@ def memorisation_nets(m: Memorisation, seed: int = 0, n_jobs: int = 1) -> tuple[
     return runs, table
 
 
+def groups(runs: Sequence[TrainedRun], n_groups: int) -> list[list[TrainedRun]]:
+    """``runs`` (in seed order) split into ``n_groups`` disjoint groups of consecutive seeds, equal in size."""
+    runs = list(runs)
+    if not (isinstance(n_groups, int) and n_groups > 0 and len(runs) % n_groups == 0):
+        raise ValueError(f"n_groups: expected a positive divisor of the {len(runs)} nets, got {n_groups!r}")
+    k = len(runs) // n_groups
+    return [runs[i * k:(i + 1) * k] for i in range(n_groups)]
+
+
+def grouped_complexity(runs: dict, f: Fingerprinting, seed: int = 0, **columns) -> pd.DataFrame:
+    """:func:`layer_complexity` of every setting of ``runs`` (``{setting: nets}``) and every group of its nets
+    (:func:`groups`, column ``group``); ``columns`` names the parts of a setting key (``condition="..."``: the
+    key itself; ``width=0, regulariser=1``: positions in a tuple key)."""
+    images = probe_images(f.dataset, f.n_images, seed=seed)
+    parts = []
+    for key, rs in runs.items():
+        labels = {name: key if len(columns) == 1 else key[pos] for name, pos in columns.items()}
+        for g, members in enumerate(groups(rs, f.n_groups)):
+            parts.append(layer_complexity(cnn_fingerprints(members, images, f.d), f, seed=seed, group=g, **labels))
+    return pd.concat(parts, ignore_index=True)
+
+
 def memorisation_complexity(runs: dict, m: Memorisation, seed: int = 0) -> pd.DataFrame:
-    """Page 01, experiment: :func:`layer_complexity` of each condition's pooled fingerprints (column ``condition``)."""
-    images = probe_images(m.dataset, m.n_images, seed=seed)
-    points = {name: cnn_fingerprints(rs, images, m.d) for name, rs in runs.items()}
-    return pd.concat([layer_complexity(points[name], m, seed=seed, condition=name) for name in runs],
-                     ignore_index=True)
+    """Page 01, experiment: :func:`grouped_complexity` of each condition (column ``condition``)."""
+    return grouped_complexity(runs, m, seed, condition=0)
 
 
 def regularisation_nets(r: Regularisation, seed: int = 0, n_jobs: int = 1) -> tuple[dict, pd.DataFrame]:
@@ -311,7 +342,5 @@ def regularisation_nets(r: Regularisation, seed: int = 0, n_jobs: int = 1) -> tu
 
 
 def regularisation_complexity(runs: dict, r: Regularisation, seed: int = 0) -> pd.DataFrame:
-    """Page 02, experiment: :func:`layer_complexity` of every setting (columns ``width`` and ``regulariser``)."""
-    images = probe_images(r.dataset, r.n_images, seed=seed)
-    return pd.concat([layer_complexity(cnn_fingerprints(rs, images, r.d), r, seed=seed, width=w, regulariser=reg)
-                      for (w, reg), rs in runs.items()], ignore_index=True)
+    """Page 02, experiment: :func:`grouped_complexity` of every setting (columns ``width`` and ``regulariser``)."""
+    return grouped_complexity(runs, r, seed, width=0, regulariser=1)

@@ -33,7 +33,7 @@ from .jamroz2020 import (Chain, CNNTraining, accuracy, cnn_config, has_labels, i
 
 __all__ = ["VAESweep", "Quality", "OBJECTIVES", "prior_variance", "vae_config", "fit_latents", "latent_information",
            "draw_codes", "decode", "classifier_outputs", "sample_quality", "frechet_setup", "vae_runs",
-           "latent_table", "QualitySetup", "quality_setup", "joint_vs_factorial", "prior_vs_dpgmm", "per_beta"]
+           "latent_table", "over_seeds", "QualitySetup", "quality_setup", "joint_vs_factorial", "prior_vs_dpgmm"]
 
 _PAGES = ("jamroz2020/03-vae-latent-complexity", "jamroz2020/04-latent-dependence", "jamroz2020/05-better-samples")
 OBJECTIVES = {"β-VAE": "beta_vae", "MMD-VAE": "mmd_vae"}   # the pages' names of the two objectives
@@ -54,6 +54,7 @@ class VAESweep(Chain):
     batch_size: int = profiles.size("images per Adam step", unit="images")
     lr: float = profiles.size("Adam learning rate")
     n_codes: int = profiles.size("test images encoded for the DP-GMM (0: the whole test split)", unit="images")
+    n_seeds: int = profiles.size("independent VAEs per (objective, β), from seeds seed, seed + 1, ...")
 
 
 @profiles.experiment("jamroz2020.quality", pages=_PAGES[1:])
@@ -231,20 +232,28 @@ def frechet_setup(training: CNNTraining, width: int, n_real: int, seed: int = 0,
 
 # -- the sections of the pages -----------------------------------------------------------------------------------------
 def vae_runs(v: VAESweep, seed: int = 0, n_jobs: int = 1) -> dict:
-    """Pages 03-05, setup: ``{(objective name, β): run}`` for both :data:`OBJECTIVES` at every β."""
-    keys = [(name, beta) for name in OBJECTIVES for beta in v.betas]
-    configs = [vae_config(v, OBJECTIVES[name], beta, seed=seed) for name, beta in keys]
+    """Pages 03-05, setup: ``{(objective name, β, seed): run}`` for both :data:`OBJECTIVES` at every β, ``n_seeds``
+    VAEs each (seeds ``seed``, ``seed + 1``, ...)."""
+    keys = [(name, beta, s) for name in OBJECTIVES for beta in v.betas for s in range(seed, seed + v.n_seeds)]
+    configs = [vae_config(v, OBJECTIVES[name], beta, seed=s) for name, beta, s in keys]
     return dict(zip(keys, train_runs(configs, n_jobs=n_jobs)))
 
 
 def latent_table(runs: dict, v: VAESweep, measure: str = "re", seed: int = 0) -> pd.DataFrame:
     """Pages 03-04, experiment: ``measure`` ("re": relative entropy, "tc": total correlation) of every VAE's
-    :func:`latent_information`, one row per (objective, β) with its mean, min, max over kept sweeps and the mean
-    component count."""
-    info = {k: latent_information(run, v, seed=seed) for k, run in runs.items()}
-    return pd.DataFrame([{"objective": name, "beta": beta, **{m: info[name, beta][measure][m]
-                                                              for m in ("mean", "min", "max")},
-                          "components": info[name, beta]["components"]} for name, beta in runs])
+    :func:`latent_information`, one row per (objective, β, seed) with its mean, min, max over kept sweeps and the
+    mean component count (the DP-GMM of each VAE's codes is seeded with the VAE's seed)."""
+    info = {k: latent_information(run, v, seed=k[2]) for k, run in runs.items()}
+    return pd.DataFrame([{"objective": name, "beta": beta, "seed": s,
+                          **{m: info[name, beta, s][measure][m] for m in ("mean", "min", "max")},
+                          "components": info[name, beta, s]["components"]} for name, beta, s in runs])
+
+
+def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (objective, β): the mean over seeds of the mean over kept sweeps, and the smallest minimum and largest
+    maximum over seeds and sweeps (the band the figures draw)."""
+    return (table.groupby(["objective", "beta"]).agg(mean=("mean", "mean"), min=("min", "min"), max=("max", "max"),
+                                                      components=("components", "mean")).reset_index())
 
 
 @dataclass(frozen=True)
@@ -280,41 +289,41 @@ def quality_setup(v: VAESweep, q: Quality, seed: int = 0, n_jobs: int = 1) -> Qu
 
 def joint_vs_factorial(setup: QualitySetup, v: VAESweep, q: Quality, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """Page 04, Fig. 3: for the β-VAE at the smallest and largest β and the MMD-VAE at the largest, images decoded
-    from codes of the joint predictive p(z*) and of the product of its marginals p_ind(z*). Returns ``{label:
-    first n_show images}`` and (when labelled) their :func:`sample_quality`, one row per (objective, β, codes)."""
+    from codes of the joint predictive p(z*) and of the product of its marginals p_ind(z*), for every seed. Returns
+    ``{label: first n_show images}`` (the first seed) and (when labelled) their :func:`sample_quality`, one row per
+    (objective, β, seed, codes)."""
     lo, hi = min(v.betas), max(v.betas)
     rows, quality = {}, []
-    for name, beta in [("β-VAE", lo), ("β-VAE", hi), ("MMD-VAE", hi)]:
-        dp, _ = fit_latents(setup.runs[name, beta], v, seed=seed)
+    for (name, beta, s), run in setup.runs.items():
+        if (name, beta) not in [("β-VAE", lo), ("β-VAE", hi), ("MMD-VAE", hi)]:
+            continue
+        dp, _ = fit_latents(run, v, seed=s)
         for source, label in (("joint", "p(z*)"), ("factorial", "p_ind(z*)")):
-            images = decode(setup.runs[name, beta].model, draw_codes(source, q.n_quality, seed=seed, model=dp))
-            rows[f"{name}, β = {beta:g}: codes from {label}"] = images[:q.n_show]
+            images = decode(run.model, draw_codes(source, q.n_quality, seed=s, model=dp))
+            if s == seed:
+                rows[f"{name}, β = {beta:g}: codes from {label}"] = images[:q.n_show]
             if setup.labelled:
-                quality.append({"objective": name, "beta": beta, "codes": label,
+                quality.append({"objective": name, "beta": beta, "seed": s, "codes": label,
                                 **sample_quality(setup.classifier, images, setup.reference)})
     return rows, pd.DataFrame(quality)
 
 
 def prior_vs_dpgmm(setup: QualitySetup, v: VAESweep, q: Quality, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """Page 05, Fig. 4: for every VAE, images decoded from prior codes and from p(z* | c_t) of every kept sweep t.
-    Returns ``{label: first n_show images}`` (the prior and the last sweep, at the smallest and largest β) and
-    (when labelled) their :func:`sample_quality`, one row per (objective, β, codes, sweep; -1 for the prior)."""
+    Returns ``{label: first n_show images}`` (the first seed's prior and last sweep, at the smallest and largest β)
+    and (when labelled) their :func:`sample_quality`, one row per (objective, β, seed, codes, sweep; -1 for the
+    prior)."""
     rows, quality = {}, []
-    for (name, beta), run in setup.runs.items():
-        dp, _ = fit_latents(run, v, seed=seed)
+    for (name, beta, s), run in setup.runs.items():
+        dp, _ = fit_latents(run, v, seed=s)
         draws = [("prior", "prior", -1)] + [("trace", "DP-GMM p(z*|c)", t) for t in range(dp.n_traces_)]
         for source, label, t in draws:
-            z = draw_codes(source, q.n_quality, seed=seed, model=dp, latent_dim=v.latent_dim,
+            z = draw_codes(source, q.n_quality, seed=s, model=dp, latent_dim=v.latent_dim,
                            variance=prior_variance(run.config), trace_index=t)
             images = decode(run.model, z)
-            if beta in (min(v.betas), max(v.betas)) and t in (-1, dp.n_traces_ - 1):
+            if s == seed and beta in (min(v.betas), max(v.betas)) and t in (-1, dp.n_traces_ - 1):
                 rows[f"{name}, β = {beta:g}: codes from the {label}"] = images[:q.n_show]
             if setup.labelled:
-                quality.append({"objective": name, "beta": beta, "codes": label, "sweep": t,
+                quality.append({"objective": name, "beta": beta, "seed": s, "codes": label, "sweep": t,
                                 **sample_quality(setup.classifier, images, setup.reference)})
     return rows, pd.DataFrame(quality)
-
-
-def per_beta(stats: pd.DataFrame, codes: str, column: str, betas, objective: str = "MMD-VAE") -> list[float]:
-    """``stats.loc[(objective, β, codes), column]`` for every β of ``betas``, rounded to 4 decimals."""
-    return [round(stats.loc[(objective, b, codes), column], 4) for b in betas]
