@@ -19,9 +19,12 @@ from .activations import capture
 from .geometry import active_units
 from .models import encode
 from .similarity import grid_table, similarity_grid
+from .similarity.cka import linear_cka
+from .similarity.procrustes import procrustes_similarity
 
 __all__ = ["METRICS", "ENCODER_PARTS", "representations", "similarity_tables", "mean_tables", "similarity",
-           "model_similarity", "diagonal", "part_means", "snapshot_similarity", "snapshot_summary",
+           "model_similarity", "diagonal", "part_means", "diagonal_similarity", "snapshot_parts",
+           "snapshot_similarity", "snapshot_summary",
            "first_step_above", "collapse_scores"]
 
 METRICS = ("linear_cka", "procrustes")
@@ -102,11 +105,30 @@ def _part(name: str) -> str | None:
     return "decoder" if name.startswith("decoder.") or name == "output" else None
 
 
-def part_means(table: pd.DataFrame) -> dict[str, float]:
-    """Mean of the diagonal over the encoder's hidden layers, mean+variance, sampled and the decoder+output."""
-    d = diagonal(table)
+def part_means(table: pd.DataFrame | pd.Series) -> dict[str, float]:
+    """Mean of the diagonal over the encoder's hidden layers, mean+variance, sampled and the decoder+output
+    (``table`` a layer × layer table, or its diagonal as a Series indexed by layer)."""
+    d = table if isinstance(table, pd.Series) else diagonal(table)
     means = {part: [v for n, v in d.items() if _part(n) == part] for part in ENCODER_PARTS}
     return {part: float(np.mean(v)) for part, v in means.items() if v}
+
+
+def diagonal_similarity(reps_a: dict, reps_b: dict, n_procrustes: int | None = None) -> pd.Series:
+    """The diagonal of :func:`similarity`'s ``"min"`` table alone: min(linear CKA, Procrustes) of each layer with
+    the same layer of the other model (layers of both), at the cost of one pair per layer instead of all."""
+    names = [n for n in reps_a if n in reps_b]
+    return pd.Series([min(linear_cka(reps_a[n], reps_b[n]),
+                          procrustes_similarity(reps_a[n][:n_procrustes], reps_b[n][:n_procrustes]))
+                      for n in names], index=names, dtype=float)
+
+
+def snapshot_parts(run, x: torch.Tensor, n_procrustes: int | None = None) -> pd.DataFrame:
+    """:func:`snapshot_summary` of :func:`snapshot_similarity` from the diagonals alone
+    (:func:`diagonal_similarity`): per snapshot step, the mean diagonal similarity of each part."""
+    final = representations(run.model, x)
+    return pd.DataFrame({step: part_means(diagonal_similarity(representations(run.model_at(step), x), final,
+                                                              n_procrustes))
+                         for step in sorted(run.snapshots) if step != run.config.steps}).T.rename_axis("step")
 
 
 def snapshot_similarity(run, x: torch.Tensor, n_procrustes: int | None = None

@@ -103,7 +103,8 @@ def test_objective_params_and_model_set():
     assert B.objective_params(full, "annealed_vae", 5)["gamma"] == 1000.0
     assert len(B.model_set(full)) == 4 * 5 * 5  # objectives × strengths × seeds
     # the primary strength with every seed first, then each other strength with the other seeds
-    assert [(m.strength, m.seed) for m in B.model_set(S) if m.objective == "dip_vae_ii"] == [(1, 0), (1, 1), (10, 0)]
+    assert [(m.strength, m.seed) for m in B.model_set(S) if m.objective == "dip_vae_ii"] == \
+        [(1, 0), (1, 1), (1, 2), (10, 0), (10, 1), (10, 2)]
 
 
 def test_paper_datasets_use_real_files_when_present_else_the_stand_in(tmp_path):
@@ -150,6 +151,9 @@ def test_smoke_model_set_trains_and_compares_snapshots(tmp_path, monkeypatch):
     table = sims[2]["min"]
     assert list(table.index) == run.model.layer_names() and table.shape == (15, 15)
     assert L.snapshot_summary(sims).shape == (4, 4)
+    # the diagonal-only path gives the full tables' diagonal means
+    pd.testing.assert_frame_equal(L.snapshot_parts(run, x, n_procrustes=12), L.snapshot_summary(sims), atol=1e-6,
+                                  check_names=False)
 
 
 class _InlineExecutor:

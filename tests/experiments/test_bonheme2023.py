@@ -128,23 +128,6 @@ def test_reconstruction_loss_is_the_bernoulli_cross_entropy_at_the_mean():
         reconstruction_loss(model, x, batch_size=0)
 
 
-def test_retraining_trend_reads_the_rank_correlation_and_the_ends():
-    falling = pd.DataFrame({"order": "innermost", "n_retrained": [0, 2, 4, 6],
-                            "reconstruction_loss": [9.0, 8.0, 7.0, 1.0],
-                            "decoder_similarity_to_target_vae": [0.1, 0.2, 0.3, 0.4]})
-    trend = B.retraining_trend(falling, "innermost")
-    assert trend["spearman"] == pytest.approx(-1.0)
-    assert trend["holds"] and trend["loss_by_k"] == {0: 9.0, 2: 8.0, 4: 7.0, 6: 1.0}
-    assert trend["decoder_similarity_by_k"] == {0: 0.1, 2: 0.2, 4: 0.3, 6: 0.4}
-    # ranks 4, 1, 3, 2 against 1, 2, 3, 4: ρ = 1 − 6·14/60 = −0.4, too weak although all layers beat none
-    weak = B.retraining_trend(falling.assign(reconstruction_loss=[9.0, 1.0, 8.0, 7.0]), "innermost")
-    assert weak["spearman"] == pytest.approx(-0.4) and not weak["holds"]
-    rising = falling.assign(reconstruction_loss=[1.0, 2.0, 3.0, 4.0])
-    assert not B.retraining_trend(rising, "innermost")["holds"]
-    two = falling[falling["n_retrained"].isin([0, 6])]
-    assert B.retraining_trend(two, "innermost")["spearman"] is None and B.retraining_trend(two, "innermost")["holds"]
-
-
 def test_first_below_and_permutation_tests():
     s = pd.Series([0.9, 0.5, 0.1, 0.05], index=[50, 90, 130, 170])
     assert B.first_below(s, 0.2) == 130 and B.first_below(s, 0.01) is None

@@ -2,9 +2,8 @@
 similarity tables, and the sections of ``notebooks/bonheme2022``.
 
 One small set of disentanglement_lib convolutional VAEs (β-VAE, β-TC-VAE, Annealed VAE, DIP-VAE-II; a primary
-and a secondary regularisation strength; two seeds) is trained once through :mod:`replab.train` (cached by
-configuration, or through :func:`replab.grid.run_grid` at ``full``). ``beta_tc_vae`` really trains a β-TC-VAE
-(the public code's config instantiates a β-VAE).
+and a secondary strength; several seeds) is trained once through :mod:`replab.train` (cached), or
+:func:`replab.grid.run_grid` at ``full``. ``beta_tc_vae`` is a real β-TC-VAE (the public config's is a β-VAE).
 """
 from __future__ import annotations
 
@@ -18,13 +17,11 @@ import torch
 from .. import models as _models
 from .. import profiles
 from ..cache import ArtifactCache
-from ..geometry import active_units
 from ..layer_similarity import (collapse_scores, diagonal, first_step_above, mean_tables, part_means,  # noqa: F401
-                                representations, similarity, similarity_tables, snapshot_similarity,
+                                representations, similarity, similarity_tables, snapshot_parts, snapshot_similarity,
                                 snapshot_summary)
-from ..models import encode
 from ..transfer import CHANNELS, load_images, paper_datasets
-from ..train import TrainConfig, TrainedRun, train
+from ..train import TrainConfig, TrainedRun
 from ..train.groups import train_many
 
 OBJECTIVES = ("beta_vae", "beta_tc_vae", "annealed_vae", "dip_vae_ii")
@@ -160,29 +157,9 @@ def train_members(M: Models, members: Sequence[Member], cache: ArtifactCache | N
     return runs
 
 
-def train_classifier(M: Models, steps: int, seed: int = 0, factor: str = "shape") -> TrainedRun:
-    """A classifier with the VAE encoder's architecture (App. H) trained on one dSprites factor."""
-    images, classes = _training_data(M, "dsprites")
-    col = load_images("dsprites", M.n_train, 0, M.image_size).factor_names.index(factor)
-    model = _models.DlibClassifierConfig(n_classes=int(classes[:, col].max()) + 1, image_size=M.image_size,
-                                         widths=M.widths, hidden=M.hidden)
-    return train(_config(M, model, "cross_entropy", steps, dataset="dsprites", seed=seed, label_column=col),
-                 data=(images, classes))
-
-
 def seed_pairs(a_models: Sequence[Member], b_models: Sequence[Member]) -> list[tuple[Member, Member]]:
     """Every pair (a, b) with different seeds, so no model is compared with itself or with its own seed."""
     return [(a, b) for a in a_models for b in b_models if a.seed != b.seed]
-
-
-def train_fc(M: Models, member: Member, steps: int, width: int) -> TrainedRun:
-    """The fully connected disentanglement_lib VAE (App. G) for one member, on the same data."""
-    fc = _models.FCConfig(input_shape=(CHANNELS.get(member.dataset, 1), M.image_size, M.image_size),
-                          encoder_widths=(width, width), decoder_widths=(width,) * 3)
-    return train(_config(M, fc, member.objective, steps, dataset=member.dataset, seed=member.seed,
-                         objective_params=objective_params(M, member.objective, member.strength),
-                         snapshot_steps=snapshot_steps(M) if steps == M.steps else ()),
-                 data=_training_data(M, member.dataset))
 
 
 # -- the pages' sections ----------------------------------------------------------------------------------
@@ -197,19 +174,22 @@ class EncoderBeforeDecoder:
 
 @dataclass(frozen=True)
 class Dynamics:
-    """Fig. 2's inputs, keyed by model name: ``tables[name][step][metric]`` (snapshot against the trained model),
-    ``summaries[name]`` (diagonal means per part and step), and the trained models' table ``models``."""
+    """Fig. 2's inputs, keyed by model name: ``tables[name][step][metric]`` (snapshot against the trained model)
+    and ``summaries[name]`` (diagonal means per part and step) of the shown seed, ``by_seed[seed][name]`` the
+    summaries of every seed, and the trained models' table ``models``."""
     datasets: list
     models: pd.DataFrame
     tables: dict
     summaries: dict
+    by_seed: dict
 
 
 def training_dynamics(M: Models, S: EncoderBeforeDecoder, seed: int = 0) -> Dynamics:
-    """The primary-strength VAEs of ``seed`` on every dataset of ``S.datasets`` that is here, each snapshot
-    compared with the trained model on held-out images (Procrustes on the first ``M.n_procrustes``)."""
+    """The primary-strength VAEs of every seed on every dataset of ``S.datasets`` that is here, each snapshot
+    compared with the trained model on held-out images (Procrustes on the first ``M.n_procrustes``); the
+    tables are kept for ``seed``, the summaries for all."""
     used = paper_datasets(S.datasets)
-    members = [m for d in used for m in model_set(M, primary_only=True, seeds=[seed], dataset=d)]
+    members = [m for d in used for m in model_set(M, primary_only=True, dataset=d)]
     runs = train_members(M, members)
     xs = {d: held_out_images(M, d, S.n_examples) for d in used}
     names = {m: OBJECTIVE_LABELS[m.objective] + ("" if len(used) == 1 else f" ({m.dataset})") for m in members}
@@ -217,8 +197,13 @@ def training_dynamics(M: Models, S: EncoderBeforeDecoder, seed: int = 0) -> Dyna
                             "snapshots": sorted(runs[m].snapshots),
                             "final reconstruction": round(float(runs[m].metrics["reconstruction"].iloc[-1]), 1),
                             "final KL": round(float(runs[m].metrics["kl"].iloc[-1]), 2)} for m in members])
-    tables = {names[m]: snapshot_similarity(runs[m], xs[m.dataset], n_procrustes=M.n_procrustes) for m in members}
-    return Dynamics(used, models, tables, {k: snapshot_summary(t) for k, t in tables.items()})
+    by_seed, tables = {}, {}
+    for m in members:  # the shown seed's full tables; only the diagonals of the others
+        t = snapshot_similarity(runs[m], xs[m.dataset], n_procrustes=M.n_procrustes) if m.seed == seed else None
+        by_seed.setdefault(m.seed, {})[names[m]] = (snapshot_summary(t) if t is not None else
+                                                    snapshot_parts(runs[m], xs[m.dataset], M.n_procrustes))
+        tables.update({names[m]: t} if t is not None else {})
+    return Dynamics(used, models, tables, by_seed[seed], by_seed)
 
 
 def summary_table(dynamics: Dynamics) -> pd.DataFrame:
@@ -245,30 +230,38 @@ class PosteriorCollapse:
 @dataclass(frozen=True)
 class Collapse:
     """Fig. 3's inputs: the well-behaved model's layers against the collapsed model's and a second well-behaved
-    model's (``{metric: table}``), the column means of the latent layers, and every model's detectors."""
+    model's (``{metric: table}``, first seed), the column means of the latent layers (mean over seeds; per seed
+    in ``by_seed``, columns ``(seed, comparison)``), and every model's detectors."""
     well: Member
     vs_collapsed: dict
     vs_well: dict
     columns: pd.DataFrame
     detectors: pd.DataFrame
+    by_seed: pd.DataFrame
 
 
 def posterior_collapse(M: Models, S: PosteriorCollapse) -> Collapse:
-    """Two primary-strength β-VAEs, one with β = ``S.collapse_beta``, compared layer by layer; then the active
-    units and within-model CKA of every dSprites model of the set and of the collapsed one (first row)."""
-    well = [Member("beta_vae", M.primary("beta_vae"), s) for s in M.seeds[:2]]
-    collapsed = Member("beta_vae", float(S.collapse_beta), int(M.seeds[0]))
-    everything = [collapsed] + sorted(model_set(M), key=lambda m: m.seed, reverse=True)
+    """Per seed, the primary β-VAE against the β = ``S.collapse_beta`` β-VAE of its seed and the primary β-VAE of
+    the next seed, layer by layer; then the active units and within-model CKA of every dSprites model of the set
+    and of the collapsed ones (first rows)."""
+    seeds = [int(s) for s in M.seeds]
+    well = {s: Member("beta_vae", M.primary("beta_vae"), s) for s in seeds}
+    collapsed = {s: Member("beta_vae", float(S.collapse_beta), s) for s in seeds}
+    everything = list(collapsed.values()) + sorted(model_set(M), key=lambda m: m.seed, reverse=True)
     runs = train_members(M, everything)
     x = held_out_images(M, "dsprites", S.n_examples)
-    reps = {m: representations(runs[m].model, x) for m in (well[0], well[1], collapsed)}
-    vs_collapsed = similarity(reps[well[0]], reps[collapsed], n_procrustes=M.n_procrustes)
-    vs_well = similarity(reps[well[0]], reps[well[1]], n_procrustes=M.n_procrustes)
+    tables, columns = {}, {}
+    for i, s in enumerate(seeds):
+        rows = representations(runs[well[s]].model, x)
+        for name, other in (("vs collapsed", collapsed[s]), ("vs well-behaved", well[seeds[(i + 1) % len(seeds)]])):
+            t = tables.setdefault((s, name), similarity(rows, representations(runs[other].model, x),
+                                                        n_procrustes=M.n_procrustes))
+            columns[s, name] = {n: float(t["min"][n].drop(index=["input"]).mean()) for n in ("mean", "variance",
+                                                                                            "sampled")}
     detectors = pd.DataFrame([{"model": m.label, **collapse_scores(runs[m].model, x)} for m in everything])
-    latent = ("mean", "variance", "sampled")
-    columns = pd.DataFrame({name: {n: float(t["min"][n].drop(index=["input"]).mean()) for n in latent}
-                            for name, t in (("vs collapsed", vs_collapsed), ("vs well-behaved", vs_well))})
-    return Collapse(well[0], vs_collapsed, vs_well, columns, detectors)
+    by_seed = pd.DataFrame(columns)
+    return Collapse(well[seeds[0]], tables[seeds[0], "vs collapsed"], tables[seeds[0], "vs well-behaved"],
+                    by_seed.T.groupby(level=1).mean().T, detectors, by_seed)
 
 
 @profiles.experiment("bonheme2022.objectives", pages=PAGES[2:])
@@ -307,37 +300,27 @@ def trained_set(M: Models, S: Objectives) -> ModelSet:
     return ModelSet(members, runs, x, {m: representations(runs[m].model, x) for m in members}, primary)
 
 
-def across_objectives(M: Models, models: ModelSet) -> tuple[dict, dict]:
-    """Fig. 4: ``(across, strengths)``: tables of every pair of objectives averaged over seed pairs with
-    different seeds, keyed ``(a, b)``; and each objective's primary strength against its others (same seed),
-    keyed ``(objective, low, high)``; one similarity grid for all (each model's layers reduced once)."""
+def across_objectives(M: Models, models: ModelSet) -> tuple[dict, dict, pd.DataFrame]:
+    """Fig. 4: ``(across, strengths, parts)``: tables of every pair of objectives averaged over seed pairs with
+    different seeds, keyed ``(a, b)``; each objective's primary strength against its others (same seed, the
+    first of ``other_seeds``), keyed ``(objective, low, high)``; and the diagonal means per part of one pair per
+    seed (seed i of a against seed i + 1 of b; every seed of ``other_seeds`` for the strengths), rows
+    ``(kind, pair, seed)``. One similarity grid for all (each model's layers reduced once)."""
     pairs = {(a, b): seed_pairs(models.primary[a], models.primary[b])
              for a, b in itertools.combinations_with_replacement(OBJECTIVES, 2)}
-    low = {o: next(m for m in models.primary[o] if m.seed == M.other_seeds[0]) for o in OBJECTIVES}
-    strength = {(m.objective, low[m.objective].strength, m.strength): (low[m.objective], m) for m in models.members
-                if m.strength != low[m.objective].strength}
+    seeds = [int(s) for s in M.seeds]
+    shifted = {(a, b, s): next(p for p in ps if p[0].seed == s and p[1].seed == seeds[(i + 1) % len(seeds)])
+               for (a, b), ps in pairs.items() if ps for i, s in enumerate(seeds)}
+    strength = {(m.objective, M.primary(m.objective), m.strength, m.seed):
+                (Member(m.objective, M.primary(m.objective), m.seed), m) for m in models.members
+                if m.strength != M.primary(m.objective)}
     grid = similarity_tables(models.reps, [p for ps in pairs.values() for p in ps] + list(strength.values()),
                              n_procrustes=M.n_procrustes)
+    label = OBJECTIVE_LABELS
+    parts = pd.DataFrame({**{("across objectives", f"{label[a]} vs {label[b]}", s): part_means(grid[p]["min"])
+                             for (a, b, s), p in shifted.items()},
+                          **{("across strengths", f"{label[o]} {lo:g} vs {hi:g}", s): part_means(grid[p]["min"])
+                             for (o, lo, hi, s), p in strength.items()}}).T.rename_axis(["kind", "pair", "seed"])
+    first = int(M.other_seeds[0])
     return ({k: mean_tables([grid[p] for p in ps]) for k, ps in pairs.items() if ps},
-            {k: grid[p] for k, p in strength.items()})
-
-
-def appendix_models(M: Models, S: Objectives, models: ModelSet) -> dict:
-    """Apps. H and G: a shape classifier with the encoder's architecture against each objective's first
-    primary model (encoder layers), and a fully connected β-VAE against a fully connected DIP-VAE-II."""
-    classifier = train_classifier(M, steps=S.classifier_steps, seed=0)
-    clf_reps = representations(classifier.model, models.x)
-    layers = ["input"] + [n for n in clf_reps if n.startswith("encoder.")]
-    vs_classifier = {o: similarity({k: models.reps[models.primary[o][0]][k] for k in layers},
-                                   {k: clf_reps[k] for k in layers}, n_procrustes=M.n_procrustes) for o in OBJECTIVES}
-    fc_members = [models.primary["beta_vae"][0], models.primary["dip_vae_ii"][0]]
-    fc_runs = {m: train_fc(M, m, S.fc_steps, S.fc_width) for m in fc_members}
-    fc_reps = [representations(fc_runs[m].model, models.x) for m in fc_members]
-    fc_tables = similarity(fc_reps[0], fc_reps[1], n_procrustes=M.n_procrustes)
-    tail = classifier.metrics["accuracy"].tail(max(1, len(classifier.metrics) // 10))
-    return {"vs_classifier": vs_classifier, "fc_tables": fc_tables,
-            "clf_encoder": {o: float(diagonal(t["min"]).drop("input").mean()) for o, t in vs_classifier.items()},
-            "clf_accuracy": float(tail.mean()), "fc_parts": part_means(fc_tables["min"]),
-            "fc_state": {m.label: {"final KL": round(float(fc_runs[m].metrics["kl"].iloc[-1]), 2),
-                                   "active units": active_units(encode(fc_runs[m].model, models.x)[0], unbiased=True)}
-                         for m in fc_members}}
+            {k[:3]: grid[p] for k, p in strength.items() if k[3] == first}, parts)

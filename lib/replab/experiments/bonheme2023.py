@@ -12,7 +12,6 @@ from typing import Sequence
 
 import pandas as pd
 import torch
-from scipy.stats import spearmanr
 
 from .. import profiles
 from ..layer_similarity import diagonal, model_similarity, part_means, representations, similarity  # noqa: F401
@@ -20,7 +19,7 @@ from ..models import encode
 from ..objectives import reconstruction_loss
 from ..probes import factor_classification
 from ..similarity import permutation_test, synthetic
-from ..transfer import ImageSet, decoder_layers, load_images, retrain_schedule, transfer
+from ..transfer import ImageSet, decoder_layers, load_images, paper_datasets, retrain_schedule, transfer
 from .bonheme2022 import Member, Models, held_out_images, train_members
 
 
@@ -54,6 +53,27 @@ def first_below(series: pd.Series, level: float):
     return next((n for n, v in series.items() if v < level), None)
 
 
+def sanity_measures(fig1: pd.DataFrame, ding: pd.DataFrame, tests: pd.DataFrame) -> dict:
+    """The numbers recorded with the metric-sanity claims (means over draws): both metrics at the most examples
+    for 80% and 50% shared features; the unrelated pair at the fewest and the most examples and where each metric
+    first falls below 0.2; the small-components test; the permutation tests' p-values."""
+    means = fig1.groupby(["shared", "metric", "n_examples"])["similarity"].mean()
+    n_max = int(fig1["n_examples"].max())
+    cka0, proc0 = means[(0.0, "CKA")], means[(0.0, "Procrustes")]
+    d90 = ding[ding["removed"] == 0.9]
+    p = tests.set_index(["shared", "metric"])["p_value"]
+    return {"agree": {"n_examples": n_max, **{f"{m.lower()}_{round(100 * f)}": float(means[(f, m, n_max)])
+                                               for f in (0.8, 0.5) for m in ("CKA", "Procrustes")}},
+            "unrelated": {"procrustes_at_fewest": float(proc0.iloc[0]), "cka_at_fewest": float(cka0.iloc[0]),
+                          "fewest": int(proc0.index[0]), "procrustes_at_most": float(proc0.iloc[-1]),
+                          "cka_at_most": float(cka0.iloc[-1]), "cka_below_0_2_at": first_below(cka0, 0.2),
+                          "procrustes_below_0_2_at": first_below(proc0, 0.2)},
+            "small": {**d90.groupby("metric")["similarity"].mean().rename(str.lower).to_dict(),
+                      "variance_kept": float(d90["variance_kept"].mean())},
+            "permutation": {f"p_{'unrelated' if f == 0 else '80'}_{m.lower()}": float(p[(f, m)])
+                            for f in (0.0, 0.8) for m in ("CKA", "Procrustes")}}
+
+
 # -- transfer between datasets ---------------------------------------------------------------------------------
 def _target_train(M: Models, target: str) -> ImageSet:
     return load_images(target, M.n_train, 0, M.image_size, "train")
@@ -69,13 +89,16 @@ class GenericEncoders:
                                         unit="steps")
 
 
-def generic_models(M: Models, S: GenericEncoders, datasets: Sequence[str], retrained: Sequence[str]
-                   ) -> tuple[dict, torch.Tensor]:
-    """``({name: model}, x)``: two β-VAEs trained on the target (seeds 0, 1), one on the source, and that one
-    with ``retrained`` retrained on the target; ``x`` the target test images."""
+def generic_models(M: Models, S: GenericEncoders, datasets: Sequence[str], retrained: Sequence[str],
+                   seed: int | None = None) -> tuple[dict, torch.Tensor]:
+    """``({name: model}, x)``: two β-VAEs trained on the target (``seed``, default the first, and the next seed
+    of ``M.seeds``), one on the source (``seed``), and that one with ``retrained`` retrained on the target;
+    ``x`` the target test images."""
     target, source = datasets
-    on_target = [Member("beta_vae", M.primary("beta_vae"), s, target) for s in M.seeds[:2]]
-    on_source = Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), source)
+    seed = int(M.seeds[0] if seed is None else seed)
+    other = int(M.seeds[(list(M.seeds).index(seed) + 1) % len(M.seeds)])
+    on_target = [Member("beta_vae", M.primary("beta_vae"), s, target) for s in (seed, other)]
+    on_source = Member("beta_vae", M.primary("beta_vae"), seed, source)
     runs = train_members(M, [on_source] + on_target)
     x = held_out_images(M, target, S.n_examples)
     transferred = transfer(runs[on_source], _target_train(M, target), retrained, steps=S.transfer_steps)
@@ -88,6 +111,18 @@ def against_first(models: dict, x: torch.Tensor, n_procrustes: int) -> dict:
     reps = {name: representations(model, x) for name, model in models.items()}
     first = next(iter(reps))
     return {name: similarity(reps[first], r, n_procrustes=n_procrustes) for name, r in reps.items() if name != first}
+
+
+def generic_tables(M: Models, S: GenericEncoders, datasets: Sequence[str], retrained: Sequence[str]
+                   ) -> tuple[dict, pd.DataFrame]:
+    """:func:`against_first` of :func:`generic_models` for every seed of ``M.seeds``: the first seed's tables
+    and every seed's diagonal means per part (rows ``(seed, name)``)."""
+    shown, parts = None, {}
+    for seed in M.seeds:
+        tables = against_first(*generic_models(M, S, datasets, retrained, seed), M.n_procrustes)
+        shown = shown or tables
+        parts.update({(int(seed), name): part_means(t["min"]) for name, t in tables.items()})
+    return shown, pd.DataFrame(parts).T.rename_axis(["seed", "model"])
 
 
 @profiles.experiment("bonheme2023.retraining-the-decoder", pages=("bonheme2023/03-retraining-the-decoder",))
@@ -113,10 +148,12 @@ class Retraining:
         return decoder_layers(self.source.model)
 
 
-def retraining_setup(M: Models, S: RetrainingTheDecoder, datasets: Sequence[str]) -> Retraining:
-    """A β-VAE trained on the source and one on the target (same seed), and the target's images."""
+def retraining_setup(M: Models, S: RetrainingTheDecoder, datasets: Sequence[str], seed: int | None = None
+                     ) -> Retraining:
+    """A β-VAE trained on the source and one on the target (``seed``, default the first), the target's images."""
     target, source = datasets
-    src, ref = (Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), d) for d in (source, target))
+    seed = int(M.seeds[0] if seed is None else seed)
+    src, ref = (Member("beta_vae", M.primary("beta_vae"), seed, d) for d in (source, target))
     runs = train_members(M, [src, ref])
     return Retraining(runs[src], runs[ref], _target_train(M, target), held_out_images(M, target, S.n_examples))
 
@@ -147,6 +184,21 @@ def retraining_sweep(setup: Retraining, S: RetrainingTheDecoder) -> Sweep:
     return Sweep(pd.DataFrame(rows), models, reconstruction_loss(setup.reference.model, setup.x))
 
 
+def seed_sweeps(M: Models, S: RetrainingTheDecoder, datasets: Sequence[str]) -> tuple[Retraining, Sweep, pd.DataFrame]:
+    """:func:`retraining_sweep` with :func:`decoder_similarity` for every seed of ``M.seeds``: the first seed's
+    setup and sweep (the figures show them) and every seed's rows (a ``seed`` column, the target VAE's loss in
+    ``reference``)."""
+    shown, frames = None, []
+    for seed in M.seeds:
+        setup = retraining_setup(M, S, datasets, seed)
+        sweep = retraining_sweep(setup, S)
+        frames.append(sweep.results.assign(seed=int(seed), reference=sweep.reference,
+                                           decoder_similarity_to_target_vae=decoder_similarity(sweep, setup,
+                                                                                               M.n_procrustes)))
+        shown = shown or (setup, sweep)
+    return shown[0], shown[1], pd.concat(frames, ignore_index=True)
+
+
 def public_script_check(setup: Retraining, steps: int) -> pd.Series:
     """Target reconstruction loss of the source, of its decoder fine-tuned (not reset) here, and of the public
     script's fine-tuning, which freezes every layer when none is reset."""
@@ -166,18 +218,6 @@ def decoder_similarity(sweep: Sweep, setup: Retraining, n_procrustes: int) -> li
             for r in sweep.results.to_dict("records")]
 
 
-def retraining_trend(results: pd.DataFrame, order: str) -> dict:
-    """Whether retraining more layers (in ``order``) lowers the loss: Spearman ρ(k, loss) ≤ −0.8 (when there
-    are more than two k) and all layers better than none; with the loss and decoder similarity per k."""
-    part = results[results["order"] == order].sort_values("n_retrained")
-    rho = spearmanr(part["n_retrained"], part["reconstruction_loss"]).statistic if len(part) > 2 else None
-    best_all = part["reconstruction_loss"].iloc[-1] < part["reconstruction_loss"].iloc[0]
-    return {"holds": bool(best_all and (rho is None or rho <= -0.8)), "spearman": rho,
-            "loss_by_k": dict(zip(part["n_retrained"], part["reconstruction_loss"].round(2))),
-            "decoder_similarity_by_k": dict(zip(part["n_retrained"],
-                                                part["decoder_similarity_to_target_vae"].round(3)))}
-
-
 @profiles.experiment("bonheme2023.shared-variables", pages=("bonheme2023/04-shared-variables",))
 @dataclass(frozen=True)
 class SharedVariables:
@@ -188,6 +228,8 @@ class SharedVariables:
     gb_estimators: int = profiles.size("trees of the gradient boosting classifier (the public code: 100)")
     lr_cs: int = profiles.size("regularisation values tried by LogisticRegressionCV")
     n_show: int = profiles.size("examples shown in the reconstruction figures", unit="images")
+    exception_datasets: tuple[str, ...] = profiles.size("(target, source) of Table 1's exception, Cars3D and "
+                                                        "CelebA, at `full` only (none: not run)")
 
 
 @dataclass(frozen=True)
@@ -202,9 +244,11 @@ class Domains:
         return next(d for d in self.datasets if d != dataset)
 
 
-def domain_models(M: Models, S: SharedVariables, datasets: Sequence[str]) -> Domains:
-    """The primary β-VAE of the first seed trained on each dataset, and each dataset's images."""
-    vaes = {d: Member("beta_vae", M.primary("beta_vae"), int(M.seeds[0]), d) for d in datasets}
+def domain_models(M: Models, S: SharedVariables, datasets: Sequence[str], seed: int | None = None) -> Domains:
+    """The primary β-VAE of ``seed`` (default: the first seed) trained on each dataset, and each dataset's
+    images."""
+    seed = int(M.seeds[0] if seed is None else seed)
+    vaes = {d: Member("beta_vae", M.primary("beta_vae"), seed, d) for d in datasets}
     runs = train_members(M, list(vaes.values()))
     return Domains(list(datasets), {d: runs[m].model for d, m in vaes.items()},
                    {d: _target_train(M, d) for d in datasets},
@@ -212,11 +256,24 @@ def domain_models(M: Models, S: SharedVariables, datasets: Sequence[str]) -> Dom
                     for d in datasets})
 
 
-def cross_domain_accuracy(domains: Domains, S: SharedVariables) -> pd.DataFrame:
+def seed_accuracy(M: Models, S: SharedVariables, datasets: Sequence[str]) -> tuple[Domains, pd.DataFrame]:
+    """:func:`cross_domain_accuracy` for the β-VAEs of every seed of ``M.seeds`` (a ``seed`` column), and the
+    first seed's :class:`Domains` (the figures show it)."""
+    frames, first = [], None
+    for seed in M.seeds:
+        domains = domain_models(M, S, datasets, seed)
+        first = first or domains
+        frames.append(cross_domain_accuracy(domains, S).assign(seed=int(seed)))
+    return first, pd.concat(frames, ignore_index=True)
+
+
+def cross_domain_accuracy(domains: Domains, S: SharedVariables, targets: Sequence[str] | None = None
+                          ) -> pd.DataFrame:
     """Per (target, source): a classifier of each target factor on the source VAE's latent means of target
-    images (:func:`replab.probes.factor_classification`), with ``target`` and ``source`` columns."""
+    images (:func:`replab.probes.factor_classification`), with ``target`` and ``source`` columns; every
+    dataset is a target unless ``targets`` names some."""
     rows = []
-    for target in domains.datasets:
+    for target in targets or domains.datasets:
         tr, te = domains.train_sets[target], domains.test_sets[target]
         n = min(S.n_classify_train, len(tr))
         for source in domains.datasets:
@@ -226,6 +283,19 @@ def cross_domain_accuracy(domains: Domains, S: SharedVariables) -> pd.DataFrame:
                                           tr.factor_names, gb_estimators=S.gb_estimators, lr_cs=S.lr_cs)
             rows.append(table.assign(target=target, source=source))
     return pd.concat(rows, ignore_index=True)
+
+
+def exception_accuracy(M: Models, S: SharedVariables) -> pd.DataFrame | None:
+    """Table 1's exception (``S.exception_datasets``, Cars3D ← CelebA): classifiers of the target's factors on
+    both VAEs' latent means, every seed; None when no exception is named or its files are not here."""
+    if not S.exception_datasets:
+        return None
+    target, source = S.exception_datasets
+    here = paper_datasets([target], need_factors=True) + paper_datasets([source])
+    if here != [target, source]:
+        return None
+    return pd.concat([cross_domain_accuracy(domain_models(M, S, here, seed), S, [target]).assign(seed=int(seed))
+                      for seed in M.seeds], ignore_index=True)
 
 
 def cross_reconstructions(domains: Domains, n_show: int) -> dict:
