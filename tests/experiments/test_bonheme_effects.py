@@ -154,3 +154,31 @@ def test_collapse_ratio_and_detector():
     out = F.collapse(SimpleNamespace(by_seed=by_seed, detectors=det))
     assert out["dark"].estimate == pytest.approx(0.025) and rule(out["dark"]) == "reproduced"
     assert out["detector"].estimate == 1.0 and rule(out["detector"]) == "reproduced"
+
+
+def test_objectives_effects_and_a_collapsed_fully_connected_pair_gets_no_interval():
+    rows = {}
+    for seed in range(3):
+        for pair in ("A vs A", "A vs B"):
+            rows["across objectives", pair, seed] = {"encoder": 0.95, "latent": 0.6, "decoder": 0.5}
+        rows["across strengths", "A 1 vs 8", seed] = {"encoder": 0.9, "latent": 0.7 + 0.01 * seed, "decoder": 0.4}
+    parts = pd.DataFrame(rows).T.rename_axis(["kind", "pair", "seed"])
+    fc = {s: {"parts": {"encoder": 0.8, "latent": 0.5}, "state": {"a": {"final KL": 3.0}, "b": {"final KL": 2.0}}}
+          for s in range(3)}
+    out = F.objectives(parts, {"clf_by_seed": [[0.8, 0.75]] * 3, "fc_by_seed": fc})
+    assert out["encoders"].estimate == pytest.approx(0.35) and rule(out["encoders"]) == "reproduced"
+    assert out["strengths"].estimate == pytest.approx(0.19)
+    assert out["decoders"].estimate == pytest.approx(0.45)
+    assert out["classifier"].estimate == pytest.approx(0.75) and out["classifier"].null == 0.7
+    assert out["fully_connected"].estimate == pytest.approx(0.3) and rule(out["fully_connected"]) == "reproduced"
+    fc[0]["state"]["a"]["final KL"] = 0.01
+    collapsed = F.objectives(parts, {"clf_by_seed": [[0.8, 0.75]] * 3, "fc_by_seed": fc})["fully_connected"]
+    assert collapsed.low is None and "collapsed" in collapsed.why
+
+
+def test_cars3d_exception_reads_the_gap_on_cars3d():
+    rows = [{"classifier": "gradient_boosting", "target": "cars3d", "source": src, "seed": seed, "factor": f,
+             "test_accuracy": acc} for seed in range(3) for src, acc in (("cars3d", 0.59), ("celeba", 0.42))
+            for f in ("elevation", "azimuth")]
+    e = F.cars3d_exception(pd.DataFrame(rows))
+    assert e.estimate == pytest.approx(0.17) and rule(e) == "reproduced"
