@@ -125,3 +125,46 @@ def test_inversions_of_one_shape_train_as_one_group_and_equal_their_solo_runs(tm
     assert grouped[2][1] == grouped[3][1]
     stored = [e["config"]["train"]["model"]["__class__"] for e in ArtifactCache(tmp_path / "group").entries("train")]
     assert stored.count("PixelCNNConfig") == 3
+
+
+def test_per_image_measures_agree_with_their_means_and_closed_forms():
+    from replab.inversion.information import CrossEntropy, pixel_distance, position_errors, slant_and_ink
+
+    nll = torch.tensor([1.0, 2.0, 6.0], dtype=torch.float64)
+    ce = CrossEntropy.of(nll, 4)
+    assert ce.nats_per_image == pytest.approx(3.0) and ce.stderr_nats == pytest.approx(float(nll.std()) / 3 ** 0.5)
+    img = torch.zeros(2, 1, 9, 9, dtype=torch.uint8)
+    img[0, 0, 2, 5] = 255
+    img[1, 0, 1, 4] = 255
+    shifted = torch.roll(img, shifts=(3, -4), dims=(2, 3))           # distance 5 for both
+    errs = position_errors(img, torch.stack([img, shifted], 1), scale=2.0)
+    assert errs.tolist() == pytest.approx([5.0, 5.0])                  # mean of 0 and 10 per image
+    assert position_error(img, torch.stack([img, shifted], 1), scale=2.0) == pytest.approx(5.0)
+    assert pixel_distance(img, img).tolist() == [0.0, 0.0]
+    assert pixel_distance(img[:1], 255 - img[:1]).item() == pytest.approx(1.0)
+    # a line sheared by one column per row has slant 1; its mirror image -1; ink is the mean intensity
+    line = torch.zeros(1, 1, 6, 6, dtype=torch.uint8)
+    for r in range(6):
+        line[0, 0, r, r] = 255
+    feats = slant_and_ink(torch.cat([line, line.flip(-1)]))
+    assert feats[:, 0].tolist() == pytest.approx([1.0, -1.0])
+    assert feats[0, 1].item() == pytest.approx(6 / 36)
+
+
+def test_distance_arrays_average_to_the_table_distances():
+    from replab.inversion.information import distance_arrays, representation_distances
+
+    class Flat:
+        def extract(self, x, layer, batch_size=None):
+            return x.float().flatten(1)
+
+    torch.manual_seed(0)
+    test = torch.randint(0, 256, (4, 1, 3, 3), dtype=torch.uint8)
+    train = torch.randint(0, 256, (7, 1, 3, 3), dtype=torch.uint8)
+    samples = torch.randint(0, 256, (4, 3, 1, 3, 3), dtype=torch.uint8)
+    arrays = distance_arrays(Flat(), "FC3", test, samples, train, batch_size=2)
+    means = representation_distances(Flat(), "FC3", test, samples, train, batch_size=2)
+    for name in ("1NN", "IM-S", "IM-NN"):
+        assert arrays[name].shape == (4,) and float(arrays[name].mean()) == pytest.approx(means[name])
+    brute = torch.stack([(train.float().flatten(1) - t.float().flatten()).abs().mean(1).min() for t in test])
+    torch.testing.assert_close(arrays["1NN"], brute)

@@ -2,28 +2,31 @@
 
 The models (classifiers, inversion models, MSE decoders) are cached runs of :mod:`replab.inversion.runs`, so pages
 asking for the same sizes share them: pages 1 and 2 resolve one :class:`Models` experiment and so use one
-classifier and its inversion models. Each function returns tidy frames and the inputs of the page's figures.
+classifier and its inversion models. Every model is trained for each of ``n_seeds`` seeds (the page's seed, then
+the next ones) on one set of images, so each per-image measure is an array (seeds, test images) and the claims'
+effects (:mod:`.nash_effects`) are paired bootstraps over both. Each function returns tidy frames and the inputs of
+the page's figures (those of the first seed). Pages 3 and 4's experiments are in :mod:`.nash_nets`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
 from .. import profiles
 from ..inversion import LAYERS, runs
-from ..inversion.information import (nearest_training_images, position_error, representation_distances,
-                                     sample_inversions)
+from ..inversion.information import distance_arrays, nearest_training_images, sample_inversions
 
 __all__ = ["Models", "InvertingLayers", "RepresentationSpace", "GlobalPooling", "TrainingDynamics", "Trained",
-           "trained_classifier", "LayerInversions", "layer_inversions", "samples_and_reconstructions",
-           "RepresentationCheck", "representation_space", "neighbours_and_samples", "Nets", "affnist_classifiers",
-           "PoolingResult", "global_pooling", "dynamics_classifiers", "training_dynamics", "nats_table"]
+           "trained_classifier", "nll_array", "LayerInversions", "layer_inversions", "samples_and_reconstructions",
+           "RepresentationCheck", "representation_space", "neighbours_and_samples", "layer_samples", "nats_table"]
 
 LAYERS_PAGE = "nash2019/01-inverting-layers"
 SPACE_PAGE = "nash2019/02-representation-space"
+TABLE1_LAYERS = ("CONV1", "CONV2", "FC3")   # the layers of Table 1 (it has no LOGITS column)
 POOLING = {"convolutional": "conv", "global pooling": "global_pool", "fully connected": "fc"}  # Section 5.2's nets
 
 
@@ -45,6 +48,7 @@ class Models:
     colour_filters: int = profiles.size("PixelCNN++ width for svhn and cifar10 (196 in the paper)", unit="filters")
     n_res: int = profiles.size("residual layers per level of the PixelCNN++")
     inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
+    n_seeds: int = profiles.size("seeds: classifiers and inversion models trained on the same images", unit="runs")
 
 
 @profiles.experiment("nash2019.inverting-layers", pages=(LAYERS_PAGE,))
@@ -54,6 +58,8 @@ class InvertingLayers:
 
     mse_steps: int = profiles.size("MSE decoder updates", unit="steps")
     n_show: int = profiles.size("test images shown with samples", unit="images")
+    n_measure: int = profiles.size("test images whose two samples per layer measure Fig. 1's claims",
+                                   unit="images")
 
 
 @profiles.experiment("nash2019.representation-space", pages=(SPACE_PAGE,))
@@ -84,6 +90,9 @@ class GlobalPooling:
     n_show: int = profiles.size("test canvases with samples (also those the position error is measured on)",
                                 unit="images")
     n_draws: int = profiles.size("samples per canvas", unit="samples")
+    n_position: int = profiles.size("test canvases the position error is measured on", unit="images")
+    n_seeds: int = profiles.size("seeds: classifiers and inversion models trained on the same canvases",
+                                 unit="runs")
 
 
 @profiles.experiment("nash2019.training-dynamics", pages=("nash2019/04-training-dynamics",))
@@ -105,6 +114,7 @@ class TrainingDynamics:
     n_filters: int = profiles.size("PixelCNN++ width", unit="filters")
     n_res: int = profiles.size("residual layers per level of the PixelCNN++")
     inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
+    n_seeds: int = profiles.size("seeds: classifiers and inversion models trained on the same images", unit="runs")
 
 
 def _inversion_settings(sizes, n_filters: int, seed: int) -> dict:
@@ -117,45 +127,81 @@ def _inversion_settings(sizes, n_filters: int, seed: int) -> dict:
 
 @dataclass(frozen=True)
 class Trained:
-    """The data, the trained classifier (spec, model, test accuracy) and its inversion models' settings."""
+    """The data, the classifier of each seed (specs, models, test accuracies) and the inversion settings."""
 
     data: runs.CoarseData
-    spec: runs.ClassifierSpec
-    model: torch.nn.Module
-    accuracy: float
+    specs: tuple
+    models: tuple
+    accuracies: tuple
     inversion: dict
+
+    @property
+    def spec(self) -> runs.ClassifierSpec:
+        return self.specs[0]
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.models[0]
+
+    @property
+    def accuracy(self) -> float:
+        """The mean test accuracy over the seeds."""
+        return float(np.mean(self.accuracies))
+
+    def settings(self, k: int) -> dict:
+        """The inversion models' settings for seed ``k`` (its classifier's seed)."""
+        return self.inversion | {"seed": self.specs[k].seed}
 
 
 def trained_classifier(m: Models, seed: int = 0) -> Trained:
-    """Setup of pages 1 and 2: the coarse images and the trained classifier of Section 5.1."""
+    """Setup of pages 1 and 2: the coarse images and Section 5.1's classifier for seeds ``seed`` … ``seed +
+    m.n_seeds − 1``, all on the images that ``seed`` picks."""
     data = runs.coarse_data(m.dataset, m.n_train, m.n_test, m.factor, seed=seed)
-    spec = runs.ClassifierSpec(m.dataset, "conv", m.n_train, m.factor, m.clf_steps, n_test=m.n_test, seed=seed)
-    model, acc = runs.classifier(spec)
+    specs = tuple(runs.ClassifierSpec(m.dataset, "conv", m.n_train, m.factor, m.clf_steps, n_test=m.n_test,
+                                      seed=seed + k, data_seed=seed) for k in range(m.n_seeds))
+    models, accs = zip(*(runs.classifier(spec) for spec in specs))
     width = m.colour_filters if runs.is_colour(m.dataset) else m.n_filters
-    return Trained(data, spec, model, acc, _inversion_settings(m, width, seed))
+    settings = _inversion_settings(m, width, seed)
+    settings.pop("seed")
+    return Trained(data, specs, models, accs, settings)
+
+
+def nll_array(ces) -> np.ndarray:
+    """The per-image test NLLs of several cross-entropy dicts of :mod:`replab.inversion.runs` (one per seed) as
+    an array (seeds, test images)."""
+    return np.stack([np.asarray(ce["nll"], dtype=np.float64) for ce in ces])
 
 
 @dataclass(frozen=True)
 class LayerInversions:
-    """One inversion model per layer, the cross-entropies (:func:`nats_table`) and the unconditional H*(x)."""
+    """The first seed's inversion model per layer, the per-image test NLLs (seeds, test images) per layer and of
+    the unconditional model, and their table (:func:`nats_table`)."""
 
     models: dict
+    nll: dict
+    h_x: np.ndarray
     table: pd.DataFrame
-    h_x: dict
 
 
 def layer_inversions(t: Trained) -> LayerInversions:
-    """Page 1's experiment: one inversion model per layer and one unconditional model, scored on the test images."""
-    models, ces = {}, {}
-    for layer in LAYERS:
-        models[layer], ces[layer] = runs.inversion(t.spec, layer, t.data, **t.inversion)
-    _, h_x = runs.inversion(t.spec, None, t.data, **t.inversion)
-    return LayerInversions(models, nats_table(ces, h_x), h_x)
+    """Page 1's experiment: per seed, one inversion model per layer and one unconditional model, scored on the
+    test images."""
+    models, nll, uncond = {}, {layer: [] for layer in LAYERS}, []
+    for k, (spec, clf) in enumerate(zip(t.specs, t.models)):
+        for layer in LAYERS:
+            model, ce = runs.inversion(spec, layer, t.data, **t.settings(k))
+            nll[layer].append(ce)
+            if k == 0:
+                models[layer] = model
+        uncond.append(runs.inversion(spec, None, t.data, **t.settings(k))[1])
+    nll = {layer: nll_array(ces) for layer, ces in nll.items()}
+    h_x = nll_array(uncond)
+    return LayerInversions(models, nll, h_x, nats_table(nll, h_x, int(t.data.test[0].numel())))
 
 
 def samples_and_reconstructions(t: Trained, inv: LayerInversions, e: InvertingLayers, seed: int = 0):
-    """Fig. 1: the first ``e.n_show`` test images and, per layer, two inversion samples then (after every layer's
-    samples) the MSE reconstructions: ``(images, {column: images})``."""
+    """Fig. 1 (first seed): the first ``e.n_show`` test images and, per layer, two inversion samples then (after
+    every layer's samples) the MSE reconstructions: ``(images, {column: images})``."""
     show = t.data.test[:e.n_show]
     samples, recons = {}, {}
     for layer in LAYERS:
@@ -166,143 +212,84 @@ def samples_and_reconstructions(t: Trained, inv: LayerInversions, e: InvertingLa
     return show, {**samples, **recons}
 
 
+def layer_samples(t: Trained, e: InvertingLayers, seed: int = 0) -> dict:
+    """Fig. 1's measures: for each seed, two inversion samples per layer of each of the first ``e.n_measure``
+    test images: ``{layer: uint8 (seeds, images, 2, C, H, W)}``."""
+    images = t.data.test[:e.n_measure]
+    out = {layer: [] for layer in LAYERS}
+    for k, (spec, clf) in enumerate(zip(t.specs, t.models)):
+        for layer in LAYERS:
+            model, _ = runs.inversion(spec, layer, t.data, **t.settings(k))
+            out[layer].append(sample_inversions(model, clf.extract(t.data.full(images), layer), n_samples=2,
+                                                seed=seed))
+    return {layer: torch.stack(v) for layer, v in out.items()}
+
+
 @dataclass(frozen=True)
 class RepresentationCheck:
-    """Table 1 (one row per layer), the test images it is measured on and their inversion samples per layer."""
+    """Table 1 (one row per layer, means over seeds and images), its per-image distances ``{layer: {"1NN",
+    "IM-S", "IM-NN": (seeds, images)}}``, the test images and the first seed's inversion samples per layer."""
 
     table: pd.DataFrame
+    distances: dict
     images: torch.Tensor
     samples: dict
 
 
 def representation_space(t: Trained, r: RepresentationSpace, seed: int = 0) -> RepresentationCheck:
-    """Page 2's experiment: ``r.n_draws`` inversion samples of each of ``r.n_images`` test images per layer, and
-    the L1 distances of Table 1 (1NN, IM-S, IM-NN)."""
+    """Page 2's experiment: per seed, ``r.n_draws`` inversion samples of each of ``r.n_images`` test images per
+    layer of Table 1 (:data:`TABLE1_LAYERS`), and the L1 distances of Table 1 (1NN, IM-S, IM-NN) per image."""
     images = t.data.test[:r.n_images]
-    rows, samples = [], {}
-    for layer in LAYERS:
-        model, _ = runs.inversion(t.spec, layer, t.data, **t.inversion)
-        samples[layer] = sample_inversions(model, t.model.extract(t.data.full(images), layer), n_samples=r.n_draws,
-                                           seed=seed)
-        d = representation_distances(t.model, layer, t.data.full(images), t.data.full(samples[layer]),
-                                     t.data.full(t.data.train), seed=seed)
-        rows.append({"layer": layer, **d})
-    return RepresentationCheck(pd.DataFrame(rows).set_index("layer"), images, samples)
+    dist, samples = {layer: {} for layer in TABLE1_LAYERS}, {}
+    for k, (spec, clf) in enumerate(zip(t.specs, t.models)):
+        for layer in TABLE1_LAYERS:
+            model, _ = runs.inversion(spec, layer, t.data, **t.settings(k))
+            drawn = sample_inversions(model, clf.extract(t.data.full(images), layer), n_samples=r.n_draws,
+                                      seed=seed)
+            samples.setdefault(layer, drawn)
+            d = distance_arrays(clf, layer, t.data.full(images), t.data.full(drawn), t.data.full(t.data.train),
+                                seed=seed)
+            for name, v in d.items():
+                dist[layer].setdefault(name, []).append(v.double().numpy())
+    dist = {layer: {name: np.stack(v) for name, v in ds.items()} for layer, ds in dist.items()}
+    table = pd.DataFrame([{"layer": layer, **{name: float(v.mean()) for name, v in ds.items()}}
+                          for layer, ds in dist.items()]).set_index("layer")
+    return RepresentationCheck(table, dist, images, samples)
 
 
 def neighbours_and_samples(t: Trained, check: RepresentationCheck) -> dict:
-    """Fig. 2's columns: per layer, the nearest training image in that layer's space, then the inversion samples."""
+    """Fig. 2's columns: per layer of ``check``, the nearest training image in that layer's space, then the
+    inversion samples."""
     out = {}
-    for layer in LAYERS:
+    for layer in check.samples:
         idx = nearest_training_images(t.model, layer, t.data.full(check.images), t.data.full(t.data.train))
         out[f"{layer} 1NN"] = t.data.train[idx]
         out[f"{layer} samples"] = check.samples[layer]
     return out
 
 
-# ---------------------------------------------------------------------------------------------- page 3
-
-
-@dataclass(frozen=True)
-class Nets:
-    """The affNIST canvases and Section 5.2's three classifiers: specs and ``(model, test accuracy)`` by net."""
-
-    data: runs.CoarseData
-    specs: dict
-    classifiers: dict
-
-    def accuracies(self) -> pd.Series:
-        return pd.Series({name: acc for name, (_, acc) in self.classifiers.items()}, name="test accuracy")
-
-
-def affnist_classifiers(g: GlobalPooling, seed: int = 0) -> Nets:
-    """Page 3's setup: the convolutional, global-pooling and fully connected classifiers of affNIST."""
-    data = runs.coarse_data("affmnist", g.n_train, g.n_test, g.factor, seed=seed)
-    specs = {name: runs.ClassifierSpec("affmnist", v, g.n_train, g.factor, g.clf_steps, hidden_units=g.hidden_units,
-                                       n_test=g.n_test, seed=seed) for name, v in POOLING.items()}
-    return Nets(data, specs, {name: runs.classifier(spec) for name, spec in specs.items()})
-
-
-@dataclass(frozen=True)
-class PoolingResult:
-    """Fig. 4's canvases and columns, the per-net table (NCE of FC3, centroid error) and the chance distance."""
-
-    show: torch.Tensor
-    panels: dict
-    table: pd.DataFrame
-    chance: float
-
-
-def global_pooling(nets: Nets, g: GlobalPooling, seed: int = 0) -> PoolingResult:
-    """Page 3's experiment: FC3 of each net inverted (the three models have one shape and train as one stacked
-    model), samples and MSE reconstructions of ``g.n_show`` canvases, and how far the samples' ink centroid is
-    from the input's, against that of unrelated canvases (chance)."""
-    data = nets.data
-    show = data.test[:g.n_show]
-    rows, panels = [], {}
-    others = data.test[g.n_show:2 * g.n_show, None] if 2 * g.n_show <= len(data.test) else show.roll(1, 0)[:, None]
-    chance = position_error(show, others, scale=g.factor)
-    settings = _inversion_settings(g, g.n_filters, seed)
-    inverted = dict(zip(nets.specs, runs.inversions([(s, "FC3", None) for s in nets.specs.values()], data,
-                                                    **settings)))
-    for name, spec in nets.specs.items():
-        clf = nets.classifiers[name][0]
-        model, ce = inverted[name]
-        ctx = clf.extract(data.full(show), "FC3")
-        panels[f"{name} samples"] = sample_inversions(model, ctx, n_samples=g.n_draws, seed=seed)
-        panels[f"{name} MSE"] = runs.mse_decoder(spec, "FC3", data, steps=g.mse_steps, seed=seed).reconstruct(ctx)
-        rows.append({"net": name, "NCE (nats)": ce["nce_nats"], "stderr": ce["stderr_nats"],
-                     "bits/dim": ce["bits_per_dim"],
-                     "centroid error (px)": position_error(show, panels[f"{name} samples"], scale=g.factor)})
-    return PoolingResult(show, panels, pd.DataFrame(rows).set_index("net"), chance)
-
-
-# ---------------------------------------------------------------------------------------------- page 4
-
-
-def dynamics_classifiers(d: TrainingDynamics, seed: int = 0) -> tuple[runs.CoarseData, dict]:
-    """Page 4's setup: the images of the inversion models and the specs of the regular and the overfitted
-    classifier (``d.n_overfit`` examples, no dropout), both trained for ``max(d.snapshots)`` updates."""
-    data = runs.coarse_data(d.dataset, d.n_train, d.n_test, d.factor, seed=seed)
-    steps = max(d.snapshots)
-    specs = {"regular": runs.ClassifierSpec(d.dataset, "conv", d.n_train, d.factor, steps, n_test=d.n_test,
-                                            snapshots=d.snapshots, seed=seed),
-             "overfitted": runs.ClassifierSpec(d.dataset, "conv", d.n_overfit, d.factor, steps, n_test=d.n_test,
-                                               dropout=0.0, batch_size=min(64, d.n_overfit),
-                                               snapshots=d.snapshots, seed=seed)}
-    return data, specs
-
-
-def training_dynamics(data: runs.CoarseData, specs: dict, d: TrainingDynamics, seed: int = 0) -> pd.DataFrame:
-    """Page 4's experiment: the inversion model of every layer of ``d.layers`` at every snapshot of every
-    classifier (the models of one layer have one shape and train as one stacked model): one row per classifier,
-    snapshot and layer with the classifier's test accuracy and the NCE."""
-    cases = [(name, snap, layer) for name in specs for snap in d.snapshots for layer in d.layers]
-    inverted = dict(zip(cases, runs.inversions([(specs[name], layer, snap) for name, snap, layer in cases], data,
-                                               **_inversion_settings(d, d.n_filters, seed))))
-    rows = []
-    for name, spec in specs.items():
-        for snap in d.snapshots:
-            _, acc = runs.classifier(spec, snapshot=snap)
-            for layer in d.layers:
-                _, ce = inverted[name, snap, layer]
-                rows.append({"classifier": name, "layer": layer, "updates": snap, "test accuracy": acc,
-                             "NCE (nats)": ce["nce_nats"], "stderr": ce["stderr_nats"]})
-    return pd.DataFrame(rows)
-
-
 # ---------------------------------------------------------------------------------------------- tables
 
 
-def nats_table(ces: dict, h_x: dict | None = None) -> pd.DataFrame:
-    """A DataFrame of cross-entropies per layer: nats/image, ± stderr, bits/dim, NCE and (with ``h_x``, the
-    unconditional model's) the information bound H*(x) − H*(x|h)."""
+def _stderr(values: np.ndarray) -> float:
+    """The standard error of the mean over test images of per-image values (seeds, images), averaged first over
+    the seeds."""
+    per_image = values.mean(0)
+    return float(per_image.std(ddof=1) / math.sqrt(len(per_image))) if len(per_image) > 1 else float("nan")
+
+
+def nats_table(nll: dict, h_x: np.ndarray | None = None, n_dims: int = 1) -> pd.DataFrame:
+    """A DataFrame of cross-entropies per layer from per-image NLLs (seeds, test images): nats/image (the mean),
+    ± stderr, bits/dim, NCE and (with ``h_x``, the unconditional model's) the information bound H*(x) − H*(x|h)
+    in nats and bits/dim with its paired standard error."""
     rows = []
-    for layer, ce in ces.items():
-        row = {"layer": layer, "nats/image": ce["nats_per_image"], "stderr": ce["stderr_nats"],
-               "bits/dim": ce["bits_per_dim"], "NCE (nats)": ce["nce_nats"]}
+    for layer, v in nll.items():
+        nats = float(v.mean())
+        row = {"layer": layer, "nats/image": nats, "stderr": _stderr(v), "bits/dim": nats / (n_dims * math.log(2.0)),
+               "NCE (nats)": -nats}
         if h_x is not None:
-            row["I bound (nats)"] = h_x["nats_per_image"] - ce["nats_per_image"]
-            row["I bound (bits/dim)"] = row["I bound (nats)"] / (ce["n_dims"] * math.log(2.0))
+            row["I bound (nats)"] = float((h_x - v).mean())
+            row["I bound stderr"] = _stderr(h_x - v)
+            row["I bound (bits/dim)"] = row["I bound (nats)"] / (n_dims * math.log(2.0))
         rows.append(row)
     return pd.DataFrame(rows).set_index("layer")

@@ -23,8 +23,9 @@ from .._validation import check_same_rows
 from ..runtime import get_device
 from .likelihoods import check_images
 
-__all__ = ["CrossEntropy", "cross_entropy", "information_bound", "sample_inversions", "representation_distances",
-           "nearest_training_images", "ink_centroid", "position_error"]
+__all__ = ["CrossEntropy", "image_nll", "cross_entropy", "information_bound", "sample_inversions",
+           "representation_distances", "distance_arrays", "nearest_training_images", "ink_centroid",
+           "position_error", "position_errors", "pixel_distance", "slant_and_ink"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,13 @@ class CrossEntropy:
     stderr_nats: float
     n_dims: int
     n_images: int
+
+    @classmethod
+    def of(cls, nll: torch.Tensor, n_dims: int) -> "CrossEntropy":
+        """The mean and standard error of per-image NLLs (N,) in nats, over images of ``n_dims`` dimensions."""
+        nll = nll.double()
+        stderr = float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else float("nan")
+        return cls(float(nll.mean()), stderr, int(n_dims), len(nll))
 
     @property
     def bits_per_dim(self) -> float:
@@ -51,12 +59,12 @@ class CrossEntropy:
 
 
 @torch.no_grad()
-def cross_entropy(model, images: torch.Tensor, context: torch.Tensor | None = None, batch_size: int = 256,
-                  device: str = "auto") -> CrossEntropy:
-    """Eq. 11: the empirical cross-entropy −mean log p_θ(x|h) of 8-bit ``images`` (N, C, H, W) under ``model``.
+def image_nll(model, images: torch.Tensor, context: torch.Tensor | None = None, batch_size: int = 256,
+              device: str = "auto") -> torch.Tensor:
+    """−log p_θ(x|h) in nats of each of the 8-bit ``images`` (N, C, H, W) under ``model``: float64 of shape (N,).
 
     ``context`` (N, ...) holds the representations h (``None`` for an unconditional model). Exact discrete
-    likelihoods in eval mode, accumulated in float64."""
+    likelihoods in eval mode. The per-image values pair the cross-entropies of two models on the same images."""
     images = check_images(images, name="images")
     if len(images) == 0:
         raise ValueError("images: needs at least 1 image, got 0")
@@ -71,8 +79,14 @@ def cross_entropy(model, images: torch.Tensor, context: torch.Tensor | None = No
                          for i in range(0, len(images), batch_size)])
     finally:
         model.train(was_training).to(old)
-    stderr = float(nll.std() / math.sqrt(len(nll))) if len(nll) > 1 else float("nan")
-    return CrossEntropy(float(nll.mean()), stderr, int(images[0].numel()), len(nll))
+    return nll
+
+
+def cross_entropy(model, images: torch.Tensor, context: torch.Tensor | None = None, batch_size: int = 256,
+                  device: str = "auto") -> CrossEntropy:
+    """Eq. 11: the empirical cross-entropy −mean log p_θ(x|h) of 8-bit ``images`` (N, C, H, W) under ``model``
+    (the mean of :func:`image_nll`, accumulated in float64)."""
+    return CrossEntropy.of(image_nll(model, images, context, batch_size, device), images[0].numel())
 
 
 def information_bound(conditional: CrossEntropy, unconditional: CrossEntropy) -> dict:
@@ -102,15 +116,15 @@ def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def representation_distances(classifier, layer: str, images: torch.Tensor, samples: torch.Tensor,
-                             train_images: torch.Tensor, batch_size: int = 500, seed: int = 0) -> dict:
-    """Table 1: mean L1 distance (per unit) at ``layer`` between each test image's representation and
+def distance_arrays(classifier, layer: str, images: torch.Tensor, samples: torch.Tensor,
+                    train_images: torch.Tensor, batch_size: int = 500, seed: int = 0) -> dict:
+    """Table 1 per test image: the L1 distance per unit at ``layer`` between each image's representation and
 
     * ``"1NN"``: that of the training image nearest to it in that representation space (L1);
     * ``"IM-S"``: that of one inversion sample (drawn at random among the given ones, with ``seed``);
     * ``"IM-NN"``: the smallest over all the given samples (10 in the paper).
 
-    ``images`` (N, C, H, W) and ``samples`` (N, S, C, H, W) are 8-bit; returns the means and the standard errors.
+    ``images`` (N, C, H, W) and ``samples`` (N, S, C, H, W) are 8-bit; returns a float tensor (N,) per name.
     """
     if samples.ndim != 5 or samples.shape[0] != images.shape[0] or samples.shape[2:] != images.shape[1:]:
         raise ValueError(f"samples: expected shape ({images.shape[0]}, S, {', '.join(map(str, images.shape[1:]))}),"
@@ -120,15 +134,21 @@ def representation_distances(classifier, layer: str, images: torch.Tensor, sampl
     hs = classifier.extract(samples.reshape(n * s, *samples.shape[2:]), layer, batch_size).flatten(1).view(n, s, -1)
     d_samples = _l1(h, hs)                                                     # (N, S)
     pick = torch.randint(s, (n,), generator=torch.Generator().manual_seed(int(seed)))
-    d_one = d_samples[torch.arange(n), pick]
-    d_best = d_samples.min(dim=1).values
     d_nn = torch.full((n,), float("inf"))
     for i in range(0, len(train_images), batch_size):
         ht = classifier.extract(train_images[i:i + batch_size], layer, batch_size).flatten(1)
         d_nn = torch.minimum(d_nn, torch.cdist(h.double(), ht.double(), p=1).min(dim=1).values.float()
                              / h.shape[1])
+    return {"1NN": d_nn, "IM-S": d_samples[torch.arange(n), pick], "IM-NN": d_samples.min(dim=1).values}
+
+
+def representation_distances(classifier, layer: str, images: torch.Tensor, samples: torch.Tensor,
+                             train_images: torch.Tensor, batch_size: int = 500, seed: int = 0) -> dict:
+    """Table 1: the means over the test images of :func:`distance_arrays` (``"1NN"``, ``"IM-S"``, ``"IM-NN"``)
+    and their standard errors (``"1NN_stderr"``, ...)."""
     out = {}
-    for name, d in (("1NN", d_nn), ("IM-S", d_one), ("IM-NN", d_best)):
+    for name, d in distance_arrays(classifier, layer, images, samples, train_images, batch_size, seed).items():
+        n = len(d)
         out[name] = float(d.mean())
         out[name + "_stderr"] = float(d.std() / math.sqrt(n)) if n > 1 else float("nan")
     return out
@@ -153,11 +173,39 @@ def ink_centroid(images: torch.Tensor) -> torch.Tensor:
     return torch.stack([(x * rows).sum((-2, -1)) / mass, (x * cols).sum((-2, -1)) / mass], -1).squeeze(-2)
 
 
-def position_error(images: torch.Tensor, samples: torch.Tensor, scale: float = 1.0) -> float:
-    """Mean Euclidean distance, times ``scale``, between each image's ink centroid and its samples' ((N, C, H, W)
-    and (N, S, C, H, W))."""
+def position_errors(images: torch.Tensor, samples: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Per image, the mean Euclidean distance, times ``scale``, between its ink centroid and its samples'
+    ((N, C, H, W) and (N, S, C, H, W)): a float tensor (N,)."""
     if samples.ndim != images.ndim + 1 or samples.shape[0] != images.shape[0]:
         raise ValueError(f"samples: expected shape ({images.shape[0]}, S, ...), got {tuple(samples.shape)}")
     c = ink_centroid(images)                             # (N, 2)
     cs = ink_centroid(samples.flatten(0, 1)).view(samples.shape[0], samples.shape[1], 2)
-    return float((cs - c[:, None]).norm(dim=-1).mean()) * scale
+    return (cs - c[:, None]).norm(dim=-1).mean(1) * scale
+
+
+def position_error(images: torch.Tensor, samples: torch.Tensor, scale: float = 1.0) -> float:
+    """The mean over the images of :func:`position_errors`."""
+    return float(position_errors(images, samples, scale).mean())
+
+
+def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference per pixel, on the 0–1 scale, between 8-bit images ``a`` (..., C, H, W) and ``b``
+    of a shape that broadcasts with it: a float tensor of the broadcast leading shape."""
+    return (a.float() - b.float()).abs().mean((-3, -2, -1)) / 255.0
+
+
+def slant_and_ink(images: torch.Tensor) -> torch.Tensor:
+    """Two style features of each grey image (N, 1, H, W): its slant, the shear μ₁₁/μ₀₂ of the ink's second
+    moments (column offset per row, what deskewing removes), and its ink, the mean intensity on the 0–1 scale
+    (thicker strokes, more ink). Returns (N, 2)."""
+    x = images.float().flatten(0, -3)                    # (N, H, W)
+    h, w = x.shape[-2:]
+    rows = torch.arange(h, dtype=torch.float32).view(h, 1)
+    cols = torch.arange(w, dtype=torch.float32).view(1, w)
+    mass = x.sum((-2, -1)).clamp_min(1e-8)
+    r0 = (x * rows).sum((-2, -1)) / mass
+    c0 = (x * cols).sum((-2, -1)) / mass
+    dr, dc = rows - r0.view(-1, 1, 1), cols - c0.view(-1, 1, 1)
+    mu11 = (x * dr * dc).sum((-2, -1)) / mass
+    mu02 = (x * dr * dr).sum((-2, -1)) / mass
+    return torch.stack([mu11 / mu02.clamp_min(1e-8), x.mean((-2, -1)) / 255.0], -1)

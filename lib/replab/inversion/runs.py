@@ -34,7 +34,7 @@ from ..train.groups import groups
 from .baseline import MSEDecoder, MSEDecoderConfig
 from .classifier import ClassifierConfig
 from .fit import accuracy
-from .information import cross_entropy
+from .information import CrossEntropy, image_nll
 from .pixelcnn import PixelCNNConfig
 
 __all__ = ["coarse", "upsample", "CoarseData", "coarse_data", "image_shape", "is_colour", "paper_inversion_settings",
@@ -116,7 +116,8 @@ def coarse_data(dataset: str, n_train: int, n_test: int, factor: int, seed: int 
 class ClassifierSpec:
     """One classifier: its data (dataset, training and test sizes, coarse factor) and its training run
     (:func:`classifier_run`). ``conv_channels=None`` takes the paper's (32, 32) for grey datasets and (64, 128)
-    for colour ones; ``snapshots`` are the update counts after which the weights are kept."""
+    for colour ones; ``snapshots`` are the update counts after which the weights are kept. ``data_seed`` picks
+    the training and test images (``None``: ``seed``), so classifiers of several seeds can share one data set."""
 
     dataset: str = "mnist10k"
     variant: str = "conv"          # "conv", "global_pool" or "fc" (Section 5.2)
@@ -132,6 +133,7 @@ class ClassifierSpec:
     seed: int = 0
     snapshots: tuple[int, ...] = ()
     n_test: int = 500
+    data_seed: int | None = None
 
     def __post_init__(self):
         channels = self.conv_channels
@@ -154,7 +156,8 @@ def classifier_run(spec: ClassifierSpec, device: str = "auto") -> TrainConfig:
 
 def classifier_data(spec: ClassifierSpec) -> CoarseData:
     """The images the classifier ``spec`` learns from and is tested on."""
-    return coarse_data(spec.dataset, spec.n_train, spec.n_test, spec.factor, spec.seed)
+    return coarse_data(spec.dataset, spec.n_train, spec.n_test, spec.factor,
+                       spec.seed if spec.data_seed is None else spec.data_seed)
 
 
 def classifier(spec: ClassifierSpec, snapshot: int | None = None, cache: ArtifactCache | None = None,
@@ -224,10 +227,12 @@ def inversions(requests, data: CoarseData, cache: ArtifactCache | None = None, d
 
 
 def _test_cross_entropy(run: TrainedRun, data: CoarseData, context, cache: ArtifactCache, device: str) -> dict:
-    """Eq. 11 on the test pairs, stored beside the run (a pass over the test set is not repeated)."""
+    """Eq. 11 on the test pairs, stored beside the run (a pass over the test set is not repeated), with the
+    per-image NLLs (``"nll"``, nats, in the order of ``data.test``) that pair two models' cross-entropies."""
     def compute():
-        ce = cross_entropy(run.model, data.test, context, device=device)
-        return ce.as_dict() | {"n_dims": ce.n_dims}
+        nll = image_nll(run.model, data.test, context, device=device)
+        ce = CrossEntropy.of(nll, data.test[0].numel())
+        return ce.as_dict() | {"n_dims": ce.n_dims, "nll": nll.tolist()}
 
     key = {"run": run.key, "test": data_fingerprint((data.test, context))}
     return dict(cache.get_or_compute(CE_KIND, key, compute))
