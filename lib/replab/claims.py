@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from .cache import atomic_write_bytes, repo_root
 from . import evidence, profiles
+from .data import stand_ins as _stand_ins
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 PAPERS = {
@@ -29,7 +30,7 @@ PAPERS = {
 }
 
 __all__ = ["Claim", "Recorder", "VERDICTS", "PAPERS", "claims_dir", "load_all", "verdict", "scorecard_markdown",
-           "effect_cell", "n_cell", "recorded_profiles"]
+           "effect_cell", "n_cell", "recorded_profiles", "stand_in_cell"]
 
 
 def claims_dir() -> Path:
@@ -75,6 +76,7 @@ class Claim:
     hardware: str = ""
     effect: dict | None = None   # an evidence.Effect as a dict: the effect, its interval, n and the rule's inputs
     source: str = ""             # where the paper makes the claim ("Fig. 3", "Table 1", "Sec. 2.2")
+    stand_ins: dict = field(default_factory=dict)   # offline stand-in -> the paper dataset it replaced in this run
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -130,7 +132,8 @@ class Recorder:
         """Record a claim; ``holds`` is the measured test (``None`` when the run cannot decide)."""
         c = Claim(page=self.page, paper=paper, claim_id=claim_id, claim=claim, verdict=verdict(holds),
                   measured=measured, profile=self.profile,
-                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=hardware())
+                  date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=hardware(),
+                  stand_ins=_stand_ins.used())
         return self._keep(c)
 
     def _keep(self, c: Claim) -> Claim:
@@ -149,7 +152,7 @@ class Recorder:
         c = Claim(page=self.page, paper=paper, claim_id=claim_id, claim=claim, verdict=evidence.rule(effect),
                   measured=measured, profile=self.profile,
                   date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"), hardware=hardware(),
-                  effect=effect.as_dict(), source=source)
+                  effect=effect.as_dict(), source=source, stand_ins=_stand_ins.used())
         return self._keep(c)
 
     def figure(self):
@@ -163,8 +166,17 @@ class Recorder:
         import pandas as pd
 
         rows = [{"claim": c.claim_id, "statement": c.claim, "verdict": c.verdict,
-                 "measured": ", ".join(f"{k}={_fmt(v)}" for k, v in c.measured.items())} for c in self.claims]
-        return pd.DataFrame(rows, columns=["claim", "statement", "verdict", "measured"])
+                 "measured": ", ".join(f"{k}={_fmt(v)}" for k, v in c.measured.items()),
+                 "stand-in data": stand_in_cell(c)} for c in self.claims]
+        columns = ["claim", "statement", "verdict", "measured"]
+        if any(c.stand_ins for c in self.claims):
+            columns.append("stand-in data")
+        return pd.DataFrame(rows, columns=columns)
+
+
+def stand_in_cell(c: Claim) -> str:
+    """The offline stand-ins a claim's run used, as "mnist10k for mnist; ..." (empty for the papers' data)."""
+    return "; ".join(f"{s} for {p}" for s, p in c.stand_ins.items())
 
 
 def _fmt(v: Any) -> str:

@@ -349,6 +349,8 @@ def parameters_cell_source(page: Page) -> str:
     body = text[start:end]
     mark = body.find(profiles.PARAMETERS_MARK)
     hand = (body if mark < 0 else body[:mark]).rstrip("\n")
+    generated = "stand_ins"   # the generated block's first line, once written
+    hand = "\n".join(line for line in hand.split("\n") if not line.startswith(generated))
     block = profiles.parameters_block(page.name)
     sizes = {f.name for cls in profiles.page_experiments(page.name) for f in dataclasses.fields(cls)}
     twice = sorted(sizes & {node.targets[0].id for node in ast.parse(hand).body

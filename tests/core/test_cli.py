@@ -26,7 +26,7 @@ def test_list_shows_pages_and_parameters(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "00-datasets" in out and "profile = 'quick'" in out
     assert "n (int) [images]: examples shown of the dataset looked at closely" in out
-    assert "smoke=16, quick=64, full=256" in out and "profiles: smoke (" in out
+    assert "smoke=16, quick=64, medium=256, full=256" in out and "profiles: smoke (" in out
 
 
 @pytest.mark.parametrize("args, message", [

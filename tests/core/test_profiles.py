@@ -63,7 +63,7 @@ cap = 3
 
 
 def test_profiles_are_read_from_the_file():
-    assert profiles.names() == ("smoke", "quick", "full")
+    assert profiles.names() == ("smoke", "quick", "medium", "full")
     assert profiles.default_profile() == "quick"
 
 
@@ -118,17 +118,17 @@ def test_bad_tables_name_the_file_table_and_key(folder, edit, message):
 
 def test_a_profile_with_a_base_takes_what_it_leaves_out(folder):
     (folder / "profiles.toml").write_text((folder / "profiles.toml").read_text()
-                                          + '\n[medium]\nmeaning = "one GPU"\nbase = "quick"\n')
+                                          + '\n[mid]\nmeaning = "one GPU"\nbase = "quick"\n')
     profiles._profiles.cache_clear()
-    (folder / "toy.toml").write_text(_GOOD + "[toy.exp.medium]\nsteps = 500\n")
+    (folder / "toy.toml").write_text(_GOOD + "[toy.exp.mid]\nsteps = 500\n")
     _declare()
-    assert profiles.names() == ("smoke", "quick", "full", "medium")
-    medium = profiles.resolve("toy.exp", "medium")
+    assert profiles.names() == ("smoke", "quick", "medium", "full", "mid")
+    medium = profiles.resolve("toy.exp", "mid")
     assert medium.steps == 500 and medium.betas == (0.5, 1.0, 2.0)
 
 
 def test_unknown_profile_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown profile 'huge'; choose one of smoke, quick, full"):
+    with pytest.raises(ValueError, match=r"unknown profile 'huge'; choose one of smoke, quick, medium, full"):
         profiles.resolve("datasets", "huge")
     with pytest.raises(ValueError, match=r"unknown profile"):
         profiles.check_profile(None)
@@ -155,7 +155,8 @@ def test_page_parameters_come_from_the_page_experiments(folder):
     (folder / "toy.toml").write_text(_GOOD)
     Toy = _declare()
     block = profiles.parameters_block("toy/01-page")
-    assert block.splitlines()[0].startswith(profiles.PARAMETERS_MARK)
+    assert block.splitlines()[0] == profiles.STAND_INS_LINE
+    assert block.splitlines()[1].startswith(profiles.PARAMETERS_MARK)
     assert "steps = None" in block and "# optimiser steps [steps]" in block
     (toy,) = profiles.resolve_page("toy/01-page", "quick", {"steps": 5, "lr": None, "profile": "quick"})
     assert toy == profiles.resolve(Toy, "quick", steps=5)

@@ -56,7 +56,7 @@ def test_the_scorecard_has_a_column_per_recorded_profile(tmp_path):
     assert "| claim | quick | full | effect [95% interval] | n |" in text
     assert "| reproduced | not reproduced |" in text
     (root / "results" / "huge" / "claims").mkdir(parents=True)
-    with pytest.raises(ValueError, match="'huge' is not one of smoke, quick, full"):
+    with pytest.raises(ValueError, match="'huge' is not one of smoke, quick, medium, full"):
         write_scorecard(root, tmp_path / "build")
 
 

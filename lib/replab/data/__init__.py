@@ -22,6 +22,7 @@ import importlib
 
 from ._base import SPLITS, ImageDataset, LazyImageDataset, check_split
 from ._checks import DatasetError
+from . import stand_ins
 
 __all__ = ["load", "names", "ImageDataset", "LazyImageDataset", "DatasetError", "SPLITS"]
 
@@ -50,5 +51,6 @@ def load(name: str, split: str = "train", root=None, **kwargs) -> ImageDataset:
     if name not in _MODULES:
         raise ValueError(f"name: unknown dataset {name!r}; known datasets: {', '.join(names())}")
     check_split(split)
+    stand_ins.refuse_in_load(name, root)
     module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
     return module.load(split=split, root=root, **kwargs)

@@ -36,7 +36,7 @@ from typing import Callable, ClassVar, Iterator
 from ._base import resolve_root
 
 __all__ = ["FetchError", "ChecksumMismatch", "Source", "SourceFile", "Check", "sources", "fetch", "verify", "listing",
-           "download", "file_hash", "SOURCES", "CHECKSUMS"]
+           "present", "download", "file_hash", "SOURCES", "CHECKSUMS"]
 
 SOURCES = Path(__file__).with_name("sources.toml")
 CHECKSUMS = "checksums.json"
@@ -388,6 +388,19 @@ def verify(names=None, root=None, table: dict[str, Source] | None = None) -> lis
         if names or any(c.status not in ("missing", "manual") for c in checks):
             rows.extend(checks)
     return rows
+
+
+def present(name: str, root=None, table: dict[str, Source] | None = None) -> bool:
+    """Whether the files dataset ``name``'s loader reads are all under the data root (``root`` or
+    ``REPLAB_DATA``); False without a data folder. Looks at names only; :func:`verify` checks the contents."""
+    table = sources() if table is None else table
+    src = _source(name, table)
+    folder = resolve_root(root)
+    if folder is None or not folder.exists():
+        return False
+    if src.files:
+        return all(_present(folder, sf) for sf in src.files)
+    return _by_hand(folder, src)
 
 
 def listing(root=None, table: dict[str, Source] | None = None) -> list[dict]:

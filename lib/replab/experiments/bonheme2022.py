@@ -55,7 +55,7 @@ class Models:
     strengths_dip_vae_ii: tuple[float, ...] = profiles.size("λ_od of the DIP-VAE-IIs, the primary one first")
     annealing_fraction: float = profiles.size("fraction of the steps over which the Annealed VAE ramps C")
     n_procrustes: int = profiles.size("examples Procrustes similarity is computed on", unit="images")
-    transfer_datasets: tuple[str, ...] = profiles.size("(target, source) of the transfer pages")
+    transfer_datasets: tuple[str, ...] = profiles.size("(target, source) of the transfer pages", dataset="pair")
     parallel: bool = profiles.size("train the set through the grid runner, one process per model")
 
     def strengths(self, objective: str) -> tuple[float, ...]:
@@ -169,7 +169,8 @@ class EncoderBeforeDecoder:
     """§4.1, Fig. 2: each model against its own training snapshots."""
 
     n_examples: int = profiles.size("held-out images the similarities are computed on", unit="images")
-    datasets: tuple[str, ...] = profiles.size("training sets (`full`: dSprites, Cars3D, smallNORB where present)")
+    datasets: tuple[str, ...] = profiles.size("training sets (`full`: dSprites, Cars3D, smallNORB)",
+                                                dataset="each")
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,8 @@ class SharedVariables:
     lr_cs: int = profiles.size("regularisation values tried by LogisticRegressionCV")
     n_show: int = profiles.size("examples shown in the reconstruction figures", unit="images")
     exception_datasets: tuple[str, ...] = profiles.size("(target, source) of Table 1's exception, Cars3D and "
-                                                        "CelebA, at `full` only (none: not run)")
+                                                        "CelebA, at `full` only (none: not run)",
+                                                        dataset="pair")
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ _DIGITS = ("mnist10k", "mnist")   # no horizontal flips when augmenting: a flip 
 class CNNTraining:
     """How a CNN of the grid (or the Fréchet classifier of the VAE pages) is trained."""
 
-    dataset: str = profiles.size("dataset (mnist10k offline; cifar10 or celeba with real files)")
+    dataset: str = profiles.size("dataset (mnist10k offline; cifar10 or celeba with real files)",
+                                  dataset="one")
     depth: int = profiles.size("conv layers of the VGG-style net (8 or 11)")
     n_train: int = profiles.size("training images (0: the whole split)", unit="images")
     epochs: int = profiles.size("passes over the training images")

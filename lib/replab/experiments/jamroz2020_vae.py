@@ -44,7 +44,7 @@ OBJECTIVES = {"β-VAE": "beta_vae", "MMD-VAE": "mmd_vae"}   # the pages' names o
 class VAESweep(Chain):
     """Sec. 5.1: the β-sweep of both objectives and the DP-GMM of each VAE's sampled test-set codes."""
 
-    dataset: str = profiles.size("dataset (mnist10k offline; celeba with real files)")
+    dataset: str = profiles.size("dataset (mnist10k offline; celeba with real files)", dataset="one")
     arch: str = profiles.size('"mlp" (28×28 digits) or "wae" (the WAE CelebA conv VAE)')
     widths: tuple[int, ...] = profiles.size('conv widths of the "wae" architecture')
     latent_dim: int = profiles.size("latent dimensions")

@@ -38,7 +38,7 @@ POOLING = {"convolutional": "conv", "global pooling": "global_pool", "fully conn
 class Models:
     """Sec. 5.1: the MNIST classifier and the inversion model of each of its layers (pages 1 and 2 share them)."""
 
-    dataset: str = profiles.size("mnist10k (offline); mnist, svhn or cifar10 with real files")
+    dataset: str = profiles.size("mnist10k (offline); mnist, svhn or cifar10 with real files", dataset="one")
     n_train: int = profiles.size("training images (classifier and inversion models; the 1NN pool)", unit="images")
     n_test: int = profiles.size("test images for the accuracy and the cross-entropies", unit="images")
     factor: int = profiles.size("images average-pooled by this factor (1: the paper's 28×28)")
@@ -100,7 +100,7 @@ class GlobalPooling:
 class TrainingDynamics:
     """Sec. 5.3 and Fig. 5b: inversion models of classifier snapshots, regular and overfitted."""
 
-    dataset: str = profiles.size("mnist10k (offline); mnist with real files")
+    dataset: str = profiles.size("mnist10k (offline); mnist with real files", dataset="one")
     n_train: int = profiles.size("training images of the regular classifier and of every inversion model",
                                  unit="images")
     n_test: int = profiles.size("test images for the accuracies and the cross-entropies", unit="images")

@@ -35,7 +35,8 @@ _PAGES = ("peste2017/01-active-components", "peste2017/02-likelihood-vs-alpha", 
 class Models:
     """The grid of MLP VAEs every page shares, trained with the Rényi bound (one cached model per α, k, run)."""
 
-    dataset: str = profiles.size("training digits: mnist10k (shipped) or mnist (the full set, when given)")
+    dataset: str = profiles.size("training digits: mnist10k (shipped) or mnist (the full set, when given)",
+                                  dataset="one")
     n_train: int = profiles.size("training digits used (all of the split when larger)", unit="images")
     alphas: tuple[float, ...] = profiles.size("α values of the Rényi bound")
     latent_dims: tuple[int, ...] = profiles.size("latent sizes k")

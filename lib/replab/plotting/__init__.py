@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import matplotlib
 
+from ._figure import subplots
+
 __all__ = ["style", "image_grid", "bar_counts", "dataset_tour", "factor_histograms"]
 
 _STYLE = {
@@ -43,7 +45,7 @@ def image_grid(images, ncols: int = 8, titles=None, ax=None, title: str | None =
         r, q = divmod(i, ncols)
         canvas[:, 1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + q * (w + 1): 1 + q * (w + 1) + w] = x[i]
     if ax is None:
-        _, ax = plt.subplots(figsize=(min(1.0 * ncols, 10), min(1.0 * nrows, 10)))
+        _, ax = subplots(figsize=(min(1.0 * ncols, 10), min(1.0 * nrows, 10)))
     img = canvas[0] if c == 1 else canvas.permute(1, 2, 0)
     ax.imshow(img.clamp(0, 1).numpy(), cmap=cmap if c == 1 else None, vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
@@ -61,7 +63,7 @@ def bar_counts(labels, ax=None, title: str | None = None, xlabel: str = "class")
     style()
     values, counts = np.unique(np.asarray(labels), return_counts=True)
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 2.5))
+        _, ax = subplots(figsize=(4, 2.5))
     ax.bar([str(v) for v in values], counts, color="C0")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("examples")
@@ -77,7 +79,7 @@ def dataset_tour(names, n: int, seed: int = 0, split: str = "train"):
     from .. import data
 
     style()
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(3.2 * len(names), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names):
         ds = data.load(name, split=split).sample(min(n, 36), seed=seed)
         image_grid(ds.images, ncols=6, ax=ax, title=name)
@@ -95,7 +97,7 @@ def factor_histograms(factors, names, bins: int = 32):
     f = np.asarray(factors.numpy() if hasattr(factors, "numpy") else factors)
     if f.ndim != 2 or f.shape[1] != len(names):
         raise ValueError(f"factors: expected N×{len(names)} (one column per name), got shape {f.shape}")
-    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.2), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(2.2 * len(names), 2.2), squeeze=False)
     for j, (ax, name) in enumerate(zip(axes[0], names)):
         ax.hist(f[:, j], bins=bins, color="C1")
         ax.set_title(name)

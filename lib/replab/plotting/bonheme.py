@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import style
+from ._figure import subplots
 
 __all__ = ["layer_heatmap", "heatmap_grid", "snapshot_heatmaps", "first_snapshot_heatmaps", "part_curves",
            "layer_profiles", "detector_scatter", "retraining_curves", "image_rows", "domain_reconstructions"]
@@ -23,7 +24,7 @@ def layer_heatmap(table: pd.DataFrame, ax=None, title: str | None = None, xlabel
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 3.8))
+        _, ax = subplots(figsize=(4.2, 3.8))
     im = ax.imshow(table.to_numpy(dtype=float), vmin=VMIN, vmax=VMAX, cmap=cmap, interpolation="nearest")
     ax.set_xticks(range(table.shape[1]), list(table.columns), rotation=90, fontsize=6)
     ax.set_yticks(range(table.shape[0]), list(table.index), fontsize=6)
@@ -54,7 +55,7 @@ def heatmap_grid(tables: Mapping[str, pd.DataFrame], ncols: int = 4, xlabel: str
     n = len(tables)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols + 0.8, size * nrows + 0.4), squeeze=False)
+    fig, axes = subplots(nrows, ncols, figsize=(size * ncols + 0.8, size * nrows + 0.4), squeeze=False)
     im = None
     for k, (title, table) in enumerate(tables.items()):
         ax = axes[k // ncols][k % ncols]
@@ -102,7 +103,7 @@ def part_curves(summaries: Mapping[str, pd.DataFrame], parts=("encoder", "decode
     import matplotlib.pyplot as plt
 
     style()
-    fig, axes = plt.subplots(1, len(summaries), figsize=(3.2 * len(summaries), 2.8), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(summaries), figsize=(3.2 * len(summaries), 2.8), sharey=True, squeeze=False)
     axes = axes[0]
     for ax, (name, summary) in zip(axes, summaries.items()):
         for part in parts:
@@ -122,7 +123,7 @@ def layer_profiles(profiles: Mapping[str, pd.Series], ax=None, title: str | None
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 3.2))
+        _, ax = subplots(figsize=(6.5, 3.2))
     names = None
     for label, series in profiles.items():
         names = list(series.index) if names is None else names
@@ -142,7 +143,7 @@ def detector_scatter(table: pd.DataFrame, x: str, ys: Mapping[str, str], label: 
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.2))
+        _, ax = subplots(figsize=(4.5, 3.2))
     jitter = np.linspace(-0.15, 0.15, len(ys)) if len(ys) > 1 else [0.0]
     for dx, (col, name) in zip(jitter, ys.items()):
         ax.scatter(table[x] + dx, table[col], s=18, label=name)
@@ -160,7 +161,7 @@ def retraining_curves(table: pd.DataFrame, x: str = "n_retrained", y: str = "rec
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.8, 3.2))
+        _, ax = subplots(figsize=(4.8, 3.2))
     for name, group in table.groupby(by, sort=False):
         group = group.sort_values(x)
         ax.plot(group[x], group[y], marker="o", label=str(name))
@@ -178,7 +179,7 @@ def image_rows(rows: Mapping[str, object], ncols: int = 8, width: float = 6.0, r
     from . import image_grid
 
     style()
-    fig, axes = plt.subplots(len(rows), 1, figsize=(width, row_height * len(rows)), squeeze=False)
+    fig, axes = subplots(len(rows), 1, figsize=(width, row_height * len(rows)), squeeze=False)
     for ax, (title, images) in zip(axes[:, 0], rows.items()):
         image_grid(images, ncols=ncols, ax=ax)
         ax.set_ylabel(title, rotation=0, ha="right", fontsize=7)
@@ -196,7 +197,7 @@ def domain_reconstructions(recons: Mapping[str, tuple]) -> list:
     figs = []
     for target, (source, shown, recon) in recons.items():
         n = len(shown)
-        fig, axes = plt.subplots(2, 1, figsize=(0.6 * n, 1.6))
+        fig, axes = subplots(2, 1, figsize=(0.6 * n, 1.6))
         image_grid(shown, ncols=n, ax=axes[0], title=f"{target} examples")
         image_grid(recon, ncols=n, ax=axes[1], title=f"reconstructed by the VAE trained on {source}")
         figs.append(fig)

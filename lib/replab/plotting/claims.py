@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from . import style
+from ._figure import subplots
 
 __all__ = ["COLOURS", "forest", "forest_rows"]
 
@@ -50,7 +51,7 @@ def forest(claims: Iterable, ax=None, papers: dict | None = None):
     order = {p: i for i, p in enumerate(papers)}
     rows.sort(key=lambda r: (order.get(r["paper"], len(order)), r["label"]))
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.0, 1.2 + 0.24 * max(len(rows), 1)), layout="constrained")
+        _, ax = subplots(figsize=(7.0, 1.2 + 0.24 * max(len(rows), 1)), layout="constrained")
     fig = ax.figure
     if not rows:
         ax.text(0.5, 0.5, "no claim has an interval yet", ha="center", va="center", transform=ax.transAxes)

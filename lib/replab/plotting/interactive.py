@@ -24,7 +24,13 @@ class Interactive:
     """A plotly figure that renders as self-contained HTML (what notebooks display)."""
 
     def __init__(self, figure):
+        from ..data import stand_ins
+
         self.figure = figure
+        note = stand_ins.note()
+        if note is not None:   # a page run on offline stand-ins says so on every figure
+            figure.add_annotation(text=note, xref="paper", yref="paper", x=0.5, y=-0.2, showarrow=False,
+                                  font={"size": 10, "color": "#595959"})
 
     def to_html(self) -> str:
         in_book = os.environ.get("REPLAB_BOOK", "") == "1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from . import image_grid, style
+from ._figure import subplots
 
 __all__ = ["bands", "layer_bands", "width_panels", "beta_bands", "sample_rows", "quality_lines"]
 
@@ -25,7 +26,7 @@ def bands(df, x: str, group: str, ax=None, order: Sequence | None = None, xlabel
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 3.0))
+        _, ax = subplots(figsize=(4.2, 3.0))
     for i, key in enumerate(order if order is not None else sorted(df[group].unique(), key=str)):
         part = df[df[group] == key].sort_values(x)
         if part.empty:
@@ -61,7 +62,7 @@ def width_panels(df, group: str = "regulariser", panel: str = "width", order: Se
 
     style()
     keys = sorted(df[panel].unique())
-    _, axes = plt.subplots(1, len(keys), figsize=(4.0 * len(keys), 3.0), squeeze=False, sharey=True)
+    _, axes = subplots(1, len(keys), figsize=(4.0 * len(keys), 3.0), squeeze=False, sharey=True)
     for ax, key in zip(axes[0], keys):
         layer_bands(df[df[panel] == key], group=group, ax=ax, order=order,
                     title=title.format(depth=depth if depth is not None else "", width=key))
@@ -81,7 +82,7 @@ def sample_rows(rows: Mapping[str, object], ncols: int = 16, height: float = 1.2
 
     style()
     n = len(rows)
-    fig, axes = plt.subplots(n, 1, figsize=(min(ncols * 0.6, 12), height * n * max(1, 16 // ncols)),
+    fig, axes = subplots(n, 1, figsize=(min(ncols * 0.6, 12), height * n * max(1, 16 // ncols)),
                              squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items()):
         image_grid(images, ncols=ncols, ax=ax, title=label)
@@ -101,7 +102,7 @@ def quality_lines(df, floor: Mapping[str, float] | None = None, axes=None):
 
     style()
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        _, axes = subplots(1, 2, figsize=(9, 3.2))
     groups = sorted(df.groupby(["objective", "codes"]).groups, key=str)
     for ax, col, label in zip(axes, ("fd", "confidence"), ("Fréchet distance (lower is better)", "confidence")):
         for i, (name, codes) in enumerate(groups):

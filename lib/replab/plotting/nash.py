@@ -7,6 +7,7 @@ from typing import Mapping
 import torch
 
 from . import image_grid, style
+from ._figure import subplots
 
 __all__ = ["inversion_panels", "nce_lines", "nce_and_bound", "nce_and_position", "nce_over_training"]
 
@@ -18,7 +19,7 @@ def inversion_panels(inputs: torch.Tensor, columns: Mapping[str, torch.Tensor], 
 
     style()
     cols = {"input": inputs, **columns}
-    fig, axes = plt.subplots(1, len(cols), figsize=(1.3 * sum(c.shape[1] if c.ndim == 5 else 1
+    fig, axes = subplots(1, len(cols), figsize=(1.3 * sum(c.shape[1] if c.ndim == 5 else 1
                                                               for c in cols.values()) + 0.5,
                                                      1.1 * len(inputs) + 0.5), squeeze=False)
     for ax, (name, imgs) in zip(axes[0], cols.items()):
@@ -37,7 +38,7 @@ def nce_lines(df, x: str, y: str = "NCE (nats)", group: str | None = None, ax=No
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.2, 3.0))
+        _, ax = subplots(figsize=(4.2, 3.0))
     groups = [(None, df)] if group is None else list(df.groupby(group, sort=False))
     for key, part in groups:
         xs = part[x].tolist()
@@ -63,7 +64,7 @@ def nce_lines(df, x: str, y: str = "NCE (nats)", group: str | None = None, ax=No
 def _two_panels():
     import matplotlib.pyplot as plt
 
-    return plt.subplots(1, 2, figsize=(9, 3.2))  # styled by nce_lines, as the pages' figures always were
+    return subplots(1, 2, figsize=(9, 3.2))  # styled by nce_lines, as the pages' figures always were
 
 
 def nce_and_bound(table):
@@ -95,7 +96,7 @@ def nce_over_training(dyn, layers):
     ``dyn`` has columns classifier, layer, updates, NCE (nats) and stderr. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(layers), figsize=(4.4 * len(layers), 3.2), squeeze=False)
+    fig, axes = subplots(1, len(layers), figsize=(4.4 * len(layers), 3.2), squeeze=False)
     for ax, layer in zip(axes[0], layers):
         nce_lines(dyn[dyn.layer == layer], "updates", group="classifier", ax=ax, logx=True, title=layer)
     fig.tight_layout()

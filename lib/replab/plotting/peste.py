@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from . import image_grid, style
+from ._figure import subplots
 
 __all__ = ["eigen_spectra", "active_counts", "likelihood_vs_alpha", "likelihood_sweep", "probe_curves",
            "geodesic_vs_line", "geodesic_half_planes", "interpolation_rows"]
@@ -17,7 +18,7 @@ __all__ = ["eigen_spectra", "active_counts", "likelihood_vs_alpha", "likelihood_
 def _axes_row(n: int, width: float = 3.2, height: float = 2.6, sharey: bool = True):
     import matplotlib.pyplot as plt
 
-    _, axes = plt.subplots(1, n, figsize=(width * n, height), sharey=sharey, squeeze=False)
+    _, axes = subplots(1, n, figsize=(width * n, height), sharey=sharey, squeeze=False)
     return list(axes[0])
 
 
@@ -62,7 +63,7 @@ def active_counts(df, ax=None):
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 3))
+        _, ax = subplots(figsize=(4, 3))
     _lines_by_k(ax, df, "alpha", "active")
     ax.set_xlabel("α")
     ax.set_ylabel("active components (eigenvalue > ε)")
@@ -80,7 +81,7 @@ def likelihood_vs_alpha(df, ax=None):
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.2))
+        _, ax = subplots(figsize=(4.5, 3.2))
     _lines_by_k(ax, df, "alpha", "log_likelihood", label="log p(x), k = {k}")
     _lines_by_k(ax, df, "alpha", "renyi_bound", label="Rényi bound, k = {k}", ls="--", marker="s")
     ax.set_xlabel("α")
@@ -179,7 +180,7 @@ def interpolation_rows(rows: Mapping[str, object], highlight: Mapping[str, int] 
     labels = list(rows)
     if axes is None:
         n_steps = len(next(iter(rows.values())))
-        _, axes = plt.subplots(len(labels), 1, figsize=(0.75 * n_steps + 1.5, 0.8 * len(labels) + 0.2),
+        _, axes = subplots(len(labels), 1, figsize=(0.75 * n_steps + 1.5, 0.8 * len(labels) + 0.2),
                                squeeze=False)
         axes = list(axes[:, 0])
     for ax, label in zip(axes, labels):

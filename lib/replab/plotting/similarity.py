@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from . import style
+from ._figure import subplots
 
 __all__ = ["similarity_vs_examples", "small_components", "similarity_heatmap"]
 
@@ -25,7 +26,7 @@ def similarity_vs_examples(df, fractions: Sequence[float] | None = None, axes=No
     style()
     fractions = list(fractions) if fractions is not None else sorted(df["shared"].unique(), reverse=True)
     if axes is None:
-        _, axes = plt.subplots(1, len(fractions), figsize=(3.2 * len(fractions), 2.7), sharey=True, squeeze=False)
+        _, axes = subplots(1, len(fractions), figsize=(3.2 * len(fractions), 2.7), sharey=True, squeeze=False)
         axes = list(axes[0])
     for ax, frac in zip(axes, fractions):
         part = df[df["shared"] == frac]
@@ -52,7 +53,7 @@ def small_components(df, closed_form=None, ax=None):
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(3.6, 2.7))
+        _, ax = subplots(figsize=(3.6, 2.7))
     for metric, sub in df.groupby("metric"):
         stats = sub.groupby("removed")["similarity"].mean()
         ax.plot(100 * stats.index, stats.values, marker="o", ms=3, label=metric, **_STYLES.get(metric, {}))
@@ -74,7 +75,7 @@ def similarity_heatmap(table, ax=None, title: str | None = None, vmin: float = 0
 
     style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.35 * table.shape[1] + 1.5, 0.35 * table.shape[0] + 1))
+        _, ax = subplots(figsize=(0.35 * table.shape[1] + 1.5, 0.35 * table.shape[0] + 1))
     im = ax.imshow(table.to_numpy(dtype=float), vmin=vmin, vmax=vmax, cmap="magma", aspect="auto")
     ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=90)
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index])

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["size", "experiment", "names", "default_profile", "check_profile", "experiments", "table", "resolve",
-           "fields", "describe", "page_experiments", "resolve_page", "parameters_block", "check_all", "Field"]
+           "fields", "describe", "page_experiments", "resolve_page", "parameters_block", "check_all", "Field",
+           "allows_stand_ins", "STAND_INS_LINE", "differences"]
 
 _HERE = Path(__file__).parent
 _REGISTRY: dict[str, type] = {}          # experiment name -> dataclass
@@ -46,15 +47,28 @@ def _profiles() -> dict[str, dict]:
     path = _HERE / "profiles.toml"
     with open(path, "rb") as fh:
         spec = tomllib.load(fh)
-    out: dict[str, dict] = {}
     for name, entry in spec.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("meaning"), str):
             raise ValueError(f"{path.name}: profile {name!r} needs a table with a 'meaning' string")
         base = entry.get("base")
-        if base is not None and base not in out:
-            raise ValueError(f"{path.name}: profile {name!r} has base {base!r}, which is not a profile declared "
-                             f"before it")
-        out[name] = {"meaning": entry["meaning"], "base": base, "default": bool(entry.get("default", False))}
+        if base is not None and (base not in spec or base == name):
+            raise ValueError(f"{path.name}: profile {name!r} has base {base!r}, which is not another profile")
+
+    def inherited(name: str, key: str, seen=()):
+        if name in seen:
+            raise ValueError(f"{path.name}: profiles {' -> '.join(seen + (name,))} are each other's base")
+        entry = spec[name]
+        if key in entry or entry.get("base") is None:
+            return entry.get(key)
+        return inherited(entry["base"], key, seen + (name,))
+
+    out: dict[str, dict] = {}
+    for name, entry in spec.items():   # the file's order: smallest first
+        stand_ins = inherited(name, "stand_ins")
+        if not isinstance(stand_ins, bool):
+            raise ValueError(f"{path.name}: profile {name!r} needs stand_ins = true or false (or a base that has it)")
+        out[name] = {"meaning": entry["meaning"], "base": entry.get("base"),
+                     "default": bool(entry.get("default", False)), "stand_ins": stand_ins}
     defaults = [n for n, e in out.items() if e["default"]]
     if len(defaults) != 1:
         raise ValueError(f"{path.name}: exactly one profile must have default = true, got {defaults}")
@@ -73,6 +87,12 @@ def default_profile() -> str:
 
 def meaning(profile: str) -> str:
     return _profiles()[check_profile(profile)]["meaning"]
+
+
+def allows_stand_ins(profile: str) -> bool:
+    """Whether pages at ``profile`` may run on offline stand-ins for missing paper datasets unless told otherwise
+    (``stand_ins`` in ``profiles.toml``)."""
+    return _profiles()[check_profile(profile)]["stand_ins"]
 
 
 def check_profile(profile: Any) -> str:
@@ -97,12 +117,22 @@ class Field:
     values: dict       # profile -> value
 
 
-def size(meaning: str, unit: str | None = None):
+DATASET_KINDS = ("one", "each", "pair")
+
+
+def size(meaning: str, unit: str | None = None, dataset: str | None = None):
     """A field of an experiment dataclass: ``meaning`` is one line saying what the size is, ``unit`` what it
-    counts (``"steps"``, ``"images"``, ``"nats"``) when that is not plain from the meaning."""
+    counts (``"steps"``, ``"images"``, ``"nats"``) when that is not plain from the meaning.
+
+    ``dataset`` marks a field naming datasets, which :func:`resolve_page` checks against the stand-in policy
+    (:mod:`replab.data.stand_ins`), the field's value at ``full`` being the paper's: ``"one"`` (a name), ``"each"``
+    (a list whose missing members without a stand-in may be left out) or ``"pair"`` (a list used whole: it is
+    emptied when a member is missing and has no stand-in)."""
     if not meaning or not isinstance(meaning, str):
         raise TypeError("size() needs the field's meaning as a non-empty string")
-    return dataclasses.field(metadata={"meaning": meaning, "unit": unit})
+    if dataset is not None and dataset not in DATASET_KINDS:
+        raise ValueError(f"size(dataset=...): expected one of {DATASET_KINDS}, got {dataset!r}")
+    return dataclasses.field(metadata={"meaning": meaning, "unit": unit, "dataset": dataset})
 
 
 def experiment(name: str, pages: tuple[str, ...] | list[str] = ()):
@@ -265,7 +295,8 @@ def table(exp: str | type) -> dict[str, dict]:
     hints = typing.get_type_hints(cls)
     declared = {f.name for f in dataclasses.fields(cls)}
     out: dict[str, dict] = {}
-    for profile, entry in _profiles().items():
+    for profile in _base_first():
+        entry = _profiles()[profile]
         given = raw.get(profile)
         if given is None and entry["base"] is None:
             raise ValueError(f"{source.name}: experiment {name!r} has no [{name}.{profile}] table (profile "
@@ -280,7 +311,23 @@ def table(exp: str | type) -> dict[str, dict]:
         if missing:
             raise ValueError(f"{source.name}: [{name}.{profile}] lacks key(s) {missing}")
         out[profile] = values
-    return out
+    return {profile: out[profile] for profile in _profiles()}
+
+
+def _base_first() -> list[str]:
+    """The profiles ordered so that each comes after its base."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        base = _profiles()[name]["base"]
+        if base is not None and base not in order:
+            visit(base)
+        if name not in order:
+            order.append(name)
+
+    for name in _profiles():
+        visit(name)
+    return order
 
 
 def resolve(exp: str | type, profile: str | None = None, **overrides) -> Any:
@@ -339,18 +386,85 @@ def _page_fields(page: str) -> dict[str, list[type]]:
 
 def resolve_page(page: str, profile: str, namespace: dict) -> tuple:
     """Every experiment of ``page`` at ``profile``, each size taken from ``namespace`` (the page's parameters,
-    ``None`` meaning the profile's value): the page passes its parameters without naming them again."""
+    ``None`` meaning the profile's value): the page passes its parameters without naming them again.
+
+    It also sets the page's stand-in policy from ``namespace["stand_ins"]`` (``None``: the profile's rule, see
+    :func:`allows_stand_ins`) and checks every dataset field against it: a paper dataset whose files are missing
+    is refused or replaced by its stand-in (:func:`replab.data.stand_ins.choose`), so the returned sizes name the
+    data the page will really read (and the artifact cache keys it)."""
+    from ..data import stand_ins
+
     classes = page_experiments(page)
     if not classes:
         raise ValueError(f"page {page!r} declares no experiment; known pages: {', '.join(sorted(_PAGES))}")
+    profile = check_profile(profile)
+    allow = namespace.get("stand_ins")
+    stand_ins.configure(allows_stand_ins(profile) if allow is None else allow)
     out = []
     for cls in classes:
         given = {f.name: namespace.get(f.name) for f in dataclasses.fields(cls)}
-        out.append(resolve(cls, profile, **given))
+        out.append(_checked_datasets(resolve(cls, profile, **given), profile))
     return tuple(out)
 
 
+def _checked_datasets(cfg: Any, profile: str) -> Any:
+    """``cfg`` with each dataset field passed through the stand-in policy (the paper's dataset: its ``full``
+    value)."""
+    from ..data import stand_ins
+
+    paper = None
+    changes = {}
+    for f in dataclasses.fields(cfg):
+        kind = f.metadata.get("dataset")
+        if kind is None:
+            continue
+        if paper is None:
+            paper = table(type(cfg))["full"]
+        value, full = getattr(cfg, f.name), paper[f.name]
+        where = f"profile {profile!r}"
+        if kind == "one":
+            changes[f.name] = stand_ins.choose(value, full, profile=where)
+            continue
+        full = tuple(full) + (None,) * max(0, len(value) - len(full))
+        chosen = tuple(stand_ins.choose(v, p if kind == "pair" else None, profile=where, optional=True)
+                       for v, p in zip(value, full))
+        if kind == "pair":
+            changes[f.name] = () if None in chosen else chosen
+        else:
+            changes[f.name] = tuple(c for c in chosen if c is not None)
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
+def differences(page: str, profile: str = "medium", reference: str = "full"):
+    """The sizes of ``page``'s experiments whose value at ``profile`` differs from ``reference`` (by default: what
+    ``medium`` changes from the papers' settings), as a pandas DataFrame with one row per size: experiment,
+    parameter, meaning, and the two values. A page shows it beside the sentences saying why."""
+    import pandas as pd
+
+    profile, reference = check_profile(profile), check_profile(reference)
+    rows = []
+    for cls in page_experiments(page):
+        values = table(cls)
+        for f in dataclasses.fields(cls):
+            a, b = values[profile][f.name], values[reference][f.name]
+            if a != b:
+                unit = f" [{f.metadata['unit']}]" if f.metadata["unit"] else ""
+                rows.append({"experiment": cls.experiment_name, "parameter": f.name,
+                             "meaning": f.metadata["meaning"] + unit, profile: _shown(a), reference: _shown(b)})
+    return pd.DataFrame(rows, columns=["experiment", "parameter", "meaning", profile, reference])
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(_shown(v) for v in value) if value else "(none)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10000:
+        return f"{value:,}"
+    return str(value)
+
+
 PARAMETERS_MARK = "# Sizes (None: the profile's value)."
+STAND_INS_LINE = ("stand_ins: bool | None = None  # offline stand-ins for missing paper data (None: yes at smoke and "
+                  "quick, no at medium and full)")
 
 
 def parameters_block(page: str) -> str:
@@ -360,7 +474,7 @@ def parameters_block(page: str) -> str:
     if not fields_of:
         return ""
     width = max(len(n) for n in fields_of) + len(" = None")
-    lines = [PARAMETERS_MARK + " Written by `make sync`; `replab list` shows types and values."]
+    lines = [STAND_INS_LINE, PARAMETERS_MARK + " Written by `make sync`; `replab list` shows types and values."]
     for name, classes in fields_of.items():
         f = next(f for f in dataclasses.fields(classes[0]) if f.name == name)
         unit = f" [{f.metadata['unit']}]" if f.metadata["unit"] else ""
