@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# On a CUDA machine: the CUDA tests and the GPU cases of every benchmark, within 8 minutes (7.7 at most, by the timeouts below), written to
-# benchmarks/results/<gpu name>.txt (commit that file). Runs with the machine's python3 and PYTHONPATH=lib when
-# the project's .venv is absent (pytest is then optional: the tests are skipped without it).
-# REPLAB_RESULTS: another folder for the result file; REPLAB_COMMIT: the commit to record (a copied tree may carry
-# a stale .git).
+# On a CUDA machine: the CUDA tests and the GPU cases of every benchmark, within 8 minutes (7.7 at most, by the
+# timeouts below), written to benchmarks/results/<gpu name>.txt (commit that file); then the `medium` pages that
+# fit in REPLAB_MEDIUM_SECONDS (default 240; 0 skips them), recorded with `replab run-all --profile medium --record
+# --stand-ins` into results/medium/ (commit that folder: the scorecard gets a `medium` column; pages whose paper
+# datasets are not in REPLAB_DATA run on the offline stand-ins and every claim says so).
+# Runs with the machine's python3 and PYTHONPATH=lib when the project's .venv is absent (pytest and papermill are
+# then optional: wheels put in .wheels/ beforehand are installed beside the tree, else that part is skipped).
+# REPLAB_RESULTS: another folder for the result file; REPLAB_MEDIUM_RESULTS: another folder for the medium records
+# (default results/medium); REPLAB_COMMIT: the commit to record (a copied tree may carry a stale .git).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export PYTHONPATH=lib${PYTHONPATH:+:$PYTHONPATH} REPLAB_QUIET=1
 # a machine without the test tools: wheels downloaded beforehand into .wheels/ are installed beside the tree
-if ! $PY -c "import pytest" 2>/dev/null && [ -d .wheels ]; then
+if ! $PY -c "import pytest, papermill, jupytext" 2>/dev/null && [ -d .wheels ]; then
   $PY -m pip install --quiet --no-index --find-links .wheels --target .wheels/site pytest hypothesis pytest-timeout \
-    >/dev/null 2>&1 && export PYTHONPATH=$PYTHONPATH:.wheels/site
+    papermill jupytext ipykernel >/dev/null 2>&1; export PYTHONPATH=$PYTHONPATH:.wheels/site
 fi
 results=${REPLAB_RESULTS:-benchmarks/results}
 gpu=$($PY -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')")
@@ -38,3 +42,17 @@ out="$results/$(echo "$gpu" | tr ' /' '__').txt"
   timeout 45 $PY benchmarks/pixelcnn.py --quick --device cuda 2>&1 | tail -12
 } 2>&1 | sed -e "s|$PWD/||g" | tee "$out"  # paths relative to the repository
 echo "gpu.sh: wrote $out"
+
+medium_seconds=${REPLAB_MEDIUM_SECONDS:-240}
+medium_results=${REPLAB_MEDIUM_RESULTS:-results/medium}
+if [ "$medium_seconds" -gt 0 ]; then
+  if $PY -c "import papermill, jupytext, ipykernel" 2>/dev/null; then
+    # a page started before the limit may run its 5 minutes: the outer timeout stops a page that overruns
+    timeout $((medium_seconds + 330)) $PY -m replab.cli run-all --profile medium \
+      --record --stand-ins --time-limit "$medium_seconds" --results "$medium_results" \
+      --output-dir "${TMPDIR:-/tmp}/replab-medium" 2>&1 | sed -e "s|$PWD/||g" | tail -40
+    echo "gpu.sh: medium records in $medium_results"
+  else
+    echo "gpu.sh: papermill, jupytext or ipykernel missing: the medium pages were not run"
+  fi
+fi

@@ -255,10 +255,17 @@ def scorecard_markdown(claims: Iterable[Claim], others: dict[str, Iterable[Claim
     with_interval = sum(c.interval() is not None and c.interval().low is not None for c in claims)
     lines += [f"**{len(claims)} claims**: {counts['reproduced']} reproduced, {counts['not reproduced']} not "
               f"reproduced, {counts['inconclusive']} inconclusive; {with_interval} with an interval.", ""]
+    built_stand_ins = _stand_in_summary(claims)
+    if built_stand_ins:
+        lines += [f"Ran on offline stand-ins for the papers' datasets (so that the book builds offline): "
+                  f"{built_stand_ins}.", ""]
     for profile, recorded in others.items():
         runs = sorted({(c.date, c.hardware) for c in recorded.values()})
         where = "; ".join(f"{hw}, {date}" for date, hw in runs)
-        lines += [f"`{profile}`: {len(recorded)} claims recorded ({where}).", ""]
+        standing = _stand_in_summary(recorded.values())
+        lines += [f"`{profile}`: {len(recorded)} claims recorded ({where})"
+                  + (f"; on offline stand-ins, marked *(stand-in)* below: {standing}" if standing else "") + ".",
+                  ""]
     if figure:
         lines += [f"![Every claim with an interval: its effect against the null, coloured by verdict]({figure})",
                   ""]
@@ -273,14 +280,28 @@ def scorecard_markdown(claims: Iterable[Claim], others: dict[str, Iterable[Claim
                   "|---|" + "---|" * len(columns) + "---|---|"]
         for c in sorted(by_paper[paper], key=lambda c: (c.page, c.claim_id)):
             verdict = c.verdict if len(built) == 1 else f"{c.verdict} ({c.profile})"
-            cells = [verdict] + [o[(c.page, c.claim_id)].verdict if (c.page, c.claim_id) in o else "not run"
-                                 for o in others.values()]
+            cells = [verdict] + [_recorded_cell(o.get((c.page, c.claim_id))) for o in others.values()]
             source = f" ({c.source})" if c.source else ""
             statement = c.claim.replace("|", "/")
             lines.append(f"| [`{c.claim_id}`](../notebooks/{c.page}.md){source}: {statement} | "
                          + " | ".join(cells) + f" | {effect_cell(c).replace('|', '/')} | {n_cell(c)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _stand_in_summary(claims: Iterable[Claim]) -> str:
+    """"mnist10k for mnist (12 claims); ..." over the claims that ran on stand-ins ("" when none did)."""
+    counts: dict[str, int] = {}
+    for c in claims:
+        for s, p in c.stand_ins.items():
+            counts[f"{s} for {p}"] = counts.get(f"{s} for {p}", 0) + 1
+    return "; ".join(f"{k} ({v} claim{'s' if v != 1 else ''})" for k, v in counts.items())
+
+
+def _recorded_cell(c: Claim | None) -> str:
+    if c is None:
+        return "not run"
+    return c.verdict + (" *(stand-in)*" if c.stand_ins else "")
 
 
 def recorded_profiles(results: str | Path) -> dict[str, list[Claim]]:

@@ -113,13 +113,18 @@ def _cmd_run_all(args) -> int:
     if info is not None and info["dirty"]:
         print("replab run-all: the working tree has uncommitted changes; the records name the commit and say so",
               file=sys.stderr)
-    failed = []
+    failed, skipped = [], []
+    parameters = {"profile": args.profile, **({"stand_ins": True} if args.stand_ins else {})}
+    began = time.perf_counter()
     for page in pages:
+        if args.time_limit is not None and time.perf_counter() - began >= args.time_limit:
+            skipped.append(page.name)   # no page is started past the limit; the ones run keep their records
+            continue
         out = out_dir / f"{page.name.replace('/', '__')}.ipynb"
         print(f"replab run-all: {page.name} at {args.profile} -> {out}")
         start = time.perf_counter()
         try:
-            notebooks.execute(page.path, out, {"profile": args.profile}, timeout=args.timeout,
+            notebooks.execute(page.path, out, parameters, timeout=args.timeout,
                               env={"REPLAB_CLAIMS": str(claims_dir.resolve())})
             ok = True
         except papermill.PapermillExecutionError as exc:
@@ -127,9 +132,12 @@ def _cmd_run_all(args) -> int:
             failed.append(page.name)
             ok = False
         if info is not None:
-            runs.record_run(results, page.name, args.profile, time.perf_counter() - start, ok, info)
-    print(f"replab run-all: {len(pages) - len(failed)} pages ran; claims in {claims_dir}"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
+            runs.record_run(results, page.name, args.profile, time.perf_counter() - start, ok,
+                            {**info, "stand_ins": bool(args.stand_ins)})
+    ran = len(pages) - len(skipped)
+    print(f"replab run-all: {ran - len(failed)} of {ran} pages ran; claims in {claims_dir}"
+          + (f"; failed: {', '.join(failed)}" if failed else "")
+          + (f"; not started (past --time-limit): {', '.join(skipped)}" if skipped else ""))
     os.sync()
     return 1 if failed else 0
 
@@ -176,6 +184,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--output-dir", default=None, help="where executed notebooks go (default: "
                    "_build/run-all/<profile>; not committed)")
     a.add_argument("--timeout", type=int, default=None, help="seconds per cell")
+    a.add_argument("--stand-ins", action="store_true", help="run on offline stand-ins where a paper dataset is "
+                   "missing (every claim, figure and run record then says so)")
+    a.add_argument("--time-limit", type=float, default=None, help="start no page after this many seconds")
     a.set_defaults(func=_cmd_run_all)
 
     b = sub.add_parser("book", help="execute every page in parallel and build the HTML book")

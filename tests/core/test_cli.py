@@ -74,7 +74,7 @@ def test_run_all_keeps_claims_for_the_scorecard(tmp_path, monkeypatch):
 
     from replab import runs
 
-    res = run_cli("run-all", "00-datasets", "--profile", "smoke", "--record", "--results",
+    res = run_cli("run-all", "00-datasets", "--profile", "smoke", "--record", "--stand-ins", "--results",
                   str(tmp_path / "results" / "smoke"), "--output-dir", str(tmp_path / "out"),
                   env={"REPLAB_CACHE": str(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr[-2000:]
@@ -83,10 +83,22 @@ def test_run_all_keeps_claims_for_the_scorecard(tmp_path, monkeypatch):
     (record,) = runs.load_runs(tmp_path / "results" / "smoke")
     assert record["page"] == "00-datasets" and record["profile"] == "smoke" and record["status"] == "ok"
     assert record["wall_s"] > 0 and record["torch"] and record["device"] == kept[0].hardware
+    assert record["stand_ins"] is True
     # the scorecard of a quick build gets a smoke column from what was recorded
     quick = [claims.Claim(**{**vars(c), "profile": "quick"}) for c in kept]
     md = claims.scorecard_markdown(quick, claims.recorded_profiles(tmp_path / "results"))
     assert "| claim | quick | smoke | effect [95% interval] | n |" in md and "not run" not in md
+
+
+def test_run_all_starts_no_page_past_its_time_limit(tmp_path):
+    from replab import runs
+
+    res = run_cli("run-all", "00-datasets", "peste2017/04-geodesics", "--profile", "smoke", "--record",
+                  "--time-limit", "0", "--results", str(tmp_path / "results" / "smoke"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "0 of 0 pages ran" in res.stdout
+    assert "not started (past --time-limit): 00-datasets, peste2017/04-geodesics" in res.stdout
+    assert runs.load_runs(tmp_path / "results" / "smoke") == []
 
 
 @pytest.mark.parametrize("kind", ["..", "../x", "ABSOLUTE", ".hidden", "a/b"])

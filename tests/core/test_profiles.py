@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,20 +10,6 @@ import pytest
 
 from replab import profiles
 from replab.experiments.datasets import Tour
-
-
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    """A private profiles folder (the real profiles.toml, tables written by the test) and a private registry."""
-    shutil.copy(Path(profiles.__file__).parent / "profiles.toml", tmp_path / "profiles.toml")
-    monkeypatch.setattr(profiles, "_HERE", tmp_path)
-    monkeypatch.setattr(profiles, "_REGISTRY", dict(profiles._REGISTRY))
-    monkeypatch.setattr(profiles, "_PAGES", {})
-    for fn in (profiles._tables, profiles._profiles):
-        fn.cache_clear()
-    yield tmp_path
-    for fn in (profiles._tables, profiles._profiles):
-        fn.cache_clear()
 
 
 def _declare(name="toy.exp", pages=("toy/01-page",)):

@@ -398,8 +398,9 @@ def present(name: str, root=None, table: dict[str, Source] | None = None) -> boo
     folder = resolve_root(root)
     if folder is None or not folder.exists():
         return False
-    if src.files:
-        return all(_present(folder, sf) for sf in src.files)
+    if src.files:   # a gzip file the loader also reads unpacked (MNIST's) counts in either form
+        return all(_present(folder, sf) or (sf.name.endswith(".gz") and not sf.unpack
+                                            and _matches(folder, sf.name[:-3])) for sf in src.files)
     return _by_hand(folder, src)
 
 
