@@ -48,6 +48,8 @@ class Models:
     colour_filters: int = profiles.size("PixelCNN++ width for svhn and cifar10 (196 in the paper)", unit="filters")
     n_res: int = profiles.size("residual layers per level of the PixelCNN++")
     inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
+    inv_dropout: float = profiles.size("most dropout of the inversion models (Appendix A: 0.5; 0.1 for CONV1 on "
+                                       "SVHN and CIFAR-10)")
     n_seeds: int = profiles.size("seeds: classifiers and inversion models trained on the same images", unit="runs")
 
 
@@ -76,6 +78,8 @@ class RepresentationSpace:
 class GlobalPooling:
     """Sec. 5.2 and Fig. 4: FC3 of three affNIST classifiers (convolutional, global pooling, fully connected)."""
 
+    dataset: str = profiles.size("affmnist (offline); affnist with real files (its transformed canvases)",
+                                 dataset="one")
     n_train: int = profiles.size("training canvases (classifiers and inversion models)", unit="images")
     n_test: int = profiles.size("test canvases for the accuracies and the cross-entropies", unit="images")
     factor: int = profiles.size("canvases average-pooled by this factor (1: the paper's 40×40)")
@@ -86,6 +90,8 @@ class GlobalPooling:
     n_filters: int = profiles.size("PixelCNN++ width", unit="filters")
     n_res: int = profiles.size("residual layers per level of the PixelCNN++")
     inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
+    inv_dropout: float = profiles.size("most dropout of the inversion models (Appendix A: 0.5; 0.1 for CONV1 on "
+                                       "SVHN and CIFAR-10)")
     mse_steps: int = profiles.size("MSE decoder updates", unit="steps")
     n_show: int = profiles.size("test canvases with samples (also those the position error is measured on)",
                                 unit="images")
@@ -114,12 +120,14 @@ class TrainingDynamics:
     n_filters: int = profiles.size("PixelCNN++ width", unit="filters")
     n_res: int = profiles.size("residual layers per level of the PixelCNN++")
     inv_batch: int = profiles.size("batch size of the inversion models", unit="images")
+    inv_dropout: float = profiles.size("most dropout of the inversion models (Appendix A: 0.5; 0.1 for CONV1 on "
+                                       "SVHN and CIFAR-10)")
     n_seeds: int = profiles.size("seeds: classifiers and inversion models trained on the same images", unit="runs")
 
 
 def _inversion_settings(sizes, n_filters: int, seed: int) -> dict:
     return dict(n_filters=n_filters, n_res=sizes.n_res, steps=sizes.inv_steps, batch_size=sizes.inv_batch,
-                seed=seed)
+                max_dropout=sizes.inv_dropout, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------- pages 1 and 2

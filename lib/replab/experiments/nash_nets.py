@@ -37,9 +37,10 @@ class Nets:
 
 
 def affnist_classifiers(g: GlobalPooling, seed: int = 0) -> Nets:
-    """Page 3's setup: the convolutional, global-pooling and fully connected classifiers of affNIST, per seed."""
-    data = runs.coarse_data("affmnist", g.n_train, g.n_test, g.factor, seed=seed)
-    specs = tuple({name: runs.ClassifierSpec("affmnist", v, g.n_train, g.factor, g.clf_steps,
+    """Page 3's setup: the convolutional, global-pooling and fully connected classifiers of ``g.dataset`` (the
+    real affNIST's transformed canvases, or its offline stand-in affmnist), per seed."""
+    data = runs.coarse_data(g.dataset, g.n_train, g.n_test, g.factor, seed=seed)
+    specs = tuple({name: runs.ClassifierSpec(g.dataset, v, g.n_train, g.factor, g.clf_steps,
                                              hidden_units=g.hidden_units, n_test=g.n_test, seed=seed + k,
                                              data_seed=seed) for name, v in POOLING.items()}
                   for k in range(g.n_seeds))
