@@ -1,6 +1,7 @@
 """The section functions of the Peşte et al. (2017) pages, against closed forms and independent recomputations."""
 import dataclasses
 import math
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,6 +9,8 @@ import pytest
 import torch
 
 from replab import data, geometry, profiles
+from replab.data import stand_ins
+from replab.data.stand_ins import MissingDataset, StandInRefused
 from replab.experiments import peste2017 as px
 from replab.experiments import peste2017_probes as pp
 from replab.models import MLPConfig, MLPVAE
@@ -22,16 +25,70 @@ def _models(**changes) -> px.Models:
     return dataclasses.replace(base, **changes)
 
 
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """No data folder (so the full MNIST is missing whatever the machine holds); the stand-in policy is reset
+    afterwards."""
+    monkeypatch.setenv("REPLAB_DATA", str(tmp_path / "data"))
+    yield
+    stand_ins.configure(None)
+
+
 @pytest.mark.parametrize("profile", profiles.names())
-def test_every_page_resolves_the_shared_models_and_its_own_sizes(profile):
-    models = profiles.resolve(px.Models, profile)
-    for page in PAGES:
-        resolved = profiles.resolve_page(page, profile, {})
-        assert resolved[0] == models and len(resolved) == 2
-    # a page parameter overrides the profile's value of its own section only
-    m, s = profiles.resolve_page(PAGES[0], profile, {"n_test": 7, "alphas": [0, 1]})
-    assert s.n_test == 7 and m.alphas == (0.0, 1.0) and isinstance(m.alphas[1], float)
-    assert profiles.resolve_page(PAGES[1], profile, {})[1].n_test == profiles.resolve(px.Likelihood, profile).n_test
+def test_every_page_resolves_the_shared_models_and_its_own_sizes(profile, no_data):
+    # stand_ins=True: at medium and full the missing full MNIST is replaced by its stand-in
+    models = dataclasses.replace(profiles.resolve(px.Models, profile), dataset="mnist10k")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for page in PAGES:
+            resolved = profiles.resolve_page(page, profile, {"stand_ins": True})
+            assert resolved[0] == models and len(resolved) == 2
+        # a page parameter overrides the profile's value of its own section only
+        m, s = profiles.resolve_page(PAGES[0], profile, {"n_test": 7, "alphas": [0, 1], "stand_ins": True})
+        assert s.n_test == 7 and m.alphas == (0.0, 1.0) and isinstance(m.alphas[1], float)
+        sizes = profiles.resolve_page(PAGES[1], profile, {"stand_ins": True})[1]
+    assert sizes.n_test == profiles.resolve(px.Likelihood, profile).n_test
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_medium_reads_the_full_mnist_or_says_how_to_fetch_it(page, no_data):
+    with pytest.raises(MissingDataset, match="replab data fetch mnist"):
+        profiles.resolve_page(page, "medium", {})
+    with pytest.warns(UserWarning, match="stand-in mnist10k"):
+        models = profiles.resolve_page(page, "medium", {"stand_ins": True})[0]
+    assert models.dataset == "mnist10k" and stand_ins.used() == {"mnist10k": "mnist"}
+    # the stand-in itself, asked for by name, is refused at medium unless stand_ins=True
+    with pytest.raises(StandInRefused, match="replab data fetch mnist"):
+        profiles.resolve_page(page, "medium", {"dataset": "mnist10k"})
+    # the paper's dataset, architecture, latent sizes and runs; fewer epochs than the paper's 1,000
+    full, medium = profiles.resolve(px.Models, "full"), profiles.resolve(px.Models, "medium")
+    assert medium.dataset == full.dataset == "mnist" and medium.n_train == 60000
+    assert medium.latent_dims == (30, 40, 50) and medium.n_runs == 3 and full.n_epochs == 1000
+    assert medium.snapshot_epochs[-1] == medium.n_epochs < full.n_epochs
+
+
+def test_medium_models_build_and_take_one_stacked_step_on_a_tiny_batch():
+    """Each latent size of the medium grid, its α values stacked as at medium (one run each here), with the
+    medium objective (the Rényi bound with its samples), one update on 8 images on the CPU: shapes, not numbers."""
+    from replab.train import train_group
+
+    m = dataclasses.replace(profiles.resolve(px.Models, "medium"), dataset="mnist10k", n_train=16, batch_size=8,
+                            n_epochs=1, snapshot_epochs=(1,))
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for k in m.latent_dims:
+        configs = [dataclasses.replace(px.train_config(m, a, k), steps=1, snapshot_steps=(1,), device="cpu")
+                   for a in m.alphas]
+        assert configs[0].model == MLPConfig(latent_dim=k, hidden=(200, 200), activation="relu",
+                                             likelihood="bernoulli")
+        assert configs[0].objective_params["n_samples"] == m.n_samples == 10
+        runs = train_group(configs, cache=False, data=[x] * len(configs))
+        assert len(runs) == len(m.alphas)
+        for run in runs:
+            assert np.isfinite(run.metrics["loss"]).all() and sorted(run.snapshots) == [1]
+            mu, sigma = px.encode(run.model, x[:3], device="cpu")
+            assert mu.shape == sigma.shape == (3, k) and (sigma > 0).all()
+            with torch.no_grad():
+                assert run.model.decode(mu.float()).shape[0] == 3
 
 
 def test_train_config_counts_epochs_in_updates():
