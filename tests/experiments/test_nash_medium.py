@@ -118,3 +118,9 @@ def test_the_real_affnist_is_read_from_its_transformed_canvases(monkeypatch):
     monkeypatch.setattr(runs, "classifier", lambda spec: (spec, 1.0))
     nets = nash_nets.affnist_classifiers(g)
     assert {spec.dataset for spec in nets.specs[0].values()} == {"affnist"}
+
+
+def test_a_stand_in_smaller_than_the_papers_set_gives_all_it_holds():
+    with pytest.warns(UserWarning, match="fewer than the 60000"):
+        data = runs.coarse_data("mnist10k", 60000, 20, 4)
+    assert len(data.train) < 60000 and len(data.test) == 20

@@ -24,12 +24,14 @@ dropout of 0.2 on the projected context of the CIFAR-10 FC3 model. Every functio
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .. import data as _data
+from ..data.stand_ins import PAPER_OF
 from ..cache import ArtifactCache, register_code
 from ..train import TrainConfig, TrainedRun, run_key, train, train_group
 from ..train.data import data_fingerprint
@@ -95,6 +97,17 @@ def upsample(images: torch.Tensor, factor: int) -> torch.Tensor:
     return images.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
 
 
+def _draw(ds, n: int, seed: int, dataset: str, split: str):
+    """``n`` images of ``ds``; an offline stand-in smaller than the paper's set asked for (a page at ``medium`` or
+    ``full`` with ``stand_ins=True``) gives all it holds, with a warning."""
+    n = int(n)
+    if n > len(ds) and dataset in PAPER_OF:
+        warnings.warn(f"{dataset} holds {len(ds)} {split} images, fewer than the {n} asked for: using all of them",
+                      stacklevel=3)
+        n = len(ds)
+    return ds.sample(n, seed)
+
+
 class CoarseData:
     """Coarse train and test images of one dataset (``.train``, ``.test``: uint8) with labels, and the
     classifier's view of them (:meth:`full`)."""
@@ -103,8 +116,8 @@ class CoarseData:
         image_shape(dataset)
         self.dataset, self.factor = dataset, int(factor)
         extra = {"transformed": True, "batches": AFFNIST_BATCHES} if dataset == "affnist" else {}
-        tr = _data.load(dataset, split="train", **extra).sample(int(n_train), seed)
-        te = _data.load(dataset, split="test", **extra).sample(int(n_test), seed)
+        tr = _draw(_data.load(dataset, split="train", **extra), n_train, seed, dataset, "training")
+        te = _draw(_data.load(dataset, split="test", **extra), n_test, seed, dataset, "test")
         self.train, self.test = coarse(tr.images, factor), coarse(te.images, factor)
         self.train_labels = torch.as_tensor(tr.labels).long()
         self.test_labels = torch.as_tensor(te.labels).long()
