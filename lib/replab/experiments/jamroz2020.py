@@ -11,6 +11,8 @@ Dropout2d(0.2). Sizes live in ``profiles/jamroz2020.toml``.
 """
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -31,8 +33,8 @@ from ..train import load_data
 
 __all__ = ["CNNTraining", "Chain", "Fingerprinting", "Memorisation", "Regularisation", "REGULARISERS", "CONDITIONS",
            "cnn_config", "real_images", "probe_images", "normalise", "accuracy", "correctness", "layer_dims",
-           "cnn_fingerprints", "layer_complexity", "classifier_targets", "has_labels", "train_size", "n_train",
-           "steps", "image_shape", "memorisation_nets", "memorisation_complexity", "regularisation_nets",
+           "cnn_fingerprints", "fit_dpgmms", "layer_complexity", "classifier_targets", "has_labels", "train_size",
+           "n_train", "steps", "image_shape", "memorisation_nets", "memorisation_complexity", "regularisation_nets",
            "regularisation_complexity", "groups", "grouped_complexity"]
 
 _PAGES = ("jamroz2020/01-memorisation", "jamroz2020/02-regularisation")
@@ -274,21 +276,54 @@ def cnn_fingerprints(runs: Sequence[TrainedRun], images: torch.Tensor, d: int, c
     return fingerprints([r.model for r in runs], images, dims, layers=layers, center=center)
 
 
-def layer_complexity(points: dict[str, torch.Tensor], sizes: Chain, seed: int = 0, **labels
+def fit_dpgmms(points: Sequence[torch.Tensor], sizes: Chain, seeds: Sequence[int], n_jobs: int = 1
+               ) -> list[DPGMM]:
+    """A DP-GMM fitted to each point set of ``points`` (its chain seeded with the matching seed), in this process
+    (``n_jobs=1``) or spread over ``n_jobs`` worker processes, the largest sets first.
+
+    The Gibbs sampler is a compiled CPU loop, one chain per core, so on a machine with many cores the fits of a
+    page's layers, groups and settings run side by side. Each fit depends only on its points and seed: the models
+    are the same for every ``n_jobs``. The workers are started fresh (``spawn``): they never touch a GPU the
+    calling process uses."""
+    points, seeds = list(points), list(seeds)
+    if len(points) != len(seeds):
+        raise ValueError(f"seeds: expected one per point set ({len(points)}), got {len(seeds)}")
+    if not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs >= 1):
+        raise ValueError(f"n_jobs: expected a positive integer, got {n_jobs!r}")
+    specs = [(x, sizes.n_sweeps, sizes.burn_in, sizes.thin, s) for x, s in zip(points, seeds)]
+    if n_jobs == 1 or len(specs) < 2:
+        return [_fit_dpgmm(spec) for spec in specs]
+    # a sweep costs about N·D² (points times squared dimension): start the dearest fits first
+    order = sorted(range(len(specs)), key=lambda i: -specs[i][0].shape[0] * specs[i][0].shape[1] ** 2)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(n_jobs, len(specs)), mp_context=context) as pool:
+        futures = {i: pool.submit(_fit_dpgmm, specs[i]) for i in order}
+        return [futures[i].result() for i in range(len(specs))]
+
+
+def _fit_dpgmm(spec: tuple) -> DPGMM:
+    x, n_sweeps, burn_in, thin, seed = spec
+    return DPGMM(n_sweeps=n_sweeps, burn_in=burn_in, thin=thin, seed=seed).fit(x)
+
+
+def _complexity_row(model: DPGMM, x: torch.Tensor, layer: int, name: str, sizes: Chain, seed: int,
+                    labels: dict) -> dict:
+    re = relative_entropy(model, n_samples=sizes.n_samples, seed=seed)
+    return {**labels, "layer": layer, "name": name, "mean": re.mean, "min": re.min, "max": re.max,
+            "components": float(model.n_components_.double().mean()), "n_points": x.shape[0], "d": x.shape[1]}
+
+
+def layer_complexity(points: dict[str, torch.Tensor], sizes: Chain, seed: int = 0, n_jobs: int = 1, **labels
                      ) -> pd.DataFrame:
     """Relative entropy (Eq. 7) of the DP-GMM of each layer's fingerprints: one row per layer.
 
     Columns: ``layer`` (1-based index), ``mean``/``min``/``max`` over kept sweeps, ``components`` (mean count),
     ``n_points``, ``d``, and every keyword of ``labels`` (e.g. ``condition="random"``) as a constant column.
+    ``n_jobs`` worker processes fit the layers' DP-GMMs side by side (:func:`fit_dpgmms`).
     """
-    rows = []
-    for i, (name, x) in enumerate(points.items(), start=1):
-        model = DPGMM(n_sweeps=sizes.n_sweeps, burn_in=sizes.burn_in, thin=sizes.thin, seed=seed).fit(x)
-        re = relative_entropy(model, n_samples=sizes.n_samples, seed=seed)
-        rows.append({**labels, "layer": i, "name": name, "mean": re.mean, "min": re.min, "max": re.max,
-                     "components": float(model.n_components_.double().mean()), "n_points": x.shape[0],
-                     "d": x.shape[1]})
-    return pd.DataFrame(rows)
+    models = fit_dpgmms(list(points.values()), sizes, [seed] * len(points), n_jobs)
+    return pd.DataFrame([_complexity_row(model, x, i, name, sizes, seed, labels)
+                         for i, ((name, x), model) in enumerate(zip(points.items(), models), start=1)])
 
 
 # -- the sections of the pages -----------------------------------------------------------------------------------------
@@ -313,22 +348,28 @@ def groups(runs: Sequence[TrainedRun], n_groups: int) -> list[list[TrainedRun]]:
     return [runs[i * k:(i + 1) * k] for i in range(n_groups)]
 
 
-def grouped_complexity(runs: dict, f: Fingerprinting, seed: int = 0, **columns) -> pd.DataFrame:
+def grouped_complexity(runs: dict, f: Fingerprinting, seed: int = 0, n_jobs: int = 1, **columns) -> pd.DataFrame:
     """:func:`layer_complexity` of every setting of ``runs`` (``{setting: nets}``) and every group of its nets
     (:func:`groups`, column ``group``); ``columns`` names the parts of a setting key (``condition="..."``: the
-    key itself; ``width=0, regulariser=1``: positions in a tuple key)."""
+    key itself; ``width=0, regulariser=1``: positions in a tuple key). The DP-GMMs of every setting, group and
+    layer are fitted together, over ``n_jobs`` worker processes (:func:`fit_dpgmms`)."""
     images = probe_images(f.dataset, f.n_images, seed=seed)
-    parts = []
+    parts = []   # (labels, {layer: points}) per setting and group
     for key, rs in runs.items():
         labels = {name: key if len(columns) == 1 else key[pos] for name, pos in columns.items()}
         for g, members in enumerate(groups(rs, f.n_groups)):
-            parts.append(layer_complexity(cnn_fingerprints(members, images, f.d), f, seed=seed, group=g, **labels))
-    return pd.concat(parts, ignore_index=True)
+            parts.append(({"group": g, **labels}, cnn_fingerprints(members, images, f.d)))
+    sets = [x for _, points in parts for x in points.values()]
+    models = iter(fit_dpgmms(sets, f, [seed] * len(sets), n_jobs))
+    rows = [_complexity_row(next(models), x, i, name, f, seed, labels)
+            for labels, points in parts for i, (name, x) in enumerate(points.items(), start=1)]
+    return pd.DataFrame(rows)
 
 
-def memorisation_complexity(runs: dict, m: Memorisation, seed: int = 0) -> pd.DataFrame:
-    """Page 01, experiment: :func:`grouped_complexity` of each condition (column ``condition``)."""
-    return grouped_complexity(runs, m, seed, condition=0)
+def memorisation_complexity(runs: dict, m: Memorisation, seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
+    """Page 01, experiment: :func:`grouped_complexity` of each condition (column ``condition``), its DP-GMMs fitted
+    over ``n_jobs`` processes."""
+    return grouped_complexity(runs, m, seed, n_jobs, condition=0)
 
 
 def regularisation_nets(r: Regularisation, seed: int = 0, n_jobs: int = 1) -> tuple[dict, pd.DataFrame]:
@@ -342,6 +383,7 @@ def regularisation_nets(r: Regularisation, seed: int = 0, n_jobs: int = 1) -> tu
     return runs, table
 
 
-def regularisation_complexity(runs: dict, r: Regularisation, seed: int = 0) -> pd.DataFrame:
-    """Page 02, experiment: :func:`grouped_complexity` of every setting (columns ``width`` and ``regulariser``)."""
-    return grouped_complexity(runs, r, seed, width=0, regulariser=1)
+def regularisation_complexity(runs: dict, r: Regularisation, seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
+    """Page 02, experiment: :func:`grouped_complexity` of every setting (columns ``width`` and ``regulariser``), its
+    DP-GMMs fitted over ``n_jobs`` processes."""
+    return grouped_complexity(runs, r, seed, n_jobs, width=0, regulariser=1)

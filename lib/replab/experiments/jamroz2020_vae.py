@@ -28,10 +28,11 @@ from ..grid import train_runs
 from ..models import MLPConfig, WAECelebAConfig, sample_codes
 from ..similarity import frechet_distance
 from ..train import TrainConfig, TrainedRun
-from .jamroz2020 import (Chain, CNNTraining, accuracy, cnn_config, has_labels, image_shape, n_train, normalise,
-                         real_images, steps, train_size)
+from .jamroz2020 import (Chain, CNNTraining, accuracy, cnn_config, fit_dpgmms, has_labels, image_shape, n_train,
+                         normalise, real_images, steps, train_size)
 
-__all__ = ["VAESweep", "Quality", "OBJECTIVES", "prior_variance", "vae_config", "fit_latents", "latent_information",
+__all__ = ["VAESweep", "Quality", "OBJECTIVES", "prior_variance", "vae_config", "latent_codes", "fit_latents", "fit_sweep_latents",
+           "latent_information",
            "draw_codes", "decode", "classifier_outputs", "sample_quality", "frechet_setup", "vae_runs",
            "latent_table", "over_seeds", "QualitySetup", "quality_setup", "joint_vs_factorial", "prior_vs_dpgmm"]
 
@@ -107,33 +108,53 @@ def vae_config(v: VAESweep, objective: str = "beta_vae", beta: float = 1.0, *, s
                        checkpoint_every=10_000, log_every=10, device=device)
 
 
-def fit_latents(run: TrainedRun, v: VAESweep, seed: int = 0, split: str = "test") -> tuple[DPGMM, torch.Tensor]:
-    """The DP-GMM of one sampled code per image (:func:`replab.models.sample_codes`) of ``v.n_codes`` images of
-    ``split`` (0: all): ``(fitted DPGMM, codes)``."""
+def latent_codes(run: TrainedRun, v: VAESweep, seed: int = 0, split: str = "test") -> torch.Tensor:
+    """One sampled code per image (:func:`replab.models.sample_codes`) of ``v.n_codes`` images of ``split`` (0:
+    all), drawn with ``seed``."""
     ds = _data.load(run.config.dataset, split=split)
     if v.n_codes and v.n_codes < len(ds):
         ds = ds.sample(v.n_codes, seed=seed)
     generator = torch.Generator(device=next(run.model.parameters()).device)
     generator.manual_seed(seed)
-    z = sample_codes(run.model, ds.images, generator)
+    return sample_codes(run.model, ds.images, generator)
+
+
+def fit_latents(run: TrainedRun, v: VAESweep, seed: int = 0, split: str = "test") -> tuple[DPGMM, torch.Tensor]:
+    """The DP-GMM of :func:`latent_codes`: ``(fitted DPGMM, codes)``."""
+    z = latent_codes(run, v, seed, split)
     return DPGMM(n_sweeps=v.n_sweeps, burn_in=v.burn_in, thin=v.thin, seed=seed).fit(z), z
 
 
-def latent_information(run: TrainedRun, v: VAESweep, seed: int = 0, cache: ArtifactCache | None = None) -> dict:
+def fit_sweep_latents(runs: dict, v: VAESweep, n_jobs: int = 1) -> dict:
+    """:func:`fit_latents` of every VAE of a sweep (``{(objective, β, seed): run}``, each chain seeded with the
+    VAE's seed), the codes drawn here and the DP-GMMs fitted over ``n_jobs`` worker processes
+    (:func:`~.jamroz2020.fit_dpgmms`): ``{key: (fitted DPGMM, codes)}``, the same for every ``n_jobs``."""
+    codes = {k: latent_codes(run, v, seed=k[2]) for k, run in runs.items()}
+    models = fit_dpgmms(list(codes.values()), v, [k[2] for k in codes], n_jobs)
+    return {k: (model, codes[k]) for k, model in zip(codes, models)}
+
+
+def _latent_key(run: TrainedRun, v: VAESweep, seed: int) -> dict:
+    return {"run": run.key or asdict(run.config), "n_codes": v.n_codes or None, "n_sweeps": v.n_sweeps,
+            "burn_in": v.burn_in, "thin": v.thin, "n_samples": v.n_samples, "seed": seed}
+
+
+def latent_information(run: TrainedRun, v: VAESweep, seed: int = 0, cache: ArtifactCache | None = None,
+                       model: DPGMM | None = None) -> dict:
     """Relative entropy (Eq. 7), total correlation (Eq. 10) and component count of the aggregated posterior.
 
     Returns ``{"re": {mean, min, max, per_trace}, "tc": {...}, "components": float}``, cached under kind
-    ``"jamroz-latent"`` so the pages that need it share one DP-GMM run per VAE.
+    ``"jamroz-latent"`` so the pages that need it share one DP-GMM run per VAE. ``model``: the DP-GMM of
+    :func:`fit_latents` with this ``seed`` when it is already fitted (it is then not fitted again).
     """
     cache = ArtifactCache() if cache is None else cache
-    key = {"run": run.key or asdict(run.config), "n_codes": v.n_codes or None, "n_sweeps": v.n_sweeps,
-           "burn_in": v.burn_in, "thin": v.thin, "n_samples": v.n_samples, "seed": seed}
+    key = _latent_key(run, v, seed)
 
     def compute():
-        model, _ = fit_latents(run, v, seed)
-        out = {"components": float(model.n_components_.double().mean())}
+        fitted = model if model is not None else fit_latents(run, v, seed)[0]
+        out = {"components": float(fitted.n_components_.double().mean())}
         for name, fn in (("re", relative_entropy), ("tc", total_correlation)):
-            est = fn(model, n_samples=v.n_samples, seed=seed)
+            est = fn(fitted, n_samples=v.n_samples, seed=seed)
             out[name] = {"mean": est.mean, "min": est.min, "max": est.max, "per_trace": est.per_trace}
         return out
 
@@ -239,11 +260,17 @@ def vae_runs(v: VAESweep, seed: int = 0, n_jobs: int = 1) -> dict:
     return dict(zip(keys, train_runs(configs, n_jobs=n_jobs)))
 
 
-def latent_table(runs: dict, v: VAESweep, measure: str = "re", seed: int = 0) -> pd.DataFrame:
+def latent_table(runs: dict, v: VAESweep, measure: str = "re", seed: int = 0, n_jobs: int = 1) -> pd.DataFrame:
     """Pages 03-04, experiment: ``measure`` ("re": relative entropy, "tc": total correlation) of every VAE's
     :func:`latent_information`, one row per (objective, β, seed) with its mean, min, max over kept sweeps and the
-    mean component count (the DP-GMM of each VAE's codes is seeded with the VAE's seed)."""
-    info = {k: latent_information(run, v, seed=k[2]) for k, run in runs.items()}
+    mean component count (the DP-GMM of each VAE's codes is seeded with the VAE's seed). With ``n_jobs > 1`` the
+    DP-GMMs not yet in the cache are fitted side by side over that many processes."""
+    fitted = {}
+    if n_jobs > 1:
+        cache = ArtifactCache()
+        todo = {k: run for k, run in runs.items() if not cache.exists("jamroz-latent", _latent_key(run, v, k[2]))}
+        fitted = {k: model for k, (model, _) in fit_sweep_latents(todo, v, n_jobs).items()}
+    info = {k: latent_information(run, v, seed=k[2], model=fitted.get(k)) for k, run in runs.items()}
     return pd.DataFrame([{"objective": name, "beta": beta, "seed": s,
                           **{m: info[name, beta, s][measure][m] for m in ("mean", "min", "max")},
                           "components": info[name, beta, s]["components"]} for name, beta, s in runs])
@@ -287,17 +314,18 @@ def quality_setup(v: VAESweep, q: Quality, seed: int = 0, n_jobs: int = 1) -> Qu
     return QualitySetup(runs, *frechet_setup(training, q.classifier_width, q.n_quality, seed=seed))
 
 
-def joint_vs_factorial(setup: QualitySetup, v: VAESweep, q: Quality, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+def joint_vs_factorial(setup: QualitySetup, v: VAESweep, q: Quality, seed: int = 0, n_jobs: int = 1
+                       ) -> tuple[dict, pd.DataFrame]:
     """Page 04, Fig. 3: for the β-VAE at the smallest and largest β and the MMD-VAE at the largest, images decoded
     from codes of the joint predictive p(z*) and of the product of its marginals p_ind(z*), for every seed. Returns
     ``{label: first n_show images}`` (the first seed) and (when labelled) their :func:`sample_quality`, one row per
-    (objective, β, seed, codes)."""
+    (objective, β, seed, codes). Their DP-GMMs are fitted over ``n_jobs`` processes (:func:`fit_sweep_latents`)."""
     lo, hi = min(v.betas), max(v.betas)
+    shown = {k: run for k, run in setup.runs.items() if k[:2] in [("β-VAE", lo), ("β-VAE", hi), ("MMD-VAE", hi)]}
+    fitted = fit_sweep_latents(shown, v, n_jobs)
     rows, quality = {}, []
-    for (name, beta, s), run in setup.runs.items():
-        if (name, beta) not in [("β-VAE", lo), ("β-VAE", hi), ("MMD-VAE", hi)]:
-            continue
-        dp, _ = fit_latents(run, v, seed=s)
+    for (name, beta, s), run in shown.items():
+        dp, _ = fitted[name, beta, s]
         for source, label in (("joint", "p(z*)"), ("factorial", "p_ind(z*)")):
             images = decode(run.model, draw_codes(source, q.n_quality, seed=s, model=dp))
             if s == seed:
@@ -308,14 +336,16 @@ def joint_vs_factorial(setup: QualitySetup, v: VAESweep, q: Quality, seed: int =
     return rows, pd.DataFrame(quality)
 
 
-def prior_vs_dpgmm(setup: QualitySetup, v: VAESweep, q: Quality, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+def prior_vs_dpgmm(setup: QualitySetup, v: VAESweep, q: Quality, seed: int = 0, n_jobs: int = 1
+                   ) -> tuple[dict, pd.DataFrame]:
     """Page 05, Fig. 4: for every VAE, images decoded from prior codes and from p(z* | c_t) of every kept sweep t.
     Returns ``{label: first n_show images}`` (the first seed's prior and last sweep, at the smallest and largest β)
     and (when labelled) their :func:`sample_quality`, one row per (objective, β, seed, codes, sweep; -1 for the
-    prior)."""
+    prior). The DP-GMMs are fitted over ``n_jobs`` processes (:func:`fit_sweep_latents`)."""
+    fitted = fit_sweep_latents(setup.runs, v, n_jobs)
     rows, quality = {}, []
     for (name, beta, s), run in setup.runs.items():
-        dp, _ = fit_latents(run, v, seed=s)
+        dp, _ = fitted[name, beta, s]
         draws = [("prior", "prior", -1)] + [("trace", "DP-GMM p(z*|c)", t) for t in range(dp.n_traces_)]
         for source, label, t in draws:
             z = draw_codes(source, q.n_quality, seed=s, model=dp, latent_dim=v.latent_dim,
