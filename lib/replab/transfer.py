@@ -27,32 +27,75 @@ __all__ = ["CHANNELS", "STAND_INS", "paper_datasets", "ImageSet", "load_images",
            "retrain_schedule", "transfer"]
 
 CHANNELS = {"cars3d": 3, "celeba": 3}  # the papers' other datasets are grey
-STAND_INS = {"symsol": "symsol_like"}  # generated offline sets that take a real dataset's place
+STAND_INS = {"symsol": "symsol_solids"}  # generated offline sets that take a real dataset's place
 
 
 def paper_datasets(names: Sequence[str], root=None, need_factors: bool = False) -> list[str]:
-    """The datasets of ``names`` that can be loaded here: a real dataset whose files are missing from the data
-    folder (``root`` or ``REPLAB_DATA``) is replaced by its generated stand-in (Symsol by ``symsol_like``) or,
-    without one (Cars3D, smallNORB), left out, with a warning naming it. With ``need_factors``, a dataset whose
-    files carry no factor classes (the public code's Symsol files) is treated the same way."""
+    """The datasets of ``names`` that can be loaded here, following the stand-in policy of the page
+    (:mod:`replab.data.stand_ins`):
+
+    - a page that allows stand-ins (``smoke``, ``quick``, or ``stand_ins=True``): a real dataset whose files are
+      missing from the data folder (``root`` or ``REPLAB_DATA``) is replaced by its stand-in (Symsol by
+      ``symsol_solids``) or, without one (Cars3D, smallNORB), left out; both recorded, so the page's claims and
+      figures say so;
+    - a page that refuses them (``medium``, ``full``): a missing dataset raises
+      :class:`~replab.data.stand_ins.MissingDataset` naming the ``replab data fetch`` command, a stand-in named
+      directly raises :class:`~replab.data.stand_ins.StandInRefused`;
+    - no page (library use, policy ``None``): a missing dataset is replaced or left out with a warning.
+
+    With ``need_factors``, a dataset whose files carry neither factor classes nor labels (the public code's Symsol
+    images) counts as missing; one with labels only (Symsol's solid, ``symsol_solids``) is classified by them."""
+    from .data import stand_ins
+
     out = []
     for name in names:
         if name not in _data.names():
             raise ValueError(f"names: unknown dataset {name!r}; known: {_data.names()}")
-        try:
-            loaded = _data.load(name, split="test", root=root)
-            if need_factors and loaded.factor_classes is None:
-                raise FileNotFoundError("its files carry no factor classes, which this page classifies")
-        except FileNotFoundError as err:
-            stand_in = STAND_INS.get(name)
-            warnings.warn(f"{name}: {err}; " + (f"using {stand_in} instead" if stand_in else "left out"),
-                          stacklevel=2)
-            if stand_in is not None and stand_in not in out:
-                out.append(stand_in)
-            continue
-        if name not in out:
-            out.append(name)
+        chosen = _available(name, root, need_factors) if stand_ins.allowed() is None else \
+            _chosen(name, root, need_factors)
+        if chosen is not None and chosen not in out:
+            out.append(chosen)
     return out
+
+
+def _factor_problem(name: str, root, need_factors: bool) -> str | None:
+    """Why ``name`` cannot serve (its files are missing or carry no factor classes), or None when it can."""
+    try:
+        loaded = _data.load(name, split="test", root=root)
+    except FileNotFoundError as err:
+        return str(err)
+    if need_factors and loaded.factor_classes is None and loaded.labels is None:
+        return "its files carry no factor classes or labels, which this page classifies"
+    return None
+
+
+def _available(name: str, root, need_factors: bool) -> str | None:
+    """No stand-in policy: ``name``, its stand-in, or None (left out), with a warning for the last two."""
+    problem = _factor_problem(name, root, need_factors)
+    if problem is None:
+        return name
+    stand_in = STAND_INS.get(name)
+    warnings.warn(f"{name}: {problem}; " + (f"using {stand_in} instead" if stand_in else "left out"), stacklevel=3)
+    return stand_in
+
+
+def _chosen(name: str, root, need_factors: bool) -> str | None:
+    """Under a page's policy: :func:`replab.data.stand_ins.choose`, then the factor-class check."""
+    from .data import stand_ins
+
+    chosen = stand_ins.choose(name, optional=True, root=root)
+    if chosen is None or chosen != name or not need_factors:
+        return chosen
+    problem = _factor_problem(name, root, need_factors)
+    if problem is None:
+        return name
+    stand_in = STAND_INS.get(name)
+    if not stand_ins.allowed():
+        raise stand_ins.MissingDataset(f"{name}: {problem}, and this page's profile runs only on the papers' "
+                                       f"datasets" + (f" (stand_ins=True runs on {stand_in})" if stand_in else ""))
+    warnings.warn(f"{name}: {problem}; " + (f"using {stand_in} instead" if stand_in else "left out"), stacklevel=3)
+    stand_ins.record(stand_in or f"no {name}", name)
+    return stand_in
 
 
 @dataclass
@@ -73,18 +116,20 @@ class ImageSet:
 
 def load_images(dataset: str, n: int, seed: int = 0, image_size: int = 64, split: str = "train", *,
                 cache: ArtifactCache | None = None) -> ImageSet:
-    """``n`` examples of ``dataset``'s ``split`` (all of them when the split is smaller) drawn with ``seed``,
+    """``n`` examples of ``dataset``'s ``split`` (all of them when the split is smaller, or when ``n`` is 0: the
+    whole split, in its own order) drawn with ``seed``,
     area-resized to ``image_size``, cached (the generators render each image, which costs seconds per
     thousand)."""
     if dataset not in _data.names():
         raise ValueError(f"dataset: unknown {dataset!r}; known: {_data.names()}")
-    if not (isinstance(n, int) and n > 0):
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 0):
+        raise ValueError(f"n must be a non-negative integer (0: the whole split), got {n!r}")
     spec = {"dataset": dataset, "n": n, "seed": seed, "image_size": image_size, "split": split}
 
     def compute():
         ds = _data.load(dataset, split=split)
-        ds = ds.sample(min(n, len(ds)), seed=seed)
+        if n:
+            ds = ds.sample(min(n, len(ds)), seed=seed)
         classes = ds.factor_classes
         if classes is None and ds.labels is not None:
             classes = ds.labels[:, None]

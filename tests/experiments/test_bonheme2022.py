@@ -108,8 +108,8 @@ def test_objective_params_and_model_set():
 
 
 def test_paper_datasets_use_real_files_when_present_else_the_stand_in(tmp_path):
-    with pytest.warns(UserWarning, match="symsol.*using symsol_like instead"):
-        assert paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol_like"]
+    with pytest.warns(UserWarning, match="symsol.*using symsol_solids instead"):
+        assert paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol_solids"]
     with pytest.warns(UserWarning, match="cars3d.*left out"):
         assert paper_datasets(["dsprites", "cars3d"], root=tmp_path) == ["dsprites"]
     images = np.random.default_rng(0).integers(0, 256, (50, 64, 64), dtype=np.uint8)
@@ -132,8 +132,11 @@ def test_load_images_takes_the_whole_split_when_it_is_smaller(tmp_path, monkeypa
     got = load_images("symsol", 1000, image_size=32, split="test", cache=ArtifactCache(tmp_path / "cache"))
     assert got.images.shape == (5, 1, 32, 32)  # the stratified 10% test split: one image per shape
     assert got.factor_names == ("label",) and sorted(got.factor_classes[:, 0].tolist()) == [0, 1, 2, 3, 4]
-    with pytest.raises(ValueError, match="n must be a positive integer"):
-        load_images("dsprites", 0)
+    with pytest.raises(ValueError, match="n must be a non-negative integer"):
+        load_images("dsprites", -1)
+    # n = 0: the whole split, as `full` trains on it
+    whole = load_images("symsol", 0, image_size=32, split="train", cache=ArtifactCache(tmp_path / "cache"))
+    assert whole.images.shape == (45, 1, 32, 32)
 
 
 def test_smoke_model_set_trains_and_compares_snapshots(tmp_path, monkeypatch):
@@ -211,6 +214,6 @@ def test_pages_that_classify_factors_replace_unlabelled_real_files_by_the_stand_
     np.save(tmp_path / "symsol_reduced" / "symsol.npy",
             np.random.default_rng(0).integers(0, 256, (12, 64, 64), dtype=np.uint8))
     assert paper_datasets(["dsprites", "symsol"], root=tmp_path) == ["dsprites", "symsol"]
-    with pytest.warns(UserWarning, match="symsol.*no factor classes.*using symsol_like instead"):
+    with pytest.warns(UserWarning, match="symsol.*no factor classes or labels.*using symsol_solids instead"):
         assert paper_datasets(["dsprites", "symsol"], root=tmp_path, need_factors=True) == ["dsprites",
-                                                                                                "symsol_like"]
+                                                                                                "symsol_solids"]

@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, spearmanr
 
 from replab import models
 from replab.evidence import rule
 from replab.experiments import bonheme_effects as F
+from replab.experiments import bonheme_retraining as R
 from replab.objectives import reconstruction_loss
 
 
@@ -53,22 +54,51 @@ def test_encoder_first_a_tie_does_not_pass():
     assert rule(F.encoder_first(tie, 0.95, 800)["converges"]) != "reproduced"
 
 
-def _sweep(losses_by_seed):
+def _sweep(losses_by_seed, spread=0.5, n_examples=20):
+    """Sweep rows whose per-example losses scatter by ``spread`` around each row's loss (mean exactly the loss),
+    independently for every row."""
+    rng = np.random.default_rng(0)
+
+    def scatter(v):
+        noise = rng.normal(size=n_examples)
+        return v + spread * (noise - noise.mean()) / noise.std()
+
     rows = []
     for seed, losses in losses_by_seed.items():
         for order in ("innermost", "outermost", "innermost + mean/variance"):
-            rows += [{"seed": seed, "order": order, "n_retrained": k, "reconstruction_loss": v, "reference": 1.0}
-                     for k, v in zip((0, 2, 4, 6), losses)]
+            rows += [{"seed": seed, "order": order, "n_retrained": k, "reconstruction_loss": v, "reference": 1.0,
+                      "example_losses": scatter(v)} for k, v in zip((0, 2, 4, 6), losses)]
     return pd.DataFrame(rows)
 
 
 def test_retraining_reads_rank_correlations_over_seeds():
-    falling = F.retraining(_sweep({s: [9.0, 8.0, 7.0, 1.0] for s in range(3)}))
+    falling = R.retraining(_sweep({s: [9.0, 8.0, 7.0, 1.0] for s in range(3)}))
     assert falling["innermost"].estimate == pytest.approx(-1.0) and rule(falling["innermost"]) == "reproduced"
-    assert falling["latent"].estimate == 0.0 and rule(falling["latent"]) == "reproduced"
+    assert falling["latent"].estimate == pytest.approx(0.0, abs=1e-12) and rule(falling["latent"]) == "reproduced"
     # ranks 4, 1, 3, 2 against 1, 2, 3, 4: ρ = 1 − 6·14/60 = −0.4, entirely short of −0.8
-    weak = F.retraining(_sweep({s: [9.0, 1.0, 8.0, 7.0] for s in range(3)}))
+    weak = R.retraining(_sweep({s: [9.0, 1.0, 8.0, 7.0] for s in range(3)}))
     assert weak["innermost"].estimate == pytest.approx(-0.4) and rule(weak["innermost"]) == "not reproduced"
+
+
+def test_retraining_intervals_resample_seeds_and_test_examples_together():
+    # identical seeds: a bootstrap over seeds alone would give a zero-width interval; over the examples too, the
+    # noisy per-image losses (spread 5 around losses 1 apart) move the ranks, so the interval has width
+    noisy = R.retraining(_sweep({s: [4.0, 3.0, 2.0, 1.0] for s in range(3)}, spread=5.0, n_examples=8))
+    inner = noisy["innermost"]
+    assert inner.estimate == pytest.approx(-1.0)
+    assert inner.low < inner.high and inner.n == {"seeds": 3, "examples": 8}
+    assert "seeds and examples" in inner.method
+    # every image at its row's loss: resampling images changes nothing and the interval is a point
+    flat = _sweep({s: [4.0, 3.0, 2.0, 1.0] for s in range(3)}, n_examples=8)
+    flat["example_losses"] = [np.full(8, v) for v in flat["reconstruction_loss"]]
+    exact = R.retraining(flat)["innermost"]
+    assert exact.low == exact.high == pytest.approx(-1.0)
+    # the statistic agrees with scipy's Spearman, ties included
+    v = np.array([[3.0, 1.0, 1.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
+    assert R.mean_rank_correlation(v[:, :, None]) == pytest.approx(
+        np.mean([spearmanr(np.arange(4), r).statistic for r in v]))
+    one = R.retraining(_sweep({0: [4.0, 3.0, 2.0, 1.0]}))
+    assert one["innermost"].low is None and "one seed" in one["innermost"].why
 
 
 def _accuracy(own, other, seeds=(0, 1, 2), n_classes=4):
@@ -120,7 +150,7 @@ def test_example_losses_average_to_the_reconstruction_loss():
     torch.manual_seed(0)
     model = models.build(models.Conv64Config(image_size=16, widths=(4, 4, 8, 8), hidden=16, latent_dim=3)).eval()
     x = (torch.rand(7, 1, 16, 16) < 0.3).float()
-    per = F.example_losses(model, x)
+    per = R.example_losses(model, x)
     assert per.shape == (7,) and per.mean() == pytest.approx(reconstruction_loss(model, x), rel=1e-5)
 
 

@@ -7,6 +7,7 @@ and a secondary strength; several seeds) is trained once through :mod:`replab.tr
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Sequence
@@ -14,6 +15,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
+from .. import data as _data
 from .. import models as _models
 from .. import profiles
 from ..cache import ArtifactCache
@@ -21,8 +23,8 @@ from ..layer_similarity import (collapse_scores, diagonal, first_step_above, mea
                                 representations, similarity, similarity_tables, snapshot_parts, snapshot_similarity,
                                 snapshot_summary)
 from ..transfer import CHANNELS, load_images, paper_datasets
-from ..train import TrainConfig, TrainedRun
-from ..train.groups import train_many
+from ..train import TrainConfig, TrainedRun, train_group
+from ..train.groups import default_group_size, groups, train_many
 
 OBJECTIVES = ("beta_vae", "beta_tc_vae", "annealed_vae", "dip_vae_ii")
 REGULARISER = {"beta_vae": "beta", "beta_tc_vae": "beta", "annealed_vae": "c_max", "dip_vae_ii": "lambda_od"}
@@ -41,7 +43,7 @@ class Models:
     image_size: int = profiles.size("side of the square images", unit="pixels")
     widths: tuple[int, ...] = profiles.size("channels of the four convolutions")
     hidden: int = profiles.size("units of the dense layer between the convolutions and the latent heads")
-    n_train: int = profiles.size("training images per dataset", unit="images")
+    n_train: int = profiles.size("training images per dataset (0: the whole training split)", unit="images")
     batch_size: int = profiles.size("images per Adam step")
     steps: int = profiles.size("training steps of each VAE", unit="steps")
     lr: float = profiles.size("Adam's learning rate")
@@ -85,16 +87,27 @@ class Member:
         return f"{OBJECTIVE_LABELS[self.objective]} {REGULARISER[self.objective]}={self.strength:g} s{self.seed}"
 
 
-def objective_params(M: Models, objective: str, strength: float) -> dict:
+def train_size(M: Models, dataset: str) -> int:
+    """The training images of each VAE on ``dataset``: ``n_train``, or the whole training split's (``n_train = 0``)."""
+    return int(M.n_train) if M.n_train else _split_size(dataset)
+
+
+@functools.lru_cache(maxsize=None)
+def _split_size(dataset: str) -> int:
+    return len(_data.load(dataset, split="train"))
+
+
+def objective_params(M: Models, objective: str, strength: float, dataset: str = "dsprites") -> dict:
     """The objective's hyper-parameters at one regularisation ``strength`` (disentanglement_lib's settings):
-    β-TC-VAE's minibatch-weighted TC with N = ``n_train``; the Annealed VAE with γ = 1000 ramping C over
-    ``annealing_fraction`` of the steps (100,000 of 300,000 in the paper)."""
+    β-TC-VAE's minibatch-weighted TC with N = the training images of ``dataset`` (:func:`train_size`); the
+    Annealed VAE with γ = 1000 ramping C over ``annealing_fraction`` of the steps (100,000 of 300,000 in the
+    paper)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
     if objective == "beta_vae":
         return {"beta": float(strength)}
     if objective == "beta_tc_vae":
-        return {"beta": float(strength), "dataset_size": int(M.n_train)}
+        return {"beta": float(strength), "dataset_size": train_size(M, dataset)}
     if objective == "annealed_vae":
         return {"c_max": float(strength), "gamma": 1000.0,
                 "iteration_threshold": max(1, round(M.steps * M.annealing_fraction))}
@@ -118,7 +131,7 @@ def train_config(M: Models, member: Member) -> TrainConfig:
     model = _models.Conv64Config(image_size=M.image_size, widths=M.widths, hidden=M.hidden,
                                  channels=CHANNELS.get(member.dataset, 1))
     return _config(M, model, member.objective, M.steps, dataset=member.dataset, seed=int(member.seed),
-                   objective_params=objective_params(M, member.objective, member.strength),
+                   objective_params=objective_params(M, member.objective, member.strength, member.dataset),
                    snapshot_steps=snapshot_steps(M))
 
 
@@ -142,18 +155,26 @@ def _training_data(M: Models, dataset: str) -> tuple[torch.Tensor, torch.Tensor 
 def train_members(M: Models, members: Sequence[Member], cache: ArtifactCache | None = None,
                   executor=None) -> dict[Member, TrainedRun]:
     """Train (or load) every member: through :func:`replab.grid.run_grid` when ``M.parallel`` or an executor
-    is given, else in this process, members that share an architecture stacked (``train.groups.train_many``)."""
+    is given, else in this process, members that share an architecture stacked (:func:`replab.train.groups.groups`:
+    on a GPU the seeds and strengths of one objective, on every dataset of the same image shape, train as one
+    model; on a CPU one after another)."""
     runs = {}
     by_data: dict[str, list[Member]] = {}
     for m in members:
         by_data.setdefault(m.dataset, []).append(m)
-    for dataset, group in by_data.items():
-        data = _training_data(M, dataset)
-        configs = [train_config(M, m) for m in group]
-        if M.parallel or executor is not None:
-            from ..grid import run_grid
-            run_grid(configs, executor=executor, cache=cache, data=data)
-        runs.update(zip(group, train_many(configs, cache, data=data)))  # or load what run_grid stored
+    data = {dataset: _training_data(M, dataset) for dataset in by_data}
+    if M.parallel or executor is not None:
+        from ..grid import run_grid
+        for dataset, group in by_data.items():
+            configs = [train_config(M, m) for m in group]
+            run_grid(configs, executor=executor, cache=cache, data=data[dataset])
+            runs.update(zip(group, train_many(configs, cache, data=data[dataset])))  # load what run_grid stored
+        return runs
+    ordered = [m for group in by_data.values() for m in group]
+    configs = [train_config(M, m) for m in ordered]
+    for idx in groups(configs, default_group_size(configs)):
+        trained = train_group([configs[i] for i in idx], cache, data=[data[ordered[i].dataset] for i in idx])
+        runs.update(zip((ordered[i] for i in idx), trained))
     return runs
 
 

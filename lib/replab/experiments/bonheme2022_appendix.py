@@ -27,7 +27,7 @@ def train_fc(M: Models, member: Member, steps: int, width: int) -> TrainedRun:
     fc = _models.FCConfig(input_shape=(CHANNELS.get(member.dataset, 1), M.image_size, M.image_size),
                           encoder_widths=(width, width), decoder_widths=(width,) * 3)
     return train(_config(M, fc, member.objective, steps, dataset=member.dataset, seed=member.seed,
-                         objective_params=objective_params(M, member.objective, member.strength),
+                         objective_params=objective_params(M, member.objective, member.strength, member.dataset),
                          snapshot_steps=snapshot_steps(M) if steps == M.steps else ()),
                  data=_training_data(M, member.dataset))
 

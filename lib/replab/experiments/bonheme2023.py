@@ -21,6 +21,7 @@ from ..probes import FACTOR_CLASSIFIERS, factor_classification
 from ..similarity import permutation_test, synthetic
 from ..transfer import ImageSet, decoder_layers, load_images, paper_datasets, retrain_schedule, transfer
 from .bonheme2022 import Member, Models, held_out_images, train_members
+from .bonheme_retraining import example_losses
 
 
 @profiles.experiment("bonheme2023.metric-sanity", pages=("bonheme2023/01-metric-sanity",))
@@ -173,15 +174,22 @@ class Sweep:
 def retraining_sweep(setup: Retraining, S: RetrainingTheDecoder) -> Sweep:
     """The source VAE with k of its decoder layers re-initialised and retrained on the target, for each k of
     ``S.n_retrained`` and each order (innermost or outermost first; innermost with the mean and variance too),
-    and the target reconstruction loss of each."""
+    and the target reconstruction loss of each (``reconstruction_loss``, and per test image in
+    ``example_losses``, which the claims' intervals resample)."""
     rows, models = [], {}
     for order, (direction, latent) in SCHEDULES.items():
         for k in S.n_retrained:
             layers = latent + retrain_schedule(setup.source.model, int(k), direction)
             models[order, k] = transfer(setup.source, setup.target_train, layers, steps=S.transfer_steps)
             rows.append({"order": order, "n_retrained": int(k), "layers": ", ".join(layers) or "—",
-                         "reconstruction_loss": reconstruction_loss(models[order, k], setup.x)})
+                         "reconstruction_loss": reconstruction_loss(models[order, k], setup.x),
+                         "example_losses": example_losses(models[order, k], setup.x)})
     return Sweep(pd.DataFrame(rows), models, reconstruction_loss(setup.reference.model, setup.x))
+
+
+def shown_rows(all_seeds: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The sweep rows of one seed as the page shows them (without the per-example losses)."""
+    return all_seeds[all_seeds["seed"] == seed].drop(columns="example_losses")
 
 
 def seed_sweeps(M: Models, S: RetrainingTheDecoder, datasets: Sequence[str]) -> tuple[Retraining, Sweep, pd.DataFrame]:
@@ -229,7 +237,7 @@ class SharedVariables:
     lr_cs: int = profiles.size("regularisation values tried by LogisticRegressionCV")
     n_show: int = profiles.size("examples shown in the reconstruction figures", unit="images")
     exception_datasets: tuple[str, ...] = profiles.size("(target, source) of Table 1's exception, Cars3D and "
-                                                        "CelebA, at `full` only (none: not run)",
+                                                        "CelebA, at `medium` and `full` (none: not run)",
                                                         dataset="pair")
 
 
