@@ -25,11 +25,12 @@ from ..cache import ArtifactCache
 from ..distributions import student_t_marginal_mixture
 from ..dpgmm import DPGMM, relative_entropy, total_correlation
 from ..grid import train_runs
-from ..models import MLPConfig, WAECelebAConfig, sample_codes
+from ..models import MLPConfig, WAECelebAConfig
 from ..similarity import frechet_distance
 from ..train import TrainConfig, TrainedRun
-from .jamroz2020 import (Chain, CNNTraining, accuracy, cnn_config, fit_dpgmms, has_labels, image_shape, n_train,
-                         normalise, real_images, steps, train_size)
+from .jamroz2020 import (Chain, CNNTraining, accuracy, cnn_config, has_labels, image_shape, n_train, normalise,
+                         real_images, steps, train_size)
+from .jamroz2020_fits import fit_sweep_latents, latent_codes
 
 __all__ = ["VAESweep", "Quality", "OBJECTIVES", "prior_variance", "vae_config", "latent_codes", "fit_latents", "fit_sweep_latents",
            "latent_information",
@@ -108,30 +109,10 @@ def vae_config(v: VAESweep, objective: str = "beta_vae", beta: float = 1.0, *, s
                        checkpoint_every=10_000, log_every=10, device=device)
 
 
-def latent_codes(run: TrainedRun, v: VAESweep, seed: int = 0, split: str = "test") -> torch.Tensor:
-    """One sampled code per image (:func:`replab.models.sample_codes`) of ``v.n_codes`` images of ``split`` (0:
-    all), drawn with ``seed``."""
-    ds = _data.load(run.config.dataset, split=split)
-    if v.n_codes and v.n_codes < len(ds):
-        ds = ds.sample(v.n_codes, seed=seed)
-    generator = torch.Generator(device=next(run.model.parameters()).device)
-    generator.manual_seed(seed)
-    return sample_codes(run.model, ds.images, generator)
-
-
 def fit_latents(run: TrainedRun, v: VAESweep, seed: int = 0, split: str = "test") -> tuple[DPGMM, torch.Tensor]:
     """The DP-GMM of :func:`latent_codes`: ``(fitted DPGMM, codes)``."""
     z = latent_codes(run, v, seed, split)
     return DPGMM(n_sweeps=v.n_sweeps, burn_in=v.burn_in, thin=v.thin, seed=seed).fit(z), z
-
-
-def fit_sweep_latents(runs: dict, v: VAESweep, n_jobs: int = 1) -> dict:
-    """:func:`fit_latents` of every VAE of a sweep (``{(objective, β, seed): run}``, each chain seeded with the
-    VAE's seed), the codes drawn here and the DP-GMMs fitted over ``n_jobs`` worker processes
-    (:func:`~.jamroz2020.fit_dpgmms`): ``{key: (fitted DPGMM, codes)}``, the same for every ``n_jobs``."""
-    codes = {k: latent_codes(run, v, seed=k[2]) for k, run in runs.items()}
-    models = fit_dpgmms(list(codes.values()), v, [k[2] for k in codes], n_jobs)
-    return {k: (model, codes[k]) for k, model in zip(codes, models)}
 
 
 def _latent_key(run: TrainedRun, v: VAESweep, seed: int) -> dict:
