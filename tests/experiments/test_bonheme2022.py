@@ -1,11 +1,14 @@
 """Tests of the Bonheme & Grześ 2022 experiments (replab.experiments.bonheme2022), the layer × layer similarity
 tables (replab.layer_similarity) and the datasets of replab.transfer."""
+import dataclasses
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from replab import models, profiles
+from replab import data, models, profiles
 from replab import layer_similarity as L
 from replab.cache import ArtifactCache
 from replab.geometry import active_units
@@ -217,3 +220,61 @@ def test_pages_that_classify_factors_replace_unlabelled_real_files_by_the_stand_
     with pytest.warns(UserWarning, match="symsol.*no factor classes or labels.*using symsol_solids instead"):
         assert paper_datasets(["dsprites", "symsol"], root=tmp_path, need_factors=True) == ["dsprites",
                                                                                                 "symsol_solids"]
+
+
+def test_pages_at_medium_read_the_papers_datasets_or_stop(tmp_path, monkeypatch):
+    from replab.data import stand_ins
+    from replab.data.stand_ins import MissingDataset, StandInRefused
+
+    monkeypatch.setenv("REPLAB_DATA", str(tmp_path))   # no dataset file here
+    fetch = r"replab data (fetch|ls)"
+    try:
+        for page in B.PAGES + B.PAGES_2023:
+            with pytest.raises((MissingDataset, StandInRefused), match=fetch):
+                profiles.resolve_page(page, "medium", {})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            M, S = profiles.resolve_page(B.PAGES[0], "medium", {"stand_ins": True})
+            assert M.transfer_datasets == ("dsprites", "symsol_solids")
+            assert S.datasets == ("dsprites",)   # Cars3D and smallNORB have no stand-in: left out, and said so
+            assert {"dsprites (generated)", "symsol_solids", "no cars3d"} <= set(stand_ins.used())
+            _, V = profiles.resolve_page("bonheme2023/04-shared-variables", "medium", {"stand_ins": True})
+            assert V.exception_datasets == ()  # CelebA has no stand-in: the exception is not run
+            # the pages' own choice of datasets follows the same policy
+            assert paper_datasets(["dsprites", "symsol"]) == ["dsprites", "symsol_solids"]
+        stand_ins.configure(False)
+        with pytest.raises(MissingDataset, match=fetch):
+            paper_datasets(["symsol"])
+        with pytest.raises(StandInRefused, match=fetch):
+            paper_datasets(["symsol_solids"])
+    finally:
+        stand_ins.configure(None)
+
+
+def test_medium_models_build_and_train_one_step_on_cpu(tmp_path, monkeypatch):
+    from replab.experiments import bonheme2022_appendix as A
+    from replab.train import train
+    from replab.transfer import ImageSet, transfer
+
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path))
+    M = dataclasses.replace(profiles.resolve(B.Models, "medium"), n_train=8, batch_size=4, steps=1)
+    assert (M.image_size, M.widths, M.hidden) == (64, (32, 32, 64, 64), 256)
+    grey = torch.randint(0, 256, (8, 1, 64, 64), dtype=torch.uint8)
+    colour = torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8)
+    runs = {}
+    for obj in B.OBJECTIVES:
+        runs[obj] = train(B.train_config(M, B.Member(obj, M.primary(obj), 0)), cache=False, data=(grey, None))
+        assert runs[obj].model.reconstruct(grey[:2].float() / 255).shape == (2, 1, 64, 64)
+    cars = train(B.train_config(M, B.Member("beta_vae", 1.0, 0, "cars3d")), cache=False, data=(colour, None))
+    assert cars.model.reconstruct(colour[:2].float() / 255).shape == (2, 3, 64, 64)
+    S = profiles.resolve(B.Objectives, "medium")
+    classifier = A.train_classifier(M, steps=1)
+    assert "accuracy" in classifier.metrics
+    fc = A.train_fc(M, B.Member("beta_vae", 1.0, 0), steps=1, width=S.fc_width)
+    assert fc.model.reconstruct(grey[:2].float() / 255).shape == (2, 1, 64, 64)
+    moved = transfer(runs["beta_vae"], ImageSet(grey, None, (), {"toy": 1}), ["decoder.1", "output"], steps=1,
+                     cache=False)
+    assert moved.reconstruct(grey[:2].float() / 255).shape == (2, 1, 64, 64)
+    # n_train = 0 counts the whole training split in β-TC-VAE's N
+    whole = dataclasses.replace(M, n_train=0)
+    assert B.objective_params(whole, "beta_tc_vae", 1.0)["dataset_size"] == len(data.load("dsprites", "train"))

@@ -1,5 +1,6 @@
 """Tests of the Bonheme & Grześ 2023 experiments (replab.experiments.bonheme2023), of transfer (replab.transfer)
 and of the reconstruction loss at the posterior mean (replab.objectives.reconstruction_loss)."""
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -136,3 +137,38 @@ def test_first_below_and_permutation_tests():
         (0.8, "CKA"), (0.8, "Procrustes"), (0.0, "CKA"), (0.0, "Procrustes")]
     related = tests[tests["shared"] == 0.8]
     assert (related["p_value"] == 1 / 20).all()  # no permutation beats a pair sharing 80% of its features
+
+
+def _small_cars3d_and_celeba(root, n_cars=3, n_faces=24):
+    """A few Cars3D meshes (16×16 pixels, 6 azimuths, 2 elevations) and CelebA JPEGs, in the loaders' layouts."""
+    from PIL import Image
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    (root / "cars").mkdir(parents=True)
+    for c in range(n_cars):
+        savemat(root / "cars" / f"car_{c + 1:03d}_mesh.mat",
+                {"im": rng.integers(0, 256, (16, 16, 3, 6, 2), dtype=np.uint8)})
+    (root / "img_align_celeba").mkdir()
+    for k in range(n_faces):
+        Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(
+            root / "img_align_celeba" / f"{k + 1:06d}.jpg")
+
+
+def test_table1_exception_runs_end_to_end_on_small_cars3d_and_celeba_files(tmp_path, monkeypatch):
+    from replab import profiles
+    from replab.experiments import bonheme_effects as F
+    from replab.experiments.bonheme2022 import Models
+
+    _small_cars3d_and_celeba(tmp_path / "data")
+    monkeypatch.setenv("REPLAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("REPLAB_CACHE", str(tmp_path / "cache"))
+    M = profiles.resolve(Models, "smoke")
+    S = profiles.resolve(B.SharedVariables, "smoke", exception_datasets=["cars3d", "celeba"])
+    accuracy = B.exception_accuracy(M, S)
+    assert accuracy is not None
+    assert set(accuracy["target"]) == {"cars3d"} and set(accuracy["source"]) == {"cars3d", "celeba"}
+    assert sorted(accuracy["seed"].unique()) == list(M.seeds)
+    assert set(accuracy["factor"]) == {"elevation", "azimuth", "object"}
+    effect = F.cars3d_exception(accuracy)
+    assert np.isfinite(effect.estimate) and effect.n["seeds"] == len(M.seeds)
