@@ -281,15 +281,17 @@ def seed_accuracy(M: Models, S: SharedVariables, datasets: Sequence[str]) -> tup
 def cross_domain_accuracy(domains: Domains, S: SharedVariables, targets: Sequence[str] | None = None,
                           classifiers: Sequence[str] = FACTOR_CLASSIFIERS) -> pd.DataFrame:
     """Per (target, source): ``classifiers`` of each target factor on the source VAE's latent means of target
-    images (:func:`replab.probes.factor_classification`), with ``target`` and ``source`` columns; every
-    dataset is a target unless ``targets`` names some."""
+    images (:func:`replab.probes.factor_classification`; fitted on ``n_classify_train`` training images drawn at
+    random), with ``target`` and ``source`` columns; every dataset is a target unless ``targets`` names some."""
     rows = []
     for target in targets or domains.datasets:
         tr, te = domains.train_sets[target], domains.test_sets[target]
-        n = min(S.n_classify_train, len(tr))
+        # a seeded random draw: the stored order follows the factors (dSprites' first half has no heart)
+        pick = torch.randperm(len(tr), generator=torch.Generator().manual_seed(0))[:S.n_classify_train].sort().values
         for source in domains.datasets:
             model = domains.models[source]
-            table = factor_classification(encode(model, tr.float()[:n])[0].numpy(), tr.factor_classes[:n].numpy(),
+            table = factor_classification(encode(model, tr.images[pick].float() / 255.0)[0].numpy(),
+                                          tr.factor_classes[pick].numpy(),
                                           encode(model, te.float())[0].numpy(), te.factor_classes.numpy(),
                                           tr.factor_names, classifiers=classifiers, gb_estimators=S.gb_estimators,
                                           lr_cs=S.lr_cs)
