@@ -90,7 +90,7 @@ def test_medium_sweep_is_the_papers_wae_on_celeba_and_takes_a_step(paper_data):
 def test_medium_pages_stop_without_the_papers_files(page, monkeypatch):
     monkeypatch.setattr(stand_ins, "_present", lambda name, root=None: False)
     dataset = PAGES[page]
-    hint = "replab data fetch cifar10" if dataset == "cifar10" else "replab data ls"
+    hint = "replab data fetch cifar10" if dataset == "cifar10" else "replab data fetch celeba"
     with pytest.raises(stand_ins.MissingDataset, match=f"{dataset}: its files are not in the data folder") as err:
         profiles.resolve_page(page, "medium", {})
     assert hint in str(err.value) and "'medium'" in str(err.value)

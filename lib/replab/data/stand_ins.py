@@ -74,7 +74,7 @@ def _fetch_hint(name: str) -> str:
 
     src = sources().get(name)
     if src is not None and src.manual:
-        return f"`replab data ls` says where its files go ({src.home})"
+        return f"`replab data fetch {name}` says where to put its files, which its hosts give only by hand"
     return f"run `replab data fetch {name}`"
 
 
