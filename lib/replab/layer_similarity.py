@@ -36,19 +36,32 @@ def representations(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return capture(model, x, batch_size=250, seed="weights")
 
 
+def procrustes_rows(n: int, n_procrustes: int | None) -> np.ndarray | slice:
+    """The examples Procrustes similarity is computed on when it may use only ``n_procrustes`` of ``n`` (its cost
+    grows as n³): a fixed random subset, in increasing order, the same for every model and layer. Not the first
+    rows: held-out samples come sorted by index, and the first rows of dSprites' index order are nearly all one
+    shape."""
+    if n_procrustes is None or n_procrustes >= n:
+        return slice(None)
+    if n_procrustes < 2:
+        raise ValueError(f"n_procrustes: expected at least 2 examples, got {n_procrustes}")
+    generator = torch.Generator().manual_seed(0)
+    return torch.randperm(n, generator=generator)[:n_procrustes].sort().values.numpy()
+
+
 def similarity_tables(reps: dict, pairs: Sequence[tuple], metrics: Sequence[str] = METRICS,
                       n_procrustes: int | None = None) -> dict[tuple, dict[str, pd.DataFrame]]:
     """Layer × layer tables ``{(a, b): {metric: table}}`` (rows the layers of a) for each pair of keys of
     ``reps``, per metric plus ``"min"``, their element-wise minimum (the paper keeps the smaller where they
     disagree). One :func:`replab.similarity.similarity_grid` per metric reduces each (model, layer) once;
-    Procrustes uses the first ``n_procrustes`` examples only (its cost grows as n³)."""
+    Procrustes uses ``n_procrustes`` examples only (:func:`procrustes_rows`)."""
     keys = list(dict.fromkeys(k for pair in pairs for k in pair))
     label = {k: str(i) for i, k in enumerate(keys)}
     grid_pairs = [(label[a], label[b]) for a, b in pairs]
     frames = {}
     for m in metrics:
-        cut = n_procrustes if m == "procrustes" else None
-        models = {label[k]: {name: t[:cut] for name, t in reps[k].items()} for k in keys}
+        models = {label[k]: {name: t[procrustes_rows(len(t), n_procrustes)] if m == "procrustes" else t
+                             for name, t in reps[k].items()} for k in keys}
         frames[m] = similarity_grid(models, metrics=[m], pairs=grid_pairs)
     out = {}
     for a, b in pairs:
@@ -117,9 +130,9 @@ def diagonal_similarity(reps_a: dict, reps_b: dict, n_procrustes: int | None = N
     """The diagonal of :func:`similarity`'s ``"min"`` table alone: min(linear CKA, Procrustes) of each layer with
     the same layer of the other model (layers of both), at the cost of one pair per layer instead of all."""
     names = [n for n in reps_a if n in reps_b]
-    return pd.Series([min(linear_cka(reps_a[n], reps_b[n]),
-                          procrustes_similarity(reps_a[n][:n_procrustes], reps_b[n][:n_procrustes]))
-                      for n in names], index=names, dtype=float)
+    rows = [procrustes_rows(len(reps_a[n]), n_procrustes) for n in names]
+    return pd.Series([min(linear_cka(reps_a[n], reps_b[n]), procrustes_similarity(reps_a[n][r], reps_b[n][r]))
+                      for n, r in zip(names, rows)], index=names, dtype=float)
 
 
 def snapshot_parts(run, x: torch.Tensor, n_procrustes: int | None = None) -> pd.DataFrame:
