@@ -13,6 +13,7 @@ from replab.data import stand_ins
 from replab.data.stand_ins import MissingDataset, StandInRefused
 
 matplotlib.use("Agg")
+profiles.page_experiments("00-datasets")   # register the real experiments before a test swaps in a private registry
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
@@ -152,3 +153,10 @@ def test_claims_and_figures_say_which_stand_ins_a_run_used(empty_data, tmp_path)
 
 def _notes(fig) -> list[str]:
     return [a.get_text() for a in [*fig.texts, *fig.artists] if hasattr(a, "get_text") and "stand-in" in a.get_text()]
+
+
+def test_a_page_that_names_no_dataset_has_no_policy(empty_data):
+    stand_ins.configure(True)
+    profiles.resolve_page("00-datasets", "medium", {})      # the tour of the offline sets themselves
+    assert stand_ins.allowed() is None
+    assert len(data.load("digits", split="test")) > 0 and stand_ins.used() == {}

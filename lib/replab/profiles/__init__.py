@@ -389,7 +389,8 @@ def resolve_page(page: str, profile: str, namespace: dict) -> tuple:
     ``None`` meaning the profile's value): the page passes its parameters without naming them again.
 
     It also sets the page's stand-in policy from ``namespace["stand_ins"]`` (``None``: the profile's rule, see
-    :func:`allows_stand_ins`) and checks every dataset field against it: a paper dataset whose files are missing
+    :func:`allows_stand_ins`) and checks every dataset field against it (a page without dataset fields reads no
+    paper's data, and its policy is ``None``): a paper dataset whose files are missing
     is refused or replaced by its stand-in (:func:`replab.data.stand_ins.choose`), so the returned sizes name the
     data the page will really read (and the artifact cache keys it)."""
     from ..data import stand_ins
@@ -399,7 +400,12 @@ def resolve_page(page: str, profile: str, namespace: dict) -> tuple:
         raise ValueError(f"page {page!r} declares no experiment; known pages: {', '.join(sorted(_PAGES))}")
     profile = check_profile(profile)
     allow = namespace.get("stand_ins")
-    stand_ins.configure(allows_stand_ins(profile) if allow is None else allow)
+    if allow is not None and not isinstance(allow, bool):
+        raise ValueError(f"stand_ins: expected True, False or None, got {allow!r}")
+    reads_data = any(f.metadata.get("dataset") for cls in classes for f in dataclasses.fields(cls))
+    # a page that names no paper dataset (the tour of the offline sets, synthetic checks) has no stand-ins to
+    # refuse or report
+    stand_ins.configure((allows_stand_ins(profile) if allow is None else allow) if reads_data else None)
     out = []
     for cls in classes:
         given = {f.name: namespace.get(f.name) for f in dataclasses.fields(cls)}
