@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import data as _data
+from .data import stand_ins as _stand_ins
 from . import models as _models
 from .cache import ArtifactCache
 from .data._base import resize_area
@@ -27,7 +28,7 @@ __all__ = ["CHANNELS", "STAND_INS", "paper_datasets", "ImageSet", "load_images",
            "retrain_schedule", "transfer"]
 
 CHANNELS = {"cars3d": 3, "celeba": 3}  # the papers' other datasets are grey
-STAND_INS = {"symsol": "symsol_solids"}  # generated offline sets that take a real dataset's place
+STAND_INS = _stand_ins.STAND_IN  # the offline sets that take a real dataset's place (Symsol: symsol_solids)
 
 
 def paper_datasets(names: Sequence[str], root=None, need_factors: bool = False) -> list[str]:
@@ -45,13 +46,11 @@ def paper_datasets(names: Sequence[str], root=None, need_factors: bool = False) 
 
     With ``need_factors``, a dataset whose files carry neither factor classes nor labels (the public code's Symsol
     images) counts as missing; one with labels only (Symsol's solid, ``symsol_solids``) is classified by them."""
-    from .data import stand_ins
-
     out = []
     for name in names:
         if name not in _data.names():
             raise ValueError(f"names: unknown dataset {name!r}; known: {_data.names()}")
-        chosen = _available(name, root, need_factors) if stand_ins.allowed() is None else \
+        chosen = _available(name, root, need_factors) if _stand_ins.allowed() is None else \
             _chosen(name, root, need_factors)
         if chosen is not None and chosen not in out:
             out.append(chosen)
@@ -72,29 +71,30 @@ def _factor_problem(name: str, root, need_factors: bool) -> str | None:
 def _available(name: str, root, need_factors: bool) -> str | None:
     """No stand-in policy: ``name``, its stand-in, or None (left out), with a warning for the last two."""
     problem = _factor_problem(name, root, need_factors)
-    if problem is None:
-        return name
+    return name if problem is None else _replaced(name, problem)
+
+
+def _replaced(name: str, problem: str) -> str | None:
+    """``name``'s stand-in (or None: left out), with a warning saying why."""
     stand_in = STAND_INS.get(name)
-    warnings.warn(f"{name}: {problem}; " + (f"using {stand_in} instead" if stand_in else "left out"), stacklevel=3)
+    warnings.warn(f"{name}: {problem}; " + (f"using {stand_in} instead" if stand_in else "left out"), stacklevel=4)
     return stand_in
 
 
 def _chosen(name: str, root, need_factors: bool) -> str | None:
     """Under a page's policy: :func:`replab.data.stand_ins.choose`, then the factor-class check."""
-    from .data import stand_ins
-
-    chosen = stand_ins.choose(name, optional=True, root=root)
+    chosen = _stand_ins.choose(name, optional=True, root=root)
     if chosen is None or chosen != name or not need_factors:
         return chosen
     problem = _factor_problem(name, root, need_factors)
     if problem is None:
         return name
-    stand_in = STAND_INS.get(name)
-    if not stand_ins.allowed():
-        raise stand_ins.MissingDataset(f"{name}: {problem}, and this page's profile runs only on the papers' "
-                                       f"datasets" + (f" (stand_ins=True runs on {stand_in})" if stand_in else ""))
-    warnings.warn(f"{name}: {problem}; " + (f"using {stand_in} instead" if stand_in else "left out"), stacklevel=3)
-    stand_ins.record(stand_in or f"no {name}", name)
+    if not _stand_ins.allowed():
+        stand_in = STAND_INS.get(name)
+        raise _stand_ins.MissingDataset(f"{name}: {problem}, and this page's profile runs only on the papers' "
+                                        f"datasets" + (f" (stand_ins=True runs on {stand_in})" if stand_in else ""))
+    stand_in = _replaced(name, problem)
+    _stand_ins.record(stand_in or f"no {name}", name)
     return stand_in
 
 

@@ -133,15 +133,6 @@ def choose(name: str, paper: str | None = None, *, profile: str = "this profile"
 def refuse_in_load(name: str, root=None) -> None:
     """The check :func:`replab.data.load` makes: under a policy that refuses stand-ins, loading one (or the dSprites
     generator, when the file is missing) raises :class:`StandInRefused`; under one that allows them, the load is
-    recorded."""
-    if _allowed is None:
-        return
-    generated = name == "dsprites" and not _present("dsprites", root)
-    if name in PAPER_OF or generated:
-        paper = PAPER_OF.get(name, name)
-        if not _allowed:
-            raise StandInRefused(
-                f"{'the dSprites generator' if generated else name} is an offline stand-in for {paper}, and this "
-                f"page's profile runs only on the papers' datasets: {_fetch_hint(paper)} (data folder: "
-                f"REPLAB_DATA), or set stand_ins=True")
-        record(_GENERATED_DSPRITES if generated else name, paper)
+    recorded. Real datasets are left to their loaders."""
+    if _allowed is not None and (name in PAPER_OF or name == "dsprites"):
+        choose(name, profile="this page's profile", root=root)
