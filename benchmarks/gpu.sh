@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On a CUDA machine: the CUDA tests and the GPU cases of every benchmark, within 8 minutes (7.7 at most, by the
-# timeouts below), written to benchmarks/results/<gpu name>.txt (commit that file); then the `medium` pages that
+# timeouts below), written to benchmarks/results/<gpu name>.txt, the CUDA tests' whole output
+# to <gpu name>-cuda-tests.txt (commit both); then the `medium` pages that
 # fit in REPLAB_MEDIUM_SECONDS (default 240; 0 skips them), recorded with `replab run-all --profile medium --record
 # --stand-ins` into results/medium/ (commit that folder: the scorecard gets a `medium` column; pages whose paper
 # datasets are not in REPLAB_DATA run on the offline stand-ins and every claim says so).
@@ -22,13 +23,17 @@ gpu=$($PY -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is
 if [ -z "$gpu" ]; then echo "gpu.sh: no CUDA device"; exit 2; fi
 mkdir -p "$results"
 out="$results/$(echo "$gpu" | tr ' /' '__').txt"
+tests_log="${out%.txt}-cuda-tests.txt"
 {
   echo "# $gpu, $(date -u +%Y-%m-%dT%H:%MZ), commit ${REPLAB_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
   echo "## CUDA tests"
   if $PY -c "import pytest" 2>/dev/null; then
+    # the whole output, tracebacks included, in a file of its own: a failure seen only on a GPU must be
+    # diagnosable from what one run brought back
     timeout 120 $PY -m pytest -q -p no:cacheprovider --disable-warnings --continue-on-collection-errors -k "cuda or gpu" \
-      tests/train tests/similarity tests/dpgmm tests/models tests/inversion 2>&1 | tail -15
+      --tb=short -rfEs tests/train tests/similarity tests/dpgmm tests/models tests/inversion 2>&1 \
+      | sed -e "s|$PWD/||g" > "$tests_log"; tail -25 "$tests_log"; echo "(whole output: $tests_log)"
   else
     echo "pytest not installed here: CUDA tests skipped"
   fi
