@@ -317,33 +317,44 @@ def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> dict:
 
 
 # -- the engine's view: fn(model, x, step, generator, **params) -> dict ---------------------------------------------
-def _vae_forward(model, x, generator):
+def vae_forward(model, x, generator):
+    """The model's output on ``x`` (one posterior sample drawn from ``generator``) and log p(x | z) per example."""
     out = model(x, generator=generator)
     return out, model.log_likelihood(out.recon, x, constants=False)  # constants do not change gradients
 
 
-def _run_beta_vae(model, x, step, generator, beta=1.0):
-    out, log_px = _vae_forward(model, x, generator)
+# The objectives that read one posterior sample and draw no noise after the forward pass: each is the model's
+# forward (:func:`vae_forward`) followed by a function of its output. Members of a stacked group that use different
+# ones of these share that forward pass (see ``replab.train.loop``), so each is written as its terms alone.
+def _beta_vae_terms(log_px, out, step, beta=1.0):
     return beta_vae(log_px, out.mu, out.logvar, beta)
 
 
-def _run_beta_tc_vae(model, x, step, generator, beta=1.0, dataset_size=None, drop_constants=False):
-    out, log_px = _vae_forward(model, x, generator)
+def _beta_tc_vae_terms(log_px, out, step, beta=1.0, dataset_size=None, drop_constants=False):
     return beta_tc_vae(log_px, out.mu, out.logvar, out.z, beta, dataset_size, drop_constants)
 
 
-def _run_annealed_vae(model, x, step, generator, gamma=1000.0, c_max=25.0, iteration_threshold=100_000):
-    out, log_px = _vae_forward(model, x, generator)
+def _annealed_vae_terms(log_px, out, step, gamma=1000.0, c_max=25.0, iteration_threshold=100_000):
     return annealed_vae(log_px, out.mu, out.logvar, step, gamma, c_max, iteration_threshold)
 
 
-def _run_dip_vae_ii(model, x, step, generator, lambda_od=1.0, lambda_d=None):
-    out, log_px = _vae_forward(model, x, generator)
+def _dip_vae_ii_terms(log_px, out, step, lambda_od=1.0, lambda_d=None):
     return dip_vae_ii(log_px, out.mu, out.logvar, lambda_od, lambda_d)
 
 
+ONE_SAMPLE_TERMS: dict[str, Callable] = {"beta_vae": _beta_vae_terms, "beta_tc_vae": _beta_tc_vae_terms,
+                                         "annealed_vae": _annealed_vae_terms, "dip_vae_ii": _dip_vae_ii_terms}
+
+
+def _one_sample(terms: Callable) -> Callable:
+    def run(model, x, step, generator, **params):
+        out, log_px = vae_forward(model, x, generator)
+        return terms(log_px, out, step, **params)
+    return run
+
+
 def _run_mmd_vae(model, x, step, generator, beta=1.0, prior_variance=2.0, unbiased=False):
-    out, log_px = _vae_forward(model, x, generator)
+    out, log_px = vae_forward(model, x, generator)
     return mmd_vae(log_px, out.z, beta, prior_variance, unbiased, generator)
 
 
@@ -352,10 +363,7 @@ def _run_renyi(model, x, step, generator, alpha=1.0, n_samples=1, legacy_argo_re
 
 
 OBJECTIVES: dict[str, Callable] = {
-    "beta_vae": _run_beta_vae,
-    "beta_tc_vae": _run_beta_tc_vae,
-    "annealed_vae": _run_annealed_vae,
-    "dip_vae_ii": _run_dip_vae_ii,
+    **{name: _one_sample(terms) for name, terms in ONE_SAMPLE_TERMS.items()},
     "mmd_vae": _run_mmd_vae,
     "renyi": _run_renyi,
 }

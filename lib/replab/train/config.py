@@ -7,7 +7,6 @@ only: the same model trained on a GPU in bfloat16 or on a CPU is the same artifa
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,8 +195,8 @@ class TrainConfig:
             if self.objective_params:
                 raise ValueError(f"TrainConfig: objective_params must be empty for {self.objective}")
             return
-        fn = _objectives.objective(self.objective)
-        allowed = list(inspect.signature(fn).parameters)[4:]
+        _objectives.objective(self.objective)  # an unknown name raises here
+        allowed = list(_objectives.PARAMETERS[self.objective])
         unknown = sorted(set(self.objective_params) - set(allowed))
         if unknown:
             raise ValueError(f"TrainConfig: objective_params: unknown parameter(s) {unknown} for "

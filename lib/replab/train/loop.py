@@ -2,7 +2,11 @@
 
 Members of a group share the architecture, the objective, the optimiser and the batch size; each keeps its own
 initialisation, data order, noise (``replab.noise.HashNoise`` keyed by its seed) and the hyper-parameters of
-:data:`replab.objectives.STACKABLE`. A group stacks the members' parameters (``torch.func.stack_module_state``)
+:data:`replab.objectives.STACKABLE`. VAE members whose objectives read one posterior sample and draw no more noise
+(:data:`replab.objectives.ONE_SAMPLE_TERMS`: β-VAE, β-TC-VAE, annealed VAE, DIP-VAE-II) may also differ in the
+objective and its other hyper-parameters: each distinct (objective, fixed hyper-parameters) is a slot, every
+member computes the one forward pass and the terms of every slot, and keeps its own slot's (``torch.where``, so
+the other slots give it neither value nor gradient). A group stacks the members' parameters (``torch.func.stack_module_state``)
 and computes all K losses in one forward and backward pass (``torch.func.vmap`` over ``functional_call``). The
 sum of the members' losses has, for each member's parameters, exactly that member's gradient, and Adam and SGD
 act elementwise, so each member follows its solo run up to floating-point rounding. Gradient clipping is applied
@@ -49,9 +53,19 @@ def stacked_params(config: TrainConfig) -> tuple[str, ...]:
     return _objectives.STACKABLE.get(config.objective, ()) if config.is_vae else ()
 
 
+def _one_sample(config: TrainConfig) -> bool:
+    return config.is_vae and config.objective in _objectives.ONE_SAMPLE_TERMS
+
+
 def group_signature(config: TrainConfig) -> tuple:
     """What members of one stacked group must share: every field but :data:`MEMBER_FIELDS` and the stackable
-    objective hyper-parameters (whose presence, not value, must agree)."""
+    objective hyper-parameters (whose presence, not value, must agree); for the one-sample VAE objectives
+    (:data:`replab.objectives.ONE_SAMPLE_TERMS`), every field but those and the objective with all its
+    hyper-parameters."""
+    if _one_sample(config):
+        fields = tuple((name, repr(getattr(config, name))) for name in config.__dataclass_fields__
+                       if name not in MEMBER_FIELDS and name not in ("objective", "objective_params"))
+        return fields + (("objective", "a VAE objective of one posterior sample"),)
     stackable = stacked_params(config)
     fixed = {k: v for k, v in config.objective_params.items() if k not in stackable}
     fields = tuple((name, repr(getattr(config, name))) for name in config.__dataclass_fields__
@@ -72,14 +86,47 @@ class _Spec:
     norm: tuple | None
     amp: str | None
     conditional: "_tasks.Conditional | None" = None
+    slots: "list[_Slot] | None" = None  # a group of several one-sample VAE objectives: one slot each
 
 
-def _member_logs(model, spec: _Spec, key, hparams: dict, x, y, step: int) -> dict:
+@dataclass
+class _Slot:
+    """One (objective, fixed hyper-parameters) of a mixed group; ``names`` is filled with the names its terms
+    return when the step first runs."""
+    objective: str
+    terms: Callable
+    fixed: dict
+    stacked: tuple[str, ...]
+    names: list | None = None
+
+
+def _slot_key(config: TrainConfig) -> tuple:
+    stackable = stacked_params(config)
+    return (config.objective, repr(sorted((k, v) for k, v in config.objective_params.items() if k not in stackable)),
+            tuple(sorted(k for k in config.objective_params if k in stackable)))
+
+
+def _mixed_logs(model, spec: _Spec, x, step: int, g, hparams: dict, select) -> dict:
+    """One forward pass, the terms of every slot, and for each name the value of the member's own slot
+    (``select``: which slot is the member's, one boolean per slot)."""
+    out, log_px = _objectives.vae_forward(model, x, g)
+    logs: dict = {}
+    for s, slot in enumerate(spec.slots):
+        part = slot.terms(log_px, out, step, **slot.fixed, **{n: hparams[f"{s}:{n}"] for n in slot.stacked})
+        slot.names = list(part)
+        for name, value in part.items():
+            logs[name] = torch.where(select[s], value, logs[name] if name in logs else torch.zeros_like(value))
+    return logs
+
+
+def _member_logs(model, spec: _Spec, key, hparams: dict, x, y, step: int, select=None) -> dict:
     """The objective's tensors for one member at ``step`` (its loss under "loss"), with its own noise."""
     g = _noise.HashNoise(key, step, device=x.device)
     if spec.amp is not None:
         model = _Autocast(model, spec.amp)
     with _noise.using(g):
+        if spec.slots is not None:
+            return _mixed_logs(model, spec, x, step, g, hparams, select)
         if spec.vae:
             return spec.loss_fn(model, x, step, g, **spec.fixed, **hparams)
         if spec.conditional is not None:
@@ -99,8 +146,8 @@ class _Stacked(nn.Module):
         super().__init__()
         self.model, self.spec = model, spec
 
-    def forward(self, key, hparams, x, y, step):
-        return _member_logs(self.model, self.spec, key, hparams, x, y, step)
+    def forward(self, key, hparams, x, y, step, select):
+        return _member_logs(self.model, self.spec, key, hparams, x, y, step, select)
 
 
 def _float32(value):
@@ -272,7 +319,8 @@ def _initial_model(config: TrainConfig, init: dict | None) -> nn.Module:
     return model
 
 
-def _spec(config: TrainConfig, device: torch.device) -> _Spec:
+def _spec(configs: Sequence[TrainConfig], device: torch.device) -> _Spec:
+    config = configs[0]
     norm = None
     if config.normalize_mean is not None:
         norm = (torch.tensor(config.normalize_mean, device=device)[:, None, None],
@@ -281,10 +329,17 @@ def _spec(config: TrainConfig, device: torch.device) -> _Spec:
     conditional = _tasks.CONDITIONAL_OBJECTIVES.get(config.objective)
     loss_fn = _objectives.objective(config.objective) if config.is_vae else \
         conditional.loss if conditional is not None else CLASSIFIER_OBJECTIVES[config.objective]
+    slots = None
+    keys = list(dict.fromkeys(_slot_key(c) for c in configs))
+    if len(keys) > 1:
+        first_of = {k: next(c for c in configs if _slot_key(c) == k) for k in keys}
+        slots = [_Slot(c.objective, _objectives.ONE_SAMPLE_TERMS[c.objective],
+                       {k: v for k, v in c.objective_params.items() if k not in stacked_params(c)}, key[2])
+                 for key, c in first_of.items()]
     return _Spec(vae=config.is_vae, loss_fn=loss_fn, conditional=conditional,
                  fixed={k: v for k, v in config.objective_params.items() if k not in stackable},
                  augment=config.augment, crop_padding=config.crop_padding, flip=config.flip, norm=norm,
-                 amp="cuda" if (config.amp and device.type == "cuda") else None)
+                 amp="cuda" if (config.amp and device.type == "cuda") else None, slots=slots)
 
 
 def _check_group(configs: Sequence[TrainConfig]) -> None:
@@ -293,7 +348,9 @@ def _check_group(configs: Sequence[TrainConfig]) -> None:
         if group_signature(config) != first:
             diff = [a[0] for a, b in zip(first, group_signature(config)) if a != b]
             raise ValueError(f"configs: members of one group must share everything but {MEMBER_FIELDS} and the "
-                             f"stackable objective parameters; they differ in {diff}")
+                             f"stackable objective parameters (VAE objectives of one posterior sample, "
+                             f"{sorted(_objectives.ONE_SAMPLE_TERMS)}, may differ with all their parameters); "
+                             f"they differ in {diff}")
 
 
 def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], checkpoint: Path | None,
@@ -321,7 +378,7 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
     images, targets = zip(*(data_of(m, group.input_shape) for m in range(group.k)))
     targets = None if targets[0] is None else list(targets)
     batches = Batches(list(images), targets, first.batch_size, [c.seed for c in configs], device)
-    spec = _spec(first, device)
+    spec = _spec(configs, device)
     stackable = stacked_params(first)
     keys = list(keys)
     start = 0
@@ -339,8 +396,22 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
             if 0 in config.snapshot_steps:
                 group.snapshots[m][0] = group.states()[m]
     key_words = torch.tensor([_noise.seed_word(c.seed) for c in configs], dtype=torch.int64, device=device)
-    hparams = {name: torch.tensor([float(c.objective_params[name]) for c in configs], device=device)
-               for name in stackable if name in first.objective_params}
+    select = slot_of = None
+    if spec.slots is None:
+        hparams = {name: torch.tensor([float(c.objective_params[name]) for c in configs], device=device)
+                   for name in stackable if name in first.objective_params}
+    else:
+        keys_of_slots = list(dict.fromkeys(_slot_key(c) for c in configs))
+        slot_of = [keys_of_slots.index(_slot_key(c)) for c in configs]
+        select = torch.zeros(group.k, len(spec.slots), dtype=torch.bool, device=device)
+        select[torch.arange(group.k), torch.tensor(slot_of)] = True
+        hparams = {}
+        for s, slot in enumerate(spec.slots):
+            own = [c for c, o in zip(configs, slot_of) if o == s]
+            for name in slot.stacked:  # members of other slots carry a valid value they never use
+                hparams[f"{s}:{name}"] = torch.tensor(
+                    [float((c if o == s else own[0]).objective_params[name]) for c, o in zip(configs, slot_of)],
+                    device=device)
 
     if group.k == 1:
         solo_key = _noise.seed_word(first.seed)  # an int: its hashes cost no tensor operation
@@ -356,17 +427,19 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
         module = _Stacked(group.base, spec).train()
         names = group.names
 
-        def member(weights, key, hp, x, y, step):
-            return functional_call(module, {f"model.{n}": weights[n] for n in names}, (key, hp, x, y, step))
+        def member(weights, key, hp, x, y, step, sel):
+            return functional_call(module, {f"model.{n}": weights[n] for n in names}, (key, hp, x, y, step, sel))
 
         def step_logs(x, y, step):
-            batched = vmap(member, in_dims=(0, 0, 0, 0, None if y is None else 0, None), randomness="error")
-            return batched(group.stacked, key_words, hparams, x, y, step)
+            batched = vmap(member, in_dims=(0, 0, 0, 0, None if y is None else 0, None, None if select is None else 0),
+                           randomness="error")
+            return batched(group.stacked, key_words, hparams, x, y, step, select)
 
     snap_at = [set(c.snapshot_steps) for c in configs]
     every_ckpt, every_log = first.checkpoint_every, first.log_every
     first_bad = torch.full((group.k,), -1, dtype=torch.long, device=device)
-    desc = f"train {first.objective}" + (f" ×{group.k}" if group.k > 1 else "")
+    objectives = [first.objective] if spec.slots is None else list(dict.fromkeys(s.objective for s in spec.slots))
+    desc = f"train {'+'.join(objectives)}" + (f" ×{group.k}" if group.k > 1 else "")
     for step in progress(range(start, first.steps), desc=desc, total=first.steps - start):
         x, y = batches(step)
         logs = step_logs(x, y, step)
@@ -403,6 +476,8 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
         for callback in callbacks:
             callback(done, {n: v if group.k > 1 else v[0] for n, v in logs.items()})
     rows = group.metrics.flush()
+    if spec.slots is not None:
+        rows = _own_names(rows, spec.slots, slot_of)
     payloads = [{"state_dict": state, "snapshots": group.snapshots[m], "metrics": rows[m], "steps": first.steps}
                 for m, state in enumerate(group.states())]
     if group.evaluator is not None:
@@ -413,6 +488,18 @@ def fit(configs: Sequence[TrainConfig], datas: Sequence, keys: Sequence[str], ch
     return payloads
 
 
+def _own_names(rows: list[list[dict]], slots: list[_Slot], slot_of: list[int]) -> list[list[dict]]:
+    """Each member's metric rows with only the names of its own slot's terms (then the engine's own, such as
+    the gradient norm), as its solo run logs them."""
+    terms = {n for slot in slots for n in (slot.names or ())}
+    out = []
+    for member_rows, s in zip(rows, slot_of):
+        own = slots[s].names or []
+        out.append([{"step": r["step"], **{n: r[n] for n in own if n in r},
+                     **{n: v for n, v in r.items() if n != "step" and n not in terms}} for r in member_rows])
+    return out
+
+
 def _evaluator(configs: Sequence[TrainConfig], val_datas: Sequence | None, input_shape,
                device: torch.device) -> Evaluator:
     if val_datas is None or any(v is None for v in val_datas):
@@ -421,7 +508,7 @@ def _evaluator(configs: Sequence[TrainConfig], val_datas: Sequence | None, input
     # the held-out examples as given: no subset of n, no random labels
     val_of = MemberData([replace(c, n=None, random_labels=False) for c in configs], val_datas)
     first = configs[0]
-    norm = _spec(first, device).norm
+    norm = _spec([first], device).norm
     return Evaluator(configs, [val_of(m, input_shape) for m in range(len(configs))], _tasks.metric(first.objective),
                      norm, device)
 
