@@ -133,17 +133,21 @@ def test_objectives_that_draw_more_noise_or_samples_still_stack_only_with_themse
                     cache=False)
 
 
-def test_a_mixed_group_resumes_after_an_interruption_like_an_uninterrupted_run(tmp_path, identical_runs):
-    configs = [dataclasses.replace(c, steps=16, checkpoint_every=4, snapshot_steps=(0, 6, 16))
-               for c in _mixed_objectives()]
-    cache = ArtifactCache(tmp_path / "a")
-
+def _interrupt_at_step_10(configs, cache):
+    """Train the group and stop it by KeyboardInterrupt after update 10 (its checkpoint of update 8 stays)."""
     def interrupt(step, logs):
         if step == 10:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         train_group(configs, cache, callbacks=[interrupt])
+
+
+def test_a_mixed_group_resumes_after_an_interruption_like_an_uninterrupted_run(tmp_path, identical_runs):
+    configs = [dataclasses.replace(c, steps=16, checkpoint_every=4, snapshot_steps=(0, 6, 16))
+               for c in _mixed_objectives()]
+    cache = ArtifactCache(tmp_path / "a")
+    _interrupt_at_step_10(configs, cache)
     resumed = train_group(configs, cache)
     whole = train_group(configs, cache=False)
     for a, b in zip(whole, resumed):
@@ -156,13 +160,7 @@ def test_a_stacked_group_resumes_after_an_interruption_with_the_weights_of_an_un
     configs = _members(dataclasses.replace(base, steps=20, checkpoint_every=4, snapshot_steps=(0, 6, 20)),
                        **varying)
     cache = ArtifactCache(tmp_path / "a")
-
-    def interrupt(step, logs):
-        if step == 10:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_group(configs, cache, callbacks=[interrupt])
+    _interrupt_at_step_10(configs, cache)
     assert all(load_run(c, cache) is None for c in configs)
     assert len(list((tmp_path / "a" / "_checkpoints").rglob("last.pt"))) == 1
     seen = []
