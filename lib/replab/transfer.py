@@ -22,10 +22,10 @@ from . import models as _models
 from .cache import ArtifactCache
 from .data._base import resize_area
 from .runtime import get_device
-from .train import TrainedRun, run_key, train
+from .train import TrainConfig, TrainedRun, run_key
 
 __all__ = ["CHANNELS", "STAND_INS", "paper_datasets", "ImageSet", "load_images", "decoder_layers",
-           "retrain_schedule", "transfer"]
+           "retrain_schedule", "transfer", "transfers", "TransferJob"]
 
 CHANNELS = {"cars3d": 3, "celeba": 3}  # the papers' other datasets are grey
 STAND_INS = _stand_ins.STAND_IN  # the offline sets that take a real dataset's place (Symsol: symsol_solids)
@@ -156,6 +156,73 @@ def retrain_schedule(model, k: int, order: str = "innermost") -> list[str]:
     return (layers if order == "innermost" else layers[::-1])[:k]
 
 
+@dataclass(frozen=True)
+class TransferJob:
+    """One run of :func:`transfers`: ``source`` retrained on ``target`` with ``layers`` (see :func:`transfer`)."""
+    source: TrainedRun
+    target: ImageSet
+    layers: Sequence[str]
+    steps: int
+    reset: bool = True
+    legacy_freeze_when_not_reset: bool = False
+    lr: float | None = None
+    batch_size: int | None = None
+    seed: int = 0
+
+
+def _transfer_run(job: TransferJob, device) -> "TrainConfig | nn.Module":
+    """The training configuration of ``job``, or the model itself when nothing of it trains."""
+    if not (isinstance(job.steps, int) and not isinstance(job.steps, bool) and job.steps >= 0):
+        raise ValueError(f"steps must be a non-negative integer, got {job.steps!r}")
+    cfg, source = job.source.config, job.source
+    order = [n for n in source.model.layer_names() if n in set(job.layers)]
+    layers = tuple(order + [n for n in job.layers if n not in set(order)])  # model order: one set, one run
+    start = _models.build(cfg.model)
+    start.load_state_dict(source.model.state_dict())
+    if not _models.prepare_transfer(start, layers, job.reset, job.legacy_freeze_when_not_reset, job.seed) \
+            or not job.steps:
+        return start.to(get_device(device)).eval()  # nothing trains: the source with its reset layers
+    return dataclasses.replace(
+        cfg, init_from=source.key or run_key(cfg), train_layers=layers, reset_layers=job.reset,
+        legacy_freeze_when_not_reset=job.legacy_freeze_when_not_reset, steps=job.steps, seed=job.seed,
+        lr=cfg.lr if job.lr is None else float(job.lr),
+        batch_size=cfg.batch_size if job.batch_size is None else int(job.batch_size),
+        dataset=str(job.target.spec.get("dataset", cfg.dataset)), n=None,
+        snapshot_steps=(), device=device if isinstance(device, str) else str(device))
+
+
+def transfers(jobs: Sequence[TransferJob], cache: ArtifactCache | None | bool = None,
+              device="auto") -> list[nn.Module]:
+    """The model of every job of ``jobs`` (see :func:`transfer`), in order. Jobs that retrain the same layers
+    with the same settings train as one stacked model where the engine stacks (on a GPU: the same schedule for
+    the sources of several seeds); a job asked for twice trains once."""
+    from .train.groups import default_group_size, groups
+    from .train import train_group
+
+    out: list[nn.Module | None] = [None] * len(jobs)
+    configs, owners = [], []  # distinct runs to train, and the jobs that each one answers
+    for i, job in enumerate(jobs):
+        run = _transfer_run(job, device)
+        if isinstance(run, nn.Module):
+            out[i] = run
+            continue
+        same = next((j for j, c in enumerate(configs)
+                     if c == run and jobs[owners[j][0]].target.images is job.target.images), None)
+        if same is None:
+            configs.append(run)
+            owners.append([i])
+        else:
+            owners[same].append(i)
+    for group in groups(configs, default_group_size(configs) if configs else 1):
+        first = [owners[g][0] for g in group]
+        runs = train_group([configs[g] for g in group], cache, data=[jobs[i].target.images for i in first],
+                           init=[jobs[i].source for i in first])
+        for g, run in zip(group, runs):
+            for i in owners[g]:
+                out[i] = run.model
+    return out
+
+
 def transfer(source: TrainedRun, target: ImageSet, layers: Sequence[str], steps: int, *, reset: bool = True,
              legacy_freeze_when_not_reset: bool = False, lr: float | None = None, batch_size: int | None = None,
              seed: int = 0, cache: ArtifactCache | None | bool = None, device="auto") -> nn.Module:
@@ -165,21 +232,8 @@ def transfer(source: TrainedRun, target: ImageSet, layers: Sequence[str], steps:
     weights (``reset=False``), and trained for ``steps`` Adam updates with the source's objective and
     hyper-parameters (its learning rate and batch size unless given), through the training engine: a
     :class:`~replab.train.TrainConfig` with ``init_from`` the source's key, cached and resumable like every run
-    (``cache=False``: not stored). Returns the model in eval mode.
+    (``cache=False``: not stored). Returns the model in eval mode. (Many at once: :func:`transfers`.)
     """
-    if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    cfg = source.config
-    order = [n for n in source.model.layer_names() if n in set(layers)]
-    layers = tuple(order + [n for n in layers if n not in set(order)])  # model order: one set, one run
-    start = _models.build(cfg.model)
-    start.load_state_dict(source.model.state_dict())
-    if not _models.prepare_transfer(start, layers, reset, legacy_freeze_when_not_reset, seed) or not steps:
-        return start.to(get_device(device)).eval()  # nothing trains: the source with its reset layers
-    config = dataclasses.replace(
-        cfg, init_from=source.key or run_key(cfg), train_layers=layers, reset_layers=reset,
-        legacy_freeze_when_not_reset=legacy_freeze_when_not_reset, steps=steps, seed=seed,
-        lr=cfg.lr if lr is None else float(lr), batch_size=cfg.batch_size if batch_size is None else int(batch_size),
-        dataset=str(target.spec.get("dataset", cfg.dataset)), n=None,
-        snapshot_steps=(), device=device if isinstance(device, str) else str(device))
-    return train(config, cache, data=target.images, init=source).model
+    job = TransferJob(source, target, tuple(layers), steps, reset, legacy_freeze_when_not_reset, lr, batch_size,
+                      seed)
+    return transfers([job], cache, device)[0]

@@ -95,3 +95,28 @@ def test_bad_transfer_settings_are_named(source):
         train(SOURCE, cache=False, init=run)
     with pytest.raises(ValueError, match="key must be an artifact key"):
         cache.load_key("train", "../x")
+
+
+def test_transfers_of_several_sources_stack_and_a_repeated_job_trains_once(source, monkeypatch):
+    from replab import transfer as T
+    from replab.train import groups as G
+
+    run, _ = source
+    other = train(dataclasses.replace(SOURCE, seed=5), cache=False)
+    target = T.ImageSet(TARGET, None, (), {"dataset": "target"})
+    jobs = [T.TransferJob(run, target, LAYERS, 12), T.TransferJob(other, target, LAYERS, 12),
+            T.TransferJob(run, target, LAYERS, 12), T.TransferJob(run, target, (), 12)]
+    solo = [T.transfer(j.source, j.target, j.layers, j.steps, cache=False) for j in jobs]
+    shapes = []
+    real_train_group = G.train_group
+    monkeypatch.setattr(G, "default_group_size", lambda configs: 32)  # stack on the CPU too
+    monkeypatch.setattr("replab.train.train_group",
+                        lambda configs, *a, **kw: shapes.append(len(configs)) or real_train_group(configs, *a, **kw))
+    moved = T.transfers(jobs, cache=False)
+    assert shapes == [2]  # the two sources in one stacked group; the repeat and the untrained job not trained
+    assert moved[2] is moved[0]
+    for a, b in zip(solo, moved):
+        for name, value in a.state_dict().items():
+            torch.testing.assert_close(b.state_dict()[name], value, rtol=1e-4, atol=2e-5)
+    trained = [n for n in moved[0].state_dict() if n.startswith("output")]
+    assert trained and not torch.equal(moved[0].state_dict()[trained[0]], moved[1].state_dict()[trained[0]])

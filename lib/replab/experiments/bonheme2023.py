@@ -19,7 +19,8 @@ from ..models import encode
 from ..objectives import reconstruction_loss
 from ..probes import FACTOR_CLASSIFIERS, factor_classification
 from ..similarity import permutation_test, synthetic
-from ..transfer import ImageSet, decoder_layers, load_images, paper_datasets, retrain_schedule, transfer
+from ..transfer import ImageSet, TransferJob, decoder_layers, load_images, paper_datasets, retrain_schedule, \
+    transfer, transfers
 from .bonheme2022 import Member, Models, held_out_images, train_members
 from .bonheme_retraining import example_losses
 
@@ -91,20 +92,25 @@ class GenericEncoders:
 
 
 def generic_models(M: Models, S: GenericEncoders, datasets: Sequence[str], retrained: Sequence[str],
-                   seed: int | None = None) -> tuple[dict, torch.Tensor]:
-    """``({name: model}, x)``: two β-VAEs trained on the target (``seed``, default the first, and the next seed
-    of ``M.seeds``), one on the source (``seed``), and that one with ``retrained`` retrained on the target;
-    ``x`` the target test images."""
+                   seeds: Sequence[int]) -> list[tuple[dict, torch.Tensor]]:
+    """For each of ``seeds``, ``({name: model}, x)``: two β-VAEs trained on the target (the seed and the next
+    seed of ``M.seeds``), one on the source, and that one with ``retrained`` retrained on the target; ``x`` the
+    target test images. Every seed's VAEs are asked for in one call and every transfer in another, so that where
+    the engine stacks they train as stacked models."""
     target, source = datasets
-    seed = int(M.seeds[0] if seed is None else seed)
-    other = int(M.seeds[(list(M.seeds).index(seed) + 1) % len(M.seeds)])
-    on_target = [Member("beta_vae", M.primary("beta_vae"), s, target) for s in (seed, other)]
-    on_source = Member("beta_vae", M.primary("beta_vae"), seed, source)
-    runs = train_members(M, [on_source] + on_target)
+    plans = []
+    for seed in (int(s) for s in seeds):
+        other = int(M.seeds[(list(M.seeds).index(seed) + 1) % len(M.seeds)])
+        plans.append((Member("beta_vae", M.primary("beta_vae"), seed, source),
+                      [Member("beta_vae", M.primary("beta_vae"), s, target) for s in (seed, other)]))
+    runs = train_members(M, list(dict.fromkeys(m for on_source, on_target in plans for m in [on_source, *on_target])))
     x = held_out_images(M, target, S.n_examples)
-    transferred = transfer(runs[on_source], _target_train(M, target), retrained, steps=S.transfer_steps)
-    return {"target": runs[on_target[0]].model, "target, other seed": runs[on_target[1]].model,
-            "source": runs[on_source].model, "source, latent retrained": transferred}, x
+    target_train = _target_train(M, target)
+    moved = transfers([TransferJob(runs[on_source], target_train, tuple(retrained), S.transfer_steps)
+                       for on_source, _ in plans])
+    return [({"target": runs[on_target[0]].model, "target, other seed": runs[on_target[1]].model,
+              "source": runs[on_source].model, "source, latent retrained": transferred}, x)
+            for (on_source, on_target), transferred in zip(plans, moved)]
 
 
 def against_first(models: dict, x: torch.Tensor, n_procrustes: int) -> dict:
@@ -119,8 +125,8 @@ def generic_tables(M: Models, S: GenericEncoders, datasets: Sequence[str], retra
     """:func:`against_first` of :func:`generic_models` for every seed of ``M.seeds``: the first seed's tables
     and every seed's diagonal means per part (rows ``(seed, name)``)."""
     shown, parts = None, {}
-    for seed in M.seeds:
-        tables = against_first(*generic_models(M, S, datasets, retrained, seed), M.n_procrustes)
+    for seed, models in zip(M.seeds, generic_models(M, S, datasets, retrained, M.seeds)):
+        tables = against_first(*models, M.n_procrustes)
         shown = shown or tables
         parts.update({(int(seed), name): part_means(t["min"]) for name, t in tables.items()})
     return shown, pd.DataFrame(parts).T.rename_axis(["seed", "model"])
@@ -171,20 +177,28 @@ class Sweep:
     reference: float
 
 
-def retraining_sweep(setup: Retraining, S: RetrainingTheDecoder) -> Sweep:
-    """The source VAE with k of its decoder layers re-initialised and retrained on the target, for each k of
-    ``S.n_retrained`` and each order (innermost or outermost first; innermost with the mean and variance too),
-    and the target reconstruction loss of each (``reconstruction_loss``, and per test image in
-    ``example_losses``, which the claims' intervals resample)."""
-    rows, models = [], {}
-    for order, (direction, latent) in SCHEDULES.items():
-        for k in S.n_retrained:
-            layers = latent + retrain_schedule(setup.source.model, int(k), direction)
-            models[order, k] = transfer(setup.source, setup.target_train, layers, steps=S.transfer_steps)
-            rows.append({"order": order, "n_retrained": int(k), "layers": ", ".join(layers) or "—",
-                         "reconstruction_loss": reconstruction_loss(models[order, k], setup.x),
-                         "example_losses": example_losses(models[order, k], setup.x)})
-    return Sweep(pd.DataFrame(rows), models, reconstruction_loss(setup.reference.model, setup.x))
+def retraining_sweeps(setups: Sequence[Retraining], S: RetrainingTheDecoder) -> list[Sweep]:
+    """For each setup (a seed): the source VAE with k of its decoder layers re-initialised and retrained on the
+    target, for each k of ``S.n_retrained`` and each order (innermost or outermost first; innermost with the mean
+    and variance too), and the target reconstruction loss of each (``reconstruction_loss``, and per test image in
+    ``example_losses``, which the claims' intervals resample). The transfers of all setups are asked for at once,
+    so that one schedule's runs for several seeds train as one stacked model where the engine stacks."""
+    plan = [(setup, order, int(k), latent + retrain_schedule(setup.source.model, int(k), direction))
+            for setup in setups for order, (direction, latent) in SCHEDULES.items() for k in S.n_retrained]
+    models = transfers([TransferJob(setup.source, setup.target_train, layers, S.transfer_steps)
+                        for setup, _, _, layers in plan])
+    sweeps = []
+    for setup in setups:
+        rows, kept = [], {}
+        for (owner, order, k, layers), model in zip(plan, models):
+            if owner is not setup:
+                continue
+            kept[order, k] = model
+            rows.append({"order": order, "n_retrained": k, "layers": ", ".join(layers) or "—",
+                         "reconstruction_loss": reconstruction_loss(model, setup.x),
+                         "example_losses": example_losses(model, setup.x)})
+        sweeps.append(Sweep(pd.DataFrame(rows), kept, reconstruction_loss(setup.reference.model, setup.x)))
+    return sweeps
 
 
 def shown_rows(all_seeds: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -193,13 +207,12 @@ def shown_rows(all_seeds: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def seed_sweeps(M: Models, S: RetrainingTheDecoder, datasets: Sequence[str]) -> tuple[Retraining, Sweep, pd.DataFrame]:
-    """:func:`retraining_sweep` with :func:`decoder_similarity` for every seed of ``M.seeds``: the first seed's
+    """:func:`retraining_sweeps` with :func:`decoder_similarity` for every seed of ``M.seeds``: the first seed's
     setup and sweep (the figures show them) and every seed's rows (a ``seed`` column, the target VAE's loss in
     ``reference``)."""
     shown, frames = None, []
-    for seed in M.seeds:
-        setup = retraining_setup(M, S, datasets, seed)
-        sweep = retraining_sweep(setup, S)
+    setups = [retraining_setup(M, S, datasets, seed) for seed in M.seeds]
+    for seed, setup, sweep in zip(M.seeds, setups, retraining_sweeps(setups, S)):
         frames.append(sweep.results.assign(seed=int(seed), reference=sweep.reference,
                                            decoder_similarity_to_target_vae=decoder_similarity(sweep, setup,
                                                                                                M.n_procrustes)))

@@ -94,6 +94,7 @@ class Probes:
 def probe_accuracies(models: Models, sizes: LinearSeparability, *, alpha: float = 1.0, seed: int = 0) -> Probes:
     """The converged logistic-regression probes at every snapshot of the models at ``alpha``, on pixels, and on
     the means of the models at every other α of ``models`` at their last snapshot (Sec. 2.2 on α)."""
+    train_models(models, seed=seed)  # every α at once, so that on a GPU each latent size trains as one stack
     frame = _probe_all(models, sizes, [alpha], seed, max_iter=sizes.max_iter)
     others = [a for a in models.alphas if a != alpha]
     swept = _probe_all(models, sizes, others, seed, kinds=("means",), last_only=True, max_iter=sizes.max_iter)
