@@ -50,9 +50,11 @@ def test_medium_reads_the_papers_datasets(name):
     cls = profiles._class(name)
     values = profiles.table(cls)
     for f in dataclasses.fields(cls):
-        if f.metadata.get("dataset"):
-            assert values["medium"][f.name] == values["full"][f.name], \
-                f"{name}.{f.name}: medium reads {values['medium'][f.name]!r}, the paper {values['full'][f.name]!r}"
+        medium, full = values["medium"].get(f.name), values["full"].get(f.name)
+        if f.metadata.get("dataset") == "each":  # medium may leave some of the paper's datasets out, never swap one
+            assert set(medium) <= set(full), f"{name}.{f.name}: medium reads {medium!r}, the paper {full!r}"
+        elif f.metadata.get("dataset"):
+            assert medium == full, f"{name}.{f.name}: medium reads {medium!r}, the paper {full!r}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

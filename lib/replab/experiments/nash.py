@@ -10,19 +10,21 @@ the page's figures (those of the first seed). Pages 3 and 4's experiments are in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
+from .. import data as _data
 from .. import profiles
 from ..inversion import LAYERS, runs
 from ..inversion.information import distance_arrays, nearest_training_images, sample_inversions
 
 __all__ = ["Models", "InvertingLayers", "RepresentationSpace", "GlobalPooling", "TrainingDynamics", "Trained",
            "trained_classifier", "nll_array", "LayerInversions", "layer_inversions", "samples_and_reconstructions",
-           "RepresentationCheck", "representation_space", "neighbours_and_samples", "layer_samples", "nats_table"]
+           "RepresentationCheck", "representation_space", "other_datasets", "table1_frame", "neighbours_and_samples",
+           "layer_samples", "nats_table"]
 
 LAYERS_PAGE = "nash2019/01-inverting-layers"
 SPACE_PAGE = "nash2019/02-representation-space"
@@ -71,6 +73,11 @@ class RepresentationSpace:
 
     n_images: int = profiles.size("test images of the table (500 in the paper)", unit="images")
     n_draws: int = profiles.size("inversion samples per test image (10 in the paper)", unit="samples")
+    more_datasets: tuple[str, ...] = profiles.size("Table 1's other datasets (svhn, cifar10), each with classifiers "
+                                                   "and inversion models of its own", dataset="each")
+    more_n_train: int = profiles.size("training images of each other dataset (0: its whole training split)",
+                                      unit="images")
+    more_n_test: int = profiles.size("test images of each other dataset (0: its whole test split)", unit="images")
 
 
 @profiles.experiment("nash2019.global-pooling", pages=("nash2019/03-global-pooling",))
@@ -263,6 +270,25 @@ def representation_space(t: Trained, r: RepresentationSpace, seed: int = 0) -> R
     table = pd.DataFrame([{"layer": layer, **{name: float(v.mean()) for name, v in ds.items()}}
                           for layer, ds in dist.items()]).set_index("layer")
     return RepresentationCheck(table, dist, images, samples)
+
+
+def other_datasets(m: Models, r: RepresentationSpace, seed: int = 0) -> dict[str, RepresentationCheck]:
+    """Table 1 on each of ``r.more_datasets`` (SVHN and CIFAR-10 at ``full``): :func:`representation_space` of
+    that dataset's own classifiers and inversion models, trained with the sizes of ``m`` (colour images take
+    ``m.colour_filters`` and Appendix A's logistic mixtures) on ``r.more_n_train`` training and ``r.more_n_test``
+    test images (0: the whole split, as in the paper)."""
+    out = {}
+    for dataset in r.more_datasets:
+        sizes = replace(m, dataset=dataset, n_train=r.more_n_train or len(_data.load(dataset, split="train")),
+                        n_test=r.more_n_test or len(_data.load(dataset, split="test")))
+        out[dataset] = representation_space(trained_classifier(sizes, seed), r, seed)
+    return out
+
+
+def table1_frame(checks: dict[str, RepresentationCheck]) -> pd.DataFrame:
+    """Table 1 with a row per (dataset, layer): the mean L1 distances 1NN, IM-S and IM-NN of each check."""
+    return pd.concat({name: c.table[["1NN", "IM-S", "IM-NN"]] for name, c in checks.items()},
+                     names=["dataset", "layer"])
 
 
 def neighbours_and_samples(t: Trained, check: RepresentationCheck) -> dict:

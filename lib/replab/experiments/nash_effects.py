@@ -15,7 +15,7 @@ from ..evidence import Effect, effect_of
 from ..inversion import LAYERS
 from ..inversion.information import pixel_distance, slant_and_ink
 
-__all__ = ["paired_effect", "inversion_effects", "sample_effects", "layer_effects", "table1_effects",
+__all__ = ["paired_effect", "inversion_effects", "sample_effects", "layer_effects", "table1_effects", "other_dataset_effects",
            "pooling_effects", "dynamics_effects", "sample_measures", "style_distances"]
 
 
@@ -161,6 +161,26 @@ def table1_effects(check) -> dict:
             "im-s-conv": paired_effect("largest IM-S/1NN over CONV1, CONV2", _max_ratio,
                                        pairs("IM-S", ("CONV1", "CONV2")), null=1.0, side="less"),
             "im-s-fc3": paired_effect("IM-S/1NN at FC3", _ratio, pairs("IM-S", ("FC3",)), null=1.0)}
+
+
+def other_dataset_effects(checks: dict) -> dict:
+    """Table 1 on SVHN and CIFAR-10 from ``{dataset: RepresentationCheck}`` (:func:`~replab.experiments.nash.
+    other_datasets`): on SVHN the largest IM-NN/1NN ratio over CONV1, CONV2 and FC3 (below 1 in the paper); on
+    CIFAR-10 the same over CONV1 and CONV2 (below 1) and the IM-NN/1NN ratio at FC3, the table's one exception
+    (above 1). A dataset that did not run gives an effect without an interval that says so."""
+    def ratio(dataset, layers, name, combine, side):
+        if dataset not in checks:
+            return Effect(name, 0.0, None, None, null=1.0, side=side,
+                          why=f"needs {dataset} (Table 1's other datasets run at the full profile)")
+        d = checks[dataset].distances
+        return paired_effect(name, combine, [a for layer in layers for a in (d[layer]["IM-NN"], d[layer]["1NN"])],
+                             null=1.0, side=side)
+
+    return {"svhn": ratio("svhn", ("CONV1", "CONV2", "FC3"), "SVHN: largest IM-NN/1NN over CONV1, CONV2, FC3",
+                          _max_ratio, "less"),
+            "cifar10-conv": ratio("cifar10", ("CONV1", "CONV2"), "CIFAR-10: largest IM-NN/1NN over CONV1, CONV2",
+                                  _max_ratio, "less"),
+            "cifar10-fc3": ratio("cifar10", ("FC3",), "CIFAR-10: IM-NN/1NN at FC3", _ratio, "greater")}
 
 
 def _position_margin(conv, pool, fc) -> float:
