@@ -174,7 +174,9 @@ def train_group(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bo
     own artifact, and return their :class:`TrainedRun` in order.
 
     The runs must share everything but their seeds, data selection, snapshot steps, labels and the stackable
-    objective hyper-parameters (:func:`group_signature`; form groups with :func:`replab.grid.groups`). Each
+    objective hyper-parameters; VAEs whose objectives read one posterior sample (β-VAE, β-TC-VAE, annealed VAE,
+    DIP-VAE-II) may also differ in the objective and all its hyper-parameters (:func:`group_signature`; form
+    groups with :func:`replab.grid.groups`). Each
     member ends with the weights and metrics of its solo :func:`train` run, up to floating-point rounding.
     ``data``: one in-memory dataset per run (or None); ``init``: one starting point per run; ``val_data``: one
     validation set per run (see :func:`train`).
