@@ -11,7 +11,8 @@ Runs alternate (engine, plain, engine, ...). The engine's overhead should stay w
 With ``--stacked`` it measures stacked training instead: K members (seeds) of the conv VAE (64×64, batch 64) and of
 the Peşte MLP VAE (batch 100) trained together as one stacked model (``replab.train.train_group``) against the
 same K trained one after another (``replab.train.train``), in member-steps per second, for K = 1, 8, 32 (on a
-CPU K = 1 and 8, and 32 with ``--k 32``); on CUDA it also prints the fraction of the GPU's bfloat16 peak the
+CPU K = 1 and 8, and 32 with ``--k 32``), and the conv VAE again with its members cycling through four objectives
+(β-VAE, β-TC-VAE, annealed VAE, DIP-VAE-II: one stacked forward pass, each member its own objective's terms); on CUDA it also prints the fraction of the GPU's bfloat16 peak the
 stacked run reaches (FLOPs of one member-step counted by ``torch.utils.flop_counter``).
 
 Usage: python benchmarks/training.py [--repeats 3] [--device auto] [--threads N] [--scale 1.0] [--stacked]
@@ -91,17 +92,28 @@ def plain_steps(cfg, images, steps, warmup, device):
 
 
 STACKED = {
-    "conv VAE 64x64 batch 64": (M.Conv64Config(), 64),
-    "MLP VAE batch 100": (M.MLPConfig(), 100),
+    "conv VAE 64x64 batch 64": (M.Conv64Config(), 64, False),
+    "MLP VAE batch 100": (M.MLPConfig(), 100, False),
+    # members of four objectives in one stack, as the Bonheme pages train them on a GPU
+    "conv VAE 64x64 batch 64, four objectives": (M.Conv64Config(), 64, True),
 }
 # dense bfloat16 peak of the GPUs this is run on (FLOP/s), for the fraction printed on CUDA
 BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12}
 
 
-def _member_configs(cfg, batch, k, steps, device):
+# the four objectives of Bonheme & Grześ's model set, which read one posterior sample and so stack together
+MIXED = [("beta_vae", {"beta": 1.0}), ("beta_tc_vae", {"beta": 6.0}),
+         ("annealed_vae", {"gamma": 1000.0, "c_max": 25.0, "iteration_threshold": 100_000}),
+         ("dip_vae_ii", {"lambda_od": 1.0})]
+
+
+def _member_configs(cfg, batch, k, steps, device, mixed=False):
+    """K members (seeds 0..K−1) of a β-VAE, or with ``mixed`` cycling through :data:`MIXED`."""
     base = TrainConfig(cfg, objective="beta_vae", dataset="bench", batch_size=batch, steps=steps, lr=1e-4,
                        device=str(device), checkpoint_every=10**9)
-    return [TrainConfig(**{**base.__dict__, "seed": s}) for s in range(k)]
+    objectives = MIXED if mixed else [("beta_vae", {})]
+    return [TrainConfig(**{**base.__dict__, "seed": s, "objective": objectives[s % len(objectives)][0],
+                           "objective_params": objectives[s % len(objectives)][1]}) for s in range(k)]
 
 
 def _median_step(fn, warmup) -> float:
@@ -131,13 +143,16 @@ def stacked(args, device):
     cuda = device.type == "cuda"
     ks = args.k or ([1, 8, 32] if cuda else [1, 8])
     peak = next((v for name, v in BF16_PEAK.items() if cuda and name in torch.cuda.get_device_name(device)), None)
-    for label, (cfg, batch) in STACKED.items():
+    for label, (cfg, batch, mixed) in STACKED.items():
         images = _images(M.build(cfg).input_shape, n=max(2048, 4 * batch))
         for k in ks:
             steps = max(6, int((40 if cuda else 8) * args.scale))
             warmup = 2
-            configs = _member_configs(cfg, batch, k, steps, device)
-            seq = _median_step(lambda cb: train(configs[0], cache=False, data=images, callbacks=cb), warmup)
+            configs = _member_configs(cfg, batch, k, steps, device, mixed)
+            # sequential: the mean over the group's objectives of one solo run's median step
+            seq = statistics.mean(
+                _median_step(lambda cb, c=c: train(c, cache=False, data=images, callbacks=cb), warmup)
+                for c in configs[:len(MIXED) if mixed else 1])
             stk = _median_step(lambda cb: train_group(configs, cache=False, data=[images] * k, callbacks=cb),
                                warmup)
             x, y = k / stk, 1 / seq
