@@ -62,8 +62,7 @@ def test_layer_experiments_share_the_classifier_and_measure_every_layer(cache_di
     assert columns["FC3 samples"].shape == (2, 2, 1, 7, 7) and columns["FC3 MSE"].shape[0] == 2
     samples = nash.layer_samples(t, e)
     assert samples["CONV1"].shape == (2, 3, 2, 1, 7, 7) and samples["CONV1"].dtype == torch.uint8
-    check = nash.representation_space(t, nash.RepresentationSpace(n_images=3, n_draws=2, more_datasets=(),
-                                                                  more_n_train=0, more_n_test=0))
+    check = nash.representation_space(t, nash.RepresentationSpace(n_images=3, n_draws=2))
     assert list(check.table.index) == list(nash.TABLE1_LAYERS)
     assert check.distances["FC3"]["IM-NN"].shape == (2, 3)
     assert (check.table["IM-NN"] <= check.table["IM-S"] + 1e-9).all()   # the closest sample is at most any one

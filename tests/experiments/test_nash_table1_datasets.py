@@ -1,13 +1,21 @@
-"""Table 1 on the paper's other datasets (page 2 at `full`): SVHN gets classifiers and inversion models of its own,
-trained on its whole splits, measured like MNIST; a dataset that did not run gives claims without an interval."""
+"""The paper's other datasets (pages 1 and 2 at `full`): SVHN gets classifiers and inversion models of its own,
+trained on its whole splits, measured like MNIST (Fig. 5a's bounds, Table 1); a dataset that did not run gives
+claims without an interval."""
 import numpy as np
 import pytest
 from scipy.io import savemat
 
 from replab import profiles
+from replab.data import stand_ins
 from replab.experiments import nash, nash_effects
 
 PAGE = "nash2019/02-representation-space"
+
+
+@pytest.fixture(autouse=True)
+def _policy_reset():
+    yield
+    stand_ins.configure(None)  # the policy a page resolves is process-wide
 
 
 @pytest.fixture
@@ -23,12 +31,21 @@ def svhn_root(tmp_path, monkeypatch):
 
 def test_svhn_gets_its_own_models_on_its_whole_splits_and_the_claims_read_it(svhn_root, monkeypatch):
     M, R = profiles.resolve_page(PAGE, "smoke", {"more_datasets": ["svhn"]})
-    assert R.more_datasets == ("svhn",) and (R.more_n_train, R.more_n_test) == (0, 0)
+    assert M.more_datasets == ("svhn",) and (M.more_n_train, M.more_n_test) == (0, 0)
     asked, real = [], nash.trained_classifier
     monkeypatch.setattr(nash, "trained_classifier", lambda m, seed=0: asked.append(m) or real(m, seed))
+    inversions = nash.other_inversions(M, seed=0)
     others = nash.other_datasets(M, R, seed=0)
-    # the other dataset's own classifiers, on all 24 training and 5 test images, the rest of M's sizes kept
-    assert [(m.dataset, m.n_train, m.n_test, m.clf_steps) for m in asked] == [("svhn", 24, 5, M.clf_steps)]
+    # the other dataset's own classifiers, on all 24 training and 5 test images, the rest of M's sizes kept; the
+    # two pages ask for the same ones
+    assert [(m.dataset, m.n_train, m.n_test, m.clf_steps) for m in asked] == [("svhn", 24, 5, M.clf_steps)] * 2
+    assert asked[0] == asked[1]
+    inv = inversions["svhn"]
+    assert list(inv.table.index) == list(nash.LAYERS) and inv.h_x.shape == (M.n_seeds, 5)
+    fig5a = nash_effects.other_inversion_effects(inversions)
+    nce = [inv.nll[layer].mean() for layer in nash.LAYERS]  # NLLs: the NCE falls as they rise
+    assert fig5a["svhn-falls"].estimate == pytest.approx(min(b - a for a, b in zip(nce, nce[1:])))
+    assert fig5a["svhn-falls"].low is not None and fig5a["cifar10-largest"].low is None
     check = others["svhn"]
     assert list(check.table.index) == list(nash.TABLE1_LAYERS)
     assert check.images.shape == (R.n_images, 3, 32 // M.factor, 32 // M.factor)  # colour, coarse like MNIST's

@@ -23,7 +23,7 @@ from ..inversion.information import distance_arrays, nearest_training_images, sa
 
 __all__ = ["Models", "InvertingLayers", "RepresentationSpace", "GlobalPooling", "TrainingDynamics", "Trained",
            "trained_classifier", "nll_array", "LayerInversions", "layer_inversions", "samples_and_reconstructions",
-           "RepresentationCheck", "representation_space", "other_datasets", "table1_frame", "neighbours_and_samples",
+           "RepresentationCheck", "representation_space", "other_inversions", "other_datasets", "table1_frame", "neighbours_and_samples",
            "layer_samples", "nats_table"]
 
 LAYERS_PAGE = "nash2019/01-inverting-layers"
@@ -53,6 +53,11 @@ class Models:
     inv_dropout: float = profiles.size("most dropout of the inversion models (Appendix A: 0.5; 0.1 for CONV1 on "
                                        "SVHN and CIFAR-10)")
     n_seeds: int = profiles.size("seeds: classifiers and inversion models trained on the same images", unit="runs")
+    more_datasets: tuple[str, ...] = profiles.size("the paper's other datasets (svhn, cifar10), each with classifiers "
+                                                   "and inversion models of its own at these sizes", dataset="each")
+    more_n_train: int = profiles.size("training images of each other dataset (0: its whole training split)",
+                                      unit="images")
+    more_n_test: int = profiles.size("test images of each other dataset (0: its whole test split)", unit="images")
 
 
 @profiles.experiment("nash2019.inverting-layers", pages=(LAYERS_PAGE,))
@@ -73,11 +78,6 @@ class RepresentationSpace:
 
     n_images: int = profiles.size("test images of the table (500 in the paper)", unit="images")
     n_draws: int = profiles.size("inversion samples per test image (10 in the paper)", unit="samples")
-    more_datasets: tuple[str, ...] = profiles.size("Table 1's other datasets (svhn, cifar10), each with classifiers "
-                                                   "and inversion models of its own", dataset="each")
-    more_n_train: int = profiles.size("training images of each other dataset (0: its whole training split)",
-                                      unit="images")
-    more_n_test: int = profiles.size("test images of each other dataset (0: its whole test split)", unit="images")
 
 
 @profiles.experiment("nash2019.global-pooling", pages=("nash2019/03-global-pooling",))
@@ -272,17 +272,26 @@ def representation_space(t: Trained, r: RepresentationSpace, seed: int = 0) -> R
     return RepresentationCheck(table, dist, images, samples)
 
 
+def _other_trained(m: Models, seed: int = 0):
+    """``(dataset, Trained)`` for each of ``m.more_datasets``: that dataset's classifiers with the sizes of ``m``
+    (colour images take ``m.colour_filters`` and Appendix A's logistic mixtures) on ``m.more_n_train`` training and
+    ``m.more_n_test`` test images (0: the whole split, as in the paper). Pages 1 and 2 ask for the same ones."""
+    for dataset in m.more_datasets:
+        sizes = replace(m, dataset=dataset, n_train=m.more_n_train or len(_data.load(dataset, split="train")),
+                        n_test=m.more_n_test or len(_data.load(dataset, split="test")), more_datasets=())
+        yield dataset, trained_classifier(sizes, seed)
+
+
+def other_inversions(m: Models, seed: int = 0) -> dict[str, LayerInversions]:
+    """Fig. 5a on each of ``m.more_datasets`` (SVHN and CIFAR-10 at ``full``): :func:`layer_inversions` of that
+    dataset's own classifiers and inversion models."""
+    return {dataset: layer_inversions(t) for dataset, t in _other_trained(m, seed)}
+
+
 def other_datasets(m: Models, r: RepresentationSpace, seed: int = 0) -> dict[str, RepresentationCheck]:
-    """Table 1 on each of ``r.more_datasets`` (SVHN and CIFAR-10 at ``full``): :func:`representation_space` of
-    that dataset's own classifiers and inversion models, trained with the sizes of ``m`` (colour images take
-    ``m.colour_filters`` and Appendix A's logistic mixtures) on ``r.more_n_train`` training and ``r.more_n_test``
-    test images (0: the whole split, as in the paper)."""
-    out = {}
-    for dataset in r.more_datasets:
-        sizes = replace(m, dataset=dataset, n_train=r.more_n_train or len(_data.load(dataset, split="train")),
-                        n_test=r.more_n_test or len(_data.load(dataset, split="test")))
-        out[dataset] = representation_space(trained_classifier(sizes, seed), r, seed)
-    return out
+    """Table 1 on each of ``m.more_datasets`` (SVHN and CIFAR-10 at ``full``): :func:`representation_space` of
+    that dataset's own classifiers and inversion models (those of :func:`other_inversions`)."""
+    return {dataset: representation_space(t, r, seed) for dataset, t in _other_trained(m, seed)}
 
 
 def table1_frame(checks: dict[str, RepresentationCheck]) -> pd.DataFrame:

@@ -15,8 +15,9 @@ from ..evidence import Effect, effect_of
 from ..inversion import LAYERS
 from ..inversion.information import pixel_distance, slant_and_ink
 
-__all__ = ["paired_effect", "inversion_effects", "sample_effects", "layer_effects", "table1_effects", "other_dataset_effects",
-           "pooling_effects", "dynamics_effects", "sample_measures", "style_distances"]
+__all__ = ["paired_effect", "inversion_effects", "sample_effects", "layer_effects", "table1_effects",
+           "other_inversion_effects", "other_dataset_effects", "pooling_effects", "dynamics_effects",
+           "sample_measures", "style_distances"]
 
 
 def paired_effect(name: str, statistic, arrays, null: float = 0.0, side: str = "greater") -> Effect:
@@ -163,6 +164,28 @@ def table1_effects(check) -> dict:
             "im-s-fc3": paired_effect("IM-S/1NN at FC3", _ratio, pairs("IM-S", ("FC3",)), null=1.0)}
 
 
+def _not_run(dataset: str, name: str, null: float, side: str = "greater") -> Effect:
+    return Effect(name, 0.0, None, None, null=null, side=side,
+                  why=f"needs {dataset} (the paper's other datasets run at the full profile)")
+
+
+def other_inversion_effects(inversions: dict) -> dict:
+    """Fig. 5a on SVHN and CIFAR-10 from ``{dataset: LayerInversions}`` (:func:`~replab.experiments.nash.
+    other_inversions`): per dataset, :func:`inversion_effects`' smallest fall of the NCE between successive layers
+    (``"<dataset>-falls"``) and the margin of the CONV1 → CONV2 fall over the later ones (``"<dataset>-largest"``).
+    A dataset that did not run gives effects without an interval that say so."""
+    out = {}
+    for dataset in ("svhn", "cifar10"):
+        if dataset in inversions:
+            effects = inversion_effects(inversions[dataset].nll, inversions[dataset].h_x)
+            out[f"{dataset}-falls"], out[f"{dataset}-largest"] = effects["falls"], effects["largest"]
+        else:
+            out[f"{dataset}-falls"] = _not_run(dataset, "smallest NCE fall between successive layers (nats)", 0.0)
+            out[f"{dataset}-largest"] = _not_run(dataset, "CONV1→CONV2 fall minus the largest later fall (nats)",
+                                                 0.0)
+    return out
+
+
 def other_dataset_effects(checks: dict) -> dict:
     """Table 1 on SVHN and CIFAR-10 from ``{dataset: RepresentationCheck}`` (:func:`~replab.experiments.nash.
     other_datasets`): on SVHN the largest IM-NN/1NN ratio over CONV1, CONV2 and FC3 (below 1 in the paper); on
@@ -170,8 +193,7 @@ def other_dataset_effects(checks: dict) -> dict:
     (above 1). A dataset that did not run gives an effect without an interval that says so."""
     def ratio(dataset, layers, name, combine, side):
         if dataset not in checks:
-            return Effect(name, 0.0, None, None, null=1.0, side=side,
-                          why=f"needs {dataset} (Table 1's other datasets run at the full profile)")
+            return _not_run(dataset, name, 1.0, side)
         d = checks[dataset].distances
         return paired_effect(name, combine, [a for layer in layers for a in (d[layer]["IM-NN"], d[layer]["1NN"])],
                              null=1.0, side=side)
