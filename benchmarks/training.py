@@ -13,7 +13,9 @@ the Peşte MLP VAE (batch 100) trained together as one stacked model (``replab.t
 same K trained one after another (``replab.train.train``), in member-steps per second, for K = 1, 8, 32 (on a
 CPU K = 1 and 8, and 32 with ``--k 32``), and the conv VAE again with its members cycling through four objectives
 (β-VAE, β-TC-VAE, annealed VAE, DIP-VAE-II: one stacked forward pass, each member its own objective's terms); on CUDA it also prints the fraction of the GPU's bfloat16 peak the
-stacked run reaches (FLOPs of one member-step counted by ``torch.utils.flop_counter``).
+stacked run reaches (FLOPs of one member-step counted by ``torch.utils.flop_counter``). ``--fixed-cost`` adds,
+per workload, the most any stacking could gain there: the solo step against the same graph at width 1 and batch 1,
+whose time is the per-step cost that stacking shares among members.
 
 Usage: python benchmarks/training.py [--repeats 3] [--device auto] [--threads N] [--scale 1.0] [--stacked]
 """
@@ -164,6 +166,33 @@ def stacked(args, device):
             print(line, flush=True)
 
 
+# the stacked workloads with every width 1 (2 where a model needs two units) and batches of one: the same
+# operations, kernel launches and optimiser loop as the real models, with almost no arithmetic
+TINY = {"conv VAE 64x64 batch 64": M.Conv64Config(latent_dim=1, widths=(1, 1, 1, 1), hidden=1),
+        "MLP VAE batch 100": M.MLPConfig(latent_dim=1, hidden=(1, 1))}
+
+
+def fixed_cost(args, device):
+    """What stacking can save: the solo step's cost that does not grow with the arithmetic (dispatch, Python,
+    launches), measured as the step of the same graph at width 1 and batch 1. A group of K members shares this
+    fixed cost; if each member's arithmetic and elementwise work costs what it costs alone, its member-steps/s
+    exceed the sequential rate by at most solo / (solo − fixed), whatever K. That assumption holds where a solo
+    step's kernels already occupy the processor; on a GPU they leave most of it idle, which is why stacking gains
+    more there."""
+    for label, tiny in TINY.items():
+        cfg, batch, _ = STACKED[label]
+        steps, warmup = max(12, int(30 * args.scale)), 4
+        images = _images(M.build(cfg).input_shape, n=max(2048, 4 * batch))
+        solo = _median_step(lambda cb: train(_member_configs(cfg, batch, 1, steps, device)[0], cache=False,
+                                             data=images, callbacks=cb), warmup)
+        small = _images(M.build(tiny).input_shape, n=64)
+        fixed = _median_step(lambda cb: train(_member_configs(tiny, 1, 1, steps, device)[0], cache=False,
+                                              data=small, callbacks=cb), warmup)
+        bound = solo / (solo - fixed) if solo > fixed else float("inf")
+        print(f"fixed cost {label}: solo step {1e3 * solo:.2f} ms, the same graph at width 1 and batch 1 "
+              f"{1e3 * fixed:.2f} ms: sharing it speeds a member-step up by at most {bound:.2f}x", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -173,6 +202,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="half the steps and two repeats (what `make bench` runs)")
     parser.add_argument("--stacked", action="store_true", help="stacked groups against sequential members")
     parser.add_argument("--k", type=int, nargs="*", default=None, help="group sizes for --stacked")
+    parser.add_argument("--fixed-cost", action="store_true",
+                        help="with --stacked: also the most that stacking can save (the solo step's fixed cost)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -182,6 +213,8 @@ def main():
     print(f"device: {name}; torch {torch.__version__}")
     if args.stacked:
         stacked(args, device)
+        if args.fixed_cost:
+            fixed_cost(args, device)
         return
     for label, (cfg, steps) in WORKLOADS.items():
         steps = max(10, int(steps * args.scale * (0.5 if args.quick else 1) * (10 if cuda else 1)))
