@@ -9,13 +9,14 @@ wall clock and the process's own CPU time (``time.process_time``, insensitive to
 Runs alternate (engine, plain, engine, ...). The engine's overhead should stay within 5%.
 
 With ``--stacked`` it measures stacked training instead: K members (seeds) of the conv VAE (64×64, batch 64) and of
-the Peşte MLP VAE (batch 100) trained together as one stacked model (``replab.train.train_group``) against the
-same K trained one after another (``replab.train.train``), in member-steps per second, for K = 1, 8, 32 (on a
-CPU K = 1 and 8, and 32 with ``--k 32``), and the conv VAE again with its members cycling through four objectives
-(β-VAE, β-TC-VAE, annealed VAE, DIP-VAE-II: one stacked forward pass, each member its own objective's terms); on CUDA it also prints the fraction of the GPU's bfloat16 peak the
-stacked run reaches (FLOPs of one member-step counted by ``torch.utils.flop_counter``). ``--fixed-cost`` adds,
-per workload, the most any stacking could gain there: the solo step against the same graph at width 1 and batch 1,
-whose time is the per-step cost that stacking shares among members.
+the Peşte MLP VAE (batch 100) trained together as one stacked model (``replab.train.train_group``) against the same
+K trained one after another (``replab.train.train``), in member-steps per second, for K = 1, 8, 32 (on a CPU K = 1
+and 8, and 32 with ``--k 32``), and the conv VAE again with its members cycling through four objectives (β-VAE,
+β-TC-VAE, annealed VAE, DIP-VAE-II: one stacked forward pass, each member its own objective's terms); on CUDA it
+also prints the fraction of the GPU's bfloat16 peak the stacked run reaches (FLOPs of one member-step counted by
+``torch.utils.flop_counter``). ``--fixed-cost`` adds, per workload, the solo step against the same graph at width 1
+and batch 1, whose time is the per-step cost that stacking shares among members, and the most that sharing it can
+gain while each member's arithmetic costs what it costs alone.
 
 Usage: python benchmarks/training.py [--repeats 3] [--device auto] [--threads N] [--scale 1.0] [--stacked]
 """

@@ -23,8 +23,8 @@ from ..inversion.information import distance_arrays, nearest_training_images, sa
 
 __all__ = ["Models", "InvertingLayers", "RepresentationSpace", "GlobalPooling", "TrainingDynamics", "Trained",
            "trained_classifier", "nll_array", "LayerInversions", "layer_inversions", "samples_and_reconstructions",
-           "RepresentationCheck", "representation_space", "other_inversions", "other_datasets", "table1_frame", "neighbours_and_samples",
-           "layer_samples", "nats_table"]
+           "RepresentationCheck", "representation_space", "other_inversions", "other_datasets", "table1_frame",
+           "neighbours_and_samples", "layer_samples", "nats_table"]
 
 LAYERS_PAGE = "nash2019/01-inverting-layers"
 SPACE_PAGE = "nash2019/02-representation-space"

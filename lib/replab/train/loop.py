@@ -4,13 +4,13 @@ Members of a group share the architecture, the objective, the optimiser and the 
 initialisation, data order, noise (``replab.noise.HashNoise`` keyed by its seed) and the hyper-parameters of
 :data:`replab.objectives.STACKABLE`. VAE members whose objectives read one posterior sample and draw no more noise
 (:data:`replab.objectives.ONE_SAMPLE_TERMS`: β-VAE, β-TC-VAE, annealed VAE, DIP-VAE-II) may also differ in the
-objective and its other hyper-parameters: each distinct (objective, fixed hyper-parameters) is a slot, every
-member computes the one forward pass and the terms of every slot, and keeps its own slot's (``torch.where``, so
-the other slots give it neither value nor gradient). A group stacks the members' parameters (``torch.func.stack_module_state``)
-and computes all K losses in one forward and backward pass (``torch.func.vmap`` over ``functional_call``). The
-sum of the members' losses has, for each member's parameters, exactly that member's gradient, and Adam and SGD
-act elementwise, so each member follows its solo run up to floating-point rounding. Gradient clipping is applied
-per member.
+objective and its other hyper-parameters: each distinct (objective, fixed hyper-parameters) is a slot, every member
+computes the one forward pass and the terms of every slot, and keeps its own slot's (``torch.where``, so the other
+slots give it neither value nor gradient). A group stacks the members' parameters
+(``torch.func.stack_module_state``) and computes all K losses in one forward and backward pass (``torch.func.vmap``
+over ``functional_call``). The sum of the members' losses has, for each member's parameters, exactly that member's
+gradient, and Adam and SGD act elementwise, so each member follows its solo run up to floating-point rounding.
+Gradient clipping is applied per member.
 
 A run (K = 1) calls its model directly. Both paths take the same batches and the same noise. A model with a
 data-dependent initialisation (``initialize(x, h)``) gets it on a seeded first batch of its own data before the
