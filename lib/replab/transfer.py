@@ -196,8 +196,7 @@ def transfers(jobs: Sequence[TransferJob], cache: ArtifactCache | None | bool = 
     """The model of every job of ``jobs`` (see :func:`transfer`), in order. Jobs that retrain the same layers
     with the same settings train as one stacked model where the engine stacks (on a GPU: the same schedule for
     the sources of several seeds); a job asked for twice trains once."""
-    from .train.groups import default_group_size, groups
-    from .train import train_group
+    from .train.groups import train_many
 
     out: list[nn.Module | None] = [None] * len(jobs)
     configs, owners = [], []  # distinct runs to train, and the jobs that each one answers
@@ -213,13 +212,11 @@ def transfers(jobs: Sequence[TransferJob], cache: ArtifactCache | None | bool = 
             owners.append([i])
         else:
             owners[same].append(i)
-    for group in groups(configs, default_group_size(configs) if configs else 1):
-        first = [owners[g][0] for g in group]
-        runs = train_group([configs[g] for g in group], cache, data=[jobs[i].target.images for i in first],
-                           init=[jobs[i].source for i in first])
-        for g, run in zip(group, runs):
-            for i in owners[g]:
-                out[i] = run.model
+    first = [jobs[o[0]] for o in owners]
+    runs = train_many(configs, cache, datas=[j.target.images for j in first], init=[j.source for j in first])
+    for run, answered in zip(runs, owners):
+        for i in answered:
+            out[i] = run.model
     return out
 
 

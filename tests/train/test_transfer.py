@@ -110,7 +110,7 @@ def test_transfers_of_several_sources_stack_and_a_repeated_job_trains_once(sourc
     shapes = []
     real_train_group = G.train_group
     monkeypatch.setattr(G, "default_group_size", lambda configs: 32)  # stack on the CPU too
-    monkeypatch.setattr("replab.train.train_group",
+    monkeypatch.setattr(G, "train_group",
                         lambda configs, *a, **kw: shapes.append(len(configs)) or real_train_group(configs, *a, **kw))
     moved = T.transfers(jobs, cache=False)
     assert shapes == [2]  # the two sources in one stacked group; the repeat and the untrained job not trained

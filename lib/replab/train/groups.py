@@ -42,16 +42,27 @@ def groups(configs: Sequence[TrainConfig], size: int | None = GROUP_SIZE) -> lis
 
 
 def train_many(configs: Sequence[TrainConfig], cache: ArtifactCache | None | bool = None, *, data=None,
-               group_size: int | None | str = "auto") -> list[TrainedRun]:
+               group_size: int | None | str = "auto", datas: Sequence | None = None,
+               init: Sequence | None = None) -> list[TrainedRun]:
     """Train (or load) every run of ``configs`` in this process, members of one :func:`groups` group together
     as one stacked model (``group_size`` at most; "auto": :func:`default_group_size`); ``data``: in-memory data
-    shared by every run. Returns the runs in order. (Across processes or machines: :func:`replab.grid.run_grid`.)
+    shared by every run, or ``datas``: one per run; ``init``: one starting point per run (see
+    :func:`~replab.train.train`). Returns the runs in order. (Across processes or machines:
+    :func:`replab.grid.run_grid`.)
     """
     configs = list(configs)
+    if data is not None and datas is not None:
+        raise ValueError("data and datas: give one of them")
+    for name, values in (("datas", datas), ("init", init)):
+        if values is not None and len(values) != len(configs):
+            raise ValueError(f"{name}: one entry per config expected, got {len(values)} for {len(configs)} configs")
+    datas = list(datas) if datas is not None else [data] * len(configs)
     runs: list[TrainedRun | None] = [None] * len(configs)
     if isinstance(group_size, str) and group_size == "auto":
         group_size = default_group_size(configs) if configs else 1
     for group in groups(configs, group_size):
-        for i, run in zip(group, train_group([configs[i] for i in group], cache, data=[data] * len(group))):
+        trained = train_group([configs[i] for i in group], cache, data=[datas[i] for i in group],
+                              init=None if init is None else [init[i] for i in group])
+        for i, run in zip(group, trained):
             runs[i] = run
     return runs
