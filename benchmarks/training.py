@@ -16,7 +16,8 @@ and 8, and 32 with ``--k 32``), and the conv VAE again with its members cycling 
 also prints the fraction of the GPU's bfloat16 peak the stacked run reaches (FLOPs of one member-step counted by
 ``torch.utils.flop_counter``). ``--fixed-cost`` adds, per workload, the solo step against the same graph at width 1
 and batch 1, whose time is the per-step cost that stacking shares among members, and the most that sharing it can
-gain while each member's arithmetic costs what it costs alone.
+gain while each member's arithmetic costs what it costs alone. ``--amp`` (CUDA) runs both sides with the engine's
+bfloat16 autocast of the layers (the objectives stay in float32).
 
 Usage: python benchmarks/training.py [--repeats 3] [--device auto] [--threads N] [--scale 1.0] [--stacked]
 """
@@ -110,10 +111,11 @@ MIXED = [("beta_vae", {"beta": 1.0}), ("beta_tc_vae", {"beta": 6.0}),
          ("dip_vae_ii", {"lambda_od": 1.0})]
 
 
-def _member_configs(cfg, batch, k, steps, device, mixed=False):
-    """K members (seeds 0..K−1) of a β-VAE, or with ``mixed`` cycling through :data:`MIXED`."""
+def _member_configs(cfg, batch, k, steps, device, mixed=False, amp=False):
+    """K members (seeds 0..K−1) of a β-VAE, or with ``mixed`` cycling through :data:`MIXED`; ``amp``: the layers
+    under bfloat16 autocast (the engine's run setting, CUDA only)."""
     base = TrainConfig(cfg, objective="beta_vae", dataset="bench", batch_size=batch, steps=steps, lr=1e-4,
-                       device=str(device), checkpoint_every=10**9)
+                       device=str(device), checkpoint_every=10**9, amp=amp)
     objectives = MIXED if mixed else [("beta_vae", {})]
     return [TrainConfig(**{**base.__dict__, "seed": s, "objective": objectives[s % len(objectives)][0],
                            "objective_params": objectives[s % len(objectives)][1]}) for s in range(k)]
@@ -147,11 +149,13 @@ def stacked(args, device):
     ks = args.k or ([1, 8, 32] if cuda else [1, 8])
     peak = next((v for name, v in BF16_PEAK.items() if cuda and name in torch.cuda.get_device_name(device)), None)
     for label, (cfg, batch, mixed) in STACKED.items():
+        if args.only and args.only not in label:
+            continue
         images = _images(M.build(cfg).input_shape, n=max(2048, 4 * batch))
         for k in ks:
             steps = max(6, int((40 if cuda else 8) * args.scale))
             warmup = 2
-            configs = _member_configs(cfg, batch, k, steps, device, mixed)
+            configs = _member_configs(cfg, batch, k, steps, device, mixed, amp=args.amp)
             # sequential: the mean over the group's objectives of one solo run's median step
             seq = statistics.mean(
                 _median_step(lambda cb, c=c: train(c, cache=False, data=images, callbacks=cb), warmup)
@@ -159,7 +163,8 @@ def stacked(args, device):
             stk = _median_step(lambda cb: train_group(configs, cache=False, data=[images] * k, callbacks=cb),
                                warmup)
             x, y = k / stk, 1 / seq
-            line = f"stacked {label} K={k}: {x:.1f} member-steps/s vs sequential {y:.1f}: {x / y:.2f}x"
+            name = label + (", bf16 autocast" if args.amp else "")
+            line = f"stacked {name} K={k}: {x:.1f} member-steps/s vs sequential {y:.1f}: {x / y:.2f}x"
             if cuda:
                 flops = _flops_per_member_step(cfg, batch, device)
                 line += (f" (stacked {x * flops / 1e12:.2f} TFLOP/s"
@@ -203,6 +208,9 @@ def main():
     parser.add_argument("--quick", action="store_true", help="half the steps and two repeats (what `make bench` runs)")
     parser.add_argument("--stacked", action="store_true", help="stacked groups against sequential members")
     parser.add_argument("--k", type=int, nargs="*", default=None, help="group sizes for --stacked")
+    parser.add_argument("--only", default=None, help="with --stacked: only the workloads whose name contains this")
+    parser.add_argument("--amp", action="store_true",
+                        help="with --stacked on CUDA: stacked and sequential runs under bfloat16 autocast")
     parser.add_argument("--fixed-cost", action="store_true",
                         help="with --stacked: also the most that stacking can save (the solo step's fixed cost)")
     args = parser.parse_args()
@@ -210,6 +218,8 @@ def main():
         torch.set_num_threads(args.threads)
     device = get_device(args.device)
     cuda = device.type == "cuda"
+    if args.amp and not (cuda and args.stacked):
+        parser.error("--amp: the engine's bfloat16 autocast acts on CUDA only, with --stacked")
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}")
     if args.stacked:
