@@ -120,6 +120,31 @@ def test_members_with_different_objectives_of_one_sample_stack_and_keep_their_so
     # (d − 1)·log 100 ≈ 13.8 nats, which the comparison above would catch)
 
 
+def _terms_not_finite_on_constant_codes(log_px, out, step, lambda_od=1.0, lambda_d=None):
+    """DIP-VAE-II's terms plus log Σ|μ_i − μ_1|: minus infinity, with an infinite gradient, for a member whose
+    codes are all equal (an encoder fed constant images), finite otherwise."""
+    from replab.objectives import dip_vae_ii
+    terms = dip_vae_ii(log_px, out.mu, out.logvar, lambda_od, lambda_d)
+    spread = torch.log((out.mu - out.mu[:1]).abs().sum())
+    return {**terms, "loss": terms["loss"] + 1e-3 * spread, "spread": spread}
+
+
+def test_a_slot_that_is_not_finite_for_a_member_outside_it_leaves_that_member_its_solo_run(monkeypatch):
+    """Every member computes every slot's terms. A slot whose terms (or their gradient) are infinite for a member
+    outside it must give that member neither value nor gradient: not 0·∞ = NaN through the selection."""
+    from replab import objectives
+    monkeypatch.setitem(objectives.ONE_SAMPLE_TERMS, "dip_vae_ii", _terms_not_finite_on_constant_codes)
+    base = _mixed_objectives()[0]
+    constant = dataclasses.replace(base, dataset="in-memory", n=None)
+    other = dataclasses.replace(constant, seed=21, objective="dip_vae_ii", objective_params={"lambda_od": 2.0})
+    zeros = torch.zeros(48, 1, 8, 8, dtype=torch.uint8)
+    noise = torch.randint(0, 256, (48, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    stacked = train_group([constant, other], cache=False, data=[zeros, noise])
+    _assert_same_run(train(constant, cache=False, data=zeros), stacked[0])
+    assert all(torch.isfinite(v).all() for v in stacked[1].model.state_dict().values())
+    assert "spread" in stacked[1].metrics and "spread" not in stacked[0].metrics
+
+
 def test_objectives_that_draw_more_noise_or_samples_still_stack_only_with_themselves():
     one_sample = _mixed_objectives()[0]
     mmd = dataclasses.replace(one_sample, seed=1, objective="mmd_vae", objective_params={"beta": 2.0})

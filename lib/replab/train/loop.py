@@ -5,12 +5,12 @@ initialisation, data order, noise (``replab.noise.HashNoise`` keyed by its seed)
 :data:`replab.objectives.STACKABLE`. VAE members whose objectives read one posterior sample and draw no more noise
 (:data:`replab.objectives.ONE_SAMPLE_TERMS`: β-VAE, β-TC-VAE, annealed VAE, DIP-VAE-II) may also differ in the
 objective and its other hyper-parameters: each distinct (objective, fixed hyper-parameters) is a slot, every member
-computes the one forward pass and the terms of every slot, and keeps its own slot's (``torch.where``, so the other
-slots give it neither value nor gradient). A group stacks the members' parameters
-(``torch.func.stack_module_state``) and computes all K losses in one forward and backward pass (``torch.func.vmap``
-over ``functional_call``). The sum of the members' losses has, for each member's parameters, exactly that member's
-gradient, and Adam and SGD act elementwise, so each member follows its solo run up to floating-point rounding.
-Gradient clipping is applied per member.
+computes the one forward pass and the terms of every slot, and keeps its own slot's (``torch.where``; the other
+slots read its outputs detached, so they give it neither value nor gradient, even where their terms are not finite
+for it). A group stacks the members' parameters (``torch.func.stack_module_state``) and computes all K losses in one
+forward and backward pass (``torch.func.vmap`` over ``functional_call``). The sum of the members' losses has, for
+each member's parameters, exactly that member's gradient, and Adam and SGD act elementwise, so each member follows
+its solo run up to floating-point rounding. Gradient clipping is applied per member.
 
 A run (K = 1) calls its model directly. Both paths take the same batches and the same noise. A model with a
 data-dependent initialisation (``initialize(x, h)``) gets it on a seeded first batch of its own data before the
@@ -112,7 +112,11 @@ def _mixed_logs(model, spec: _Spec, x, step: int, g, hparams: dict, select) -> d
     out, log_px = _objectives.vae_forward(model, x, g)
     logs: dict = {}
     for s, slot in enumerate(spec.slots):
-        part = slot.terms(log_px, out, step, **slot.fixed, **{n: hparams[f"{s}:{n}"] for n in slot.stacked})
+        # a member outside the slot reads the slot's inputs detached, so that terms whose gradient is infinite
+        # for it (0·∞ = NaN through the selection below) reach no parameter of its
+        own = [torch.where(select[s], t, t.detach()) for t in (log_px, *out)]
+        part = slot.terms(own[0], type(out)(*own[1:]), step, **slot.fixed,
+                          **{n: hparams[f"{s}:{n}"] for n in slot.stacked})
         slot.names = list(part)
         for name, value in part.items():
             logs[name] = torch.where(select[s], value, logs[name] if name in logs else torch.zeros_like(value))
