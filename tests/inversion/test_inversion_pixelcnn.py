@@ -139,17 +139,22 @@ def test_row_cropped_forward_equals_full_forward():
 def test_conditioning_on_the_image_itself_beats_no_conditioning():
     """Given the image as a spatial context, a short training must reach a far lower test NLL than an
     unconditional model of the same size. Pixels are independent fair coins in {0, 255}, so the best an
-    unconditional model can do is 64 log 2 = 44.4 nats per image, and a model that copies its context 0."""
+    unconditional model can do is 64 log 2 = 44.4 nats per image, and a model that copies its context 0.
+    Both keep their best weights on held-out images: at this learning rate the last update's test NLL jumps
+    between 0 and 78 nats with the rounding of the kernels (one or two threads, portable or native, fused
+    optimiser or not), while the best-validated model is below 1 nat in all of them."""
     g = torch.Generator().manual_seed(5)
     train = 255 * torch.randint(0, 2, (64, 1, 8, 8), generator=g)
     test = 255 * torch.randint(0, 2, (16, 1, 8, 8), generator=g)
+    val = 255 * torch.randint(0, 2, (16, 1, 8, 8), generator=g)
     ctx = lambda im: im.float() / 127.5 - 1  # noqa: E731
     h = {}
     for name, shape in (("cond", (1, 8, 8)), ("uncond", None)):
         m = _model("softmax", 1, shape)
-        fit_pixelcnn(m, train, None if shape is None else ctx(train), n_steps=90, batch_size=16, lr=1e-2,
-                     lr_decay=1.0, device="cpu")
-        h[name] = cross_entropy(m, test, None if shape is None else ctx(test), device="cpu").nats_per_image
+        context = (lambda im: None) if shape is None else ctx
+        fit_pixelcnn(m, train, context(train), n_steps=150, batch_size=16, lr=1e-2, lr_decay=1.0, device="cpu",
+                     val_images=val, val_context=context(val), eval_every=10)
+        h[name] = cross_entropy(m, test, context(test), device="cpu").nats_per_image
     assert h["uncond"] > 64 * 0.69
     assert h["cond"] < 0.5 * h["uncond"]
 

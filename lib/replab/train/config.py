@@ -88,8 +88,8 @@ class TrainConfig:
         input (for smoke tests), of ``n`` (default 256) examples.
     batch_size, steps, lr, optimizer, betas, eps, momentum, nesterov, weight_decay, grad_clip : optimisation
         (``steps`` optimiser updates; Adam by default, as disentanglement_lib; SGD with Nesterov momentum for the
-        classifiers of Jamroż et al.). ``lr_decay`` γ multiplies the learning rate after every update (the
-        rate of update t + 1 is lr·γ^t; 1: constant).
+        classifiers of Jamroż et al.; both in torch's fused implementation on CPU and CUDA). ``lr_decay`` γ
+        multiplies the learning rate after every update (the rate of update t + 1 is lr·γ^t; 1: constant).
     eval_every : evaluate every ``eval_every`` updates and after the last on the validation data given to
         :func:`~replab.train.train` (accuracy for classifiers, the held-out NLL or MSE for conditional objectives,
         :func:`replab.train.tasks.metric`) and keep the best-evaluated weights as the run's model (early

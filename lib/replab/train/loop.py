@@ -217,12 +217,16 @@ class _MetricLog:
         return self.rows
 
 
-def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+def _make_optimizer(config: TrainConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    """Adam or SGD as torch defines them, in torch's fused implementation where the device has one: one pass over
+    each parameter's memory per update instead of one per operation, which on a CPU is most of the optimiser's
+    time (the results differ from the unfused loop by rounding only)."""
+    fused = params[0].device.type in ("cpu", "cuda")
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, betas=config.betas, eps=config.eps,
-                                weight_decay=config.weight_decay)
+                                weight_decay=config.weight_decay, fused=fused)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                           weight_decay=config.weight_decay)
+                           weight_decay=config.weight_decay, fused=fused)
 
 
 def _clip_per_member(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
