@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from replab import models as M
+from replab.objectives import ONE_SAMPLE_TERMS, dip_vae_ii
 from replab.cache import ArtifactCache
 from replab.grid import groups, load_grid, run_grid
 from replab.train import TrainConfig, group_signature, load_run, train, train_group
@@ -123,7 +124,6 @@ def test_members_with_different_objectives_of_one_sample_stack_and_keep_their_so
 def _terms_not_finite_on_constant_codes(log_px, out, step, lambda_od=1.0, lambda_d=None):
     """DIP-VAE-II's terms plus log Σ|μ_i − μ_1|: minus infinity, with an infinite gradient, for a member whose
     codes are all equal (an encoder fed constant images), finite otherwise."""
-    from replab.objectives import dip_vae_ii
     terms = dip_vae_ii(log_px, out.mu, out.logvar, lambda_od, lambda_d)
     spread = torch.log((out.mu - out.mu[:1]).abs().sum())
     return {**terms, "loss": terms["loss"] + 1e-3 * spread, "spread": spread}
@@ -132,8 +132,7 @@ def _terms_not_finite_on_constant_codes(log_px, out, step, lambda_od=1.0, lambda
 def test_a_slot_that_is_not_finite_for_a_member_outside_it_leaves_that_member_its_solo_run(monkeypatch):
     """Every member computes every slot's terms. A slot whose terms (or their gradient) are infinite for a member
     outside it must give that member neither value nor gradient: not 0·∞ = NaN through the selection."""
-    from replab import objectives
-    monkeypatch.setitem(objectives.ONE_SAMPLE_TERMS, "dip_vae_ii", _terms_not_finite_on_constant_codes)
+    monkeypatch.setitem(ONE_SAMPLE_TERMS, "dip_vae_ii", _terms_not_finite_on_constant_codes)
     base = _mixed_objectives()[0]
     constant = dataclasses.replace(base, dataset="in-memory", n=None)
     other = dataclasses.replace(constant, seed=21, objective="dip_vae_ii", objective_params={"lambda_od": 2.0})
